@@ -1,0 +1,84 @@
+"""A base class for optimizers that add something to another optimizer's step.
+
+The wrapper *is* a ``torch.optim.Optimizer`` and shares ``param_groups`` and ``state`` with the
+optimizer it wraps (the same dict objects), so an LR scheduler built on the wrapper drives the
+wrapped optimizer too, and per-parameter buffers (e.g. momentum) are reachable from either object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class OptimizerWrapper(torch.optim.Optimizer):
+    """Share ``param_groups``/``state`` with ``optimizer``; subclasses add to :meth:`step`.
+
+    The wrapper's own settings travel in ``state_dict()[self.state_key]`` next to the wrapped
+    optimizer's usual ``state`` and ``param_groups`` entries.
+    """
+
+    state_key = "wrapper"
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"{type(self).__name__} wraps an instantiated torch.optim.Optimizer, "
+                f"got {type(optimizer).__name__}"
+            )
+        self.base_optimizer = optimizer
+        # Optimizer.__init__ only normalises each group's "params" to a list (in place) and adds
+        # no defaults (ours is empty); the group dicts stay the base optimizer's own.
+        super().__init__(optimizer.param_groups, defaults={})
+        self._share_base()
+
+    def _share_base(self) -> None:
+        self.param_groups = self.base_optimizer.param_groups
+        self.state = self.base_optimizer.state
+        self.defaults = self.base_optimizer.defaults
+
+    # -- settings that subclasses save ------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """The wrapper's own hyperparameters (saved in the state dict)."""
+        return {}
+
+    def load_settings(self, settings: dict[str, Any]) -> None:
+        for key, value in settings.items():
+            setattr(self, key, value)
+
+    # -- torch.optim.Optimizer interface -----------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state = self.base_optimizer.state_dict()
+        state[self.state_key] = self.settings()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        if self.state_key not in state_dict:
+            raise KeyError(
+                f"state dict has no '{self.state_key}' entry: it was not saved by "
+                f"{type(self).__name__}.state_dict()"
+            )
+        self.load_settings(state_dict.pop(self.state_key))
+        self.base_optimizer.load_state_dict(state_dict)
+        # load_state_dict replaces the base optimizer's group dicts and state: share them again.
+        self._share_base()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.base_optimizer.zero_grad(set_to_none=set_to_none)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        # Before _share_base runs (inside Optimizer.__init__) the groups are being registered.
+        if self.param_groups is self.base_optimizer.param_groups:
+            self.base_optimizer.add_param_group(param_group)
+        else:
+            super().add_param_group(param_group)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._share_base()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        return f"{type(self).__name__}({self.base_optimizer!r}, {args})"
