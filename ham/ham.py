@@ -210,11 +210,8 @@ def _hyperbolic_inplace(
 ) -> None:
     """``p *= exp2(clamp(coef·sign·g + bias, ±bound))`` with ``e`` as scratch; factor 1 where the
     exponent is not finite (a non-finite gradient)."""
-    if s is None:
-        torch.sign(p, out=e)
-    else:
-        e.copy_(s)
-    e.mul_(g).mul_(coef).add_(bias)
+    sign = torch.sign(p, out=e) if s is None else s
+    torch.addcmul(torch.tensor(bias, dtype=e.dtype), sign, g, value=coef, out=e)
     torch.nan_to_num_(e, nan=0.0, posinf=0.0, neginf=0.0).clamp_(-bound, bound).exp2_()
     p.mul_(e)
 
