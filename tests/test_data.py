@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from training import data as data_module
+from training.data import DataError, TensorLoader, _read_idx, fashion_mnist_dir
+
+
+def _write_idx(path, array: np.ndarray, gz: bool = True) -> None:
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if gz:
+        with gzip.open(path, "wb") as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_reader_reads_what_was_written(tmp_path, gz):
+    array = np.arange(2 * 3 * 4).reshape(2, 3, 4) % 256
+    path = tmp_path / ("x.gz" if gz else "x")
+    _write_idx(path, array, gz)
+    assert np.array_equal(_read_idx(path), array)
+
+
+def test_idx_reader_rejects_truncated_files(tmp_path):
+    path = tmp_path / "x"
+    _write_idx(path, np.zeros((4, 5)), gz=False)
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(DataError, match="truncated"):
+        _read_idx(path)
+
+
+def test_fashion_mnist_from_data_root(tmp_path):
+    for split, n in (("train", 6), ("t10k", 4)):
+        _write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", np.random.default_rng(0).integers(0, 256, (n, 28, 28)))
+        _write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    splits = data_module.load_fashion_mnist(str(tmp_path))
+    x, y = splits["train"]
+    assert x.shape == (6, 1, 28, 28) and y.tolist() == [0, 1, 2, 3, 4, 5]
+    assert abs(x.mean().item()) < 1e-5 and abs(x.std().item() - 1) < 1e-4  # normalised by train stats
+
+
+def test_missing_fashion_mnist_says_how_to_provide_it(tmp_path):
+    with pytest.raises(DataError) as info:
+        fashion_mnist_dir(str(tmp_path / "nowhere"))
+    message = str(info.value)
+    assert "nowhere" in message and "apt-get install dataset-fashion-mnist" in message and "data.root" in message
+
+
+def test_tensor_loader_shards_cover_the_epoch_once_and_differ_per_epoch():
+    x = torch.arange(103).float()[:, None]
+    y = torch.arange(103)
+    loaders = [TensorLoader(x, y, 8, shuffle=True, seed=3, rank=r, world_size=2, drop_last=True) for r in range(2)]
+    seen = [torch.cat([b[1] for b in loader]) for loader in loaders]
+    assert len(seen[0]) == len(seen[1]) == 48  # 51 per rank, 6 full batches of 8
+    assert not set(seen[0].tolist()) & set(seen[1].tolist())
+    for loader in loaders:
+        loader.set_epoch(1)
+    assert not torch.equal(torch.cat([b[1] for b in loaders[0]]), seen[0])
+    loaders[0].set_epoch(0)
+    assert torch.equal(torch.cat([b[1] for b in loaders[0]]), seen[0])  # an epoch's order is reproducible
+
+
+def test_tensor_loader_evaluation_keeps_every_example_once():
+    x, y = torch.zeros(11, 1), torch.arange(11)
+    parts = [torch.cat([b[1] for b in TensorLoader(x, y, 4, shuffle=False, rank=r, world_size=3)]) for r in range(3)]
+    assert sorted(torch.cat(parts).tolist()) == list(range(11))

@@ -1,0 +1,1 @@
+"""The training engine: data, models, optimizer stack, loop, distributed, checkpoints, records."""

@@ -1,0 +1,106 @@
+"""Checkpoints: written atomically, checked on load against the run's configuration.
+
+A checkpoint holds the model, optimizer (HAM/SAM settings included), scheduler, sparsity-method
+state, RNG states, the position (epochs done, global step) and the history so far, plus a
+fingerprint of the configuration that decides the training trajectory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+CHECKPOINT_NAME = "checkpoint.pt"
+#: Keys that may change between an interrupted run and its continuation.
+NON_TRAJECTORY_KEYS = ("trainer.resume", "trainer.progress", "trainer.threads", "logger", "data.root", "data.workers")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is unreadable or belongs to another configuration."""
+
+
+def trajectory_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config without the keys that do not change what is trained."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    for key in NON_TRAJECTORY_KEYS:
+        *parents, leaf = key.split(".")
+        node = plain
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
+    return plain  # type: ignore[return-value]
+
+
+def fingerprint(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any], limit: int = 5) -> list[str]:
+    a, b = _flatten(saved), _flatten(current)
+    keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    return [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys[:limit]]
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_atomic(payload: dict[str, Any], path: Path) -> None:
+    """Write to a temporary file in the same directory, flush to disk, then rename over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Load ``path`` and check it was written by the same trajectory configuration."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or unreadable ({type(error).__name__}: {error}). "
+            f"It was left untouched; move it away to start this run afresh, or point "
+            f"trainer.resume at a good checkpoint."
+        ) from error
+    if not isinstance(payload, dict) or "fingerprint" not in payload:
+        raise CheckpointError(f"{path} is not a checkpoint written by train.py")
+    if payload["fingerprint"] != fingerprint(config):
+        diffs = config_differences(payload["config"], config)
+        raise CheckpointError(
+            f"checkpoint {path} was written by a different configuration ("
+            + "; ".join(diffs)
+            + "). It was left untouched: run with the original settings to resume it, or choose "
+            "another run directory (name=... or hydra.run.dir=...)."
+        )
+    return payload

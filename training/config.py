@@ -1,0 +1,185 @@
+"""Structured configs: the schema of every Hydra group, and value checks that name the key.
+
+OmegaConf checks the *types* when the YAML files and command-line overrides are merged into these
+dataclasses (``trainer.epochs=abc`` fails there); :func:`validate` checks the *values* before any
+work starts (``optimizer.lr=-1`` fails there with the key in the message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+MODELS = ("lenet300_100", "lenet5", "cnn", "resnet20", "resnet18", "resnet50", "timm")
+DATASETS = ("fashion_mnist", "synthetic", "imagefolder", "ffcv_imagenet")
+OPTIMIZERS = ("sgd", "adamw", "sam")
+SCHEDULES = ("constant", "cosine", "step", "linear_ramp")
+RESUME_MODES = ("auto", "never")
+WANDB_MODES = ("offline", "online", "disabled")
+HAM_SIGNS = ("post", "pre")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key and the allowed values."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "lenet5"
+    timm_name: Optional[str] = None  # for name=timm: any timm model, e.g. resnet18, vit_tiny_patch16_224
+    width: int = 1  # channel multiplier of the CIFAR-style ResNets
+
+
+@dataclass
+class DataConfig:
+    name: str = "fashion_mnist"
+    root: Optional[str] = None  # where the files are; None: the data set's default search order
+    num_classes: int = 10
+    in_channels: int = 1
+    image_size: int = 28
+    train_subset: Optional[int] = None  # use only the first N training / test examples
+    test_subset: Optional[int] = None
+    workers: int = 2  # DataLoader workers (file-backed data sets)
+    synthetic_train_size: int = 2048
+    synthetic_test_size: int = 512
+    # FFCV ImageNet (progressive resizing 160 -> 192 px, eval at 224 from 256)
+    min_res: int = 160
+    max_res: int = 192
+    end_ramp_epoch: int = 76
+    val_res: int = 256
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "sgd"
+    lr: float = 0.05  # peak learning rate (for lr_reference_batch images, if that is set)
+    lr_reference_batch: Optional[int] = None  # scale lr linearly: lr * global_batch / this
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    decay_bn_and_bias: bool = False  # weight decay on BatchNorm parameters and biases
+    betas: tuple[float, float] = (0.9, 0.999)  # adamw
+    rho: float = 0.05  # sam
+    adaptive: bool = False  # sam
+    sam_base: str = "sgd"  # the optimizer SAM wraps: sgd or adamw
+
+
+@dataclass
+class HamConfig:
+    enabled: bool = True
+    alpha: float = 20.0
+    beta: float = 1e-3
+    clamp: float = 5.0
+    max_weight_norm: Optional[float] = 1000.0
+    sign: str = "post"
+    fused: bool = False
+    keep_weight_decay: bool = True  # keep the base weight decay on the tensors HAM acts on
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "linear_ramp"
+    warmup_epochs: float = 2.0
+    milestones: list[float] = field(default_factory=lambda: [30.0, 60.0, 80.0])  # step: in epochs
+    gamma: float = 0.1  # step
+    final_lr_fraction: float = 0.0  # cosine, linear_ramp: lr at the end / peak
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 10
+    batch_size: int = 128  # per process
+    eval_batch_size: int = 1024
+    label_smoothing: float = 0.0
+    amp: bool = False  # bf16 autocast on CPU, fp16 + GradScaler on CUDA
+    channels_last: bool = False
+    seed: int = 0
+    eval_every: int = 1
+    resume: str = "auto"  # auto: continue from the run directory's checkpoint; never; or a path
+    device: str = "auto"  # auto, cpu, cuda
+    threads: Optional[int] = None  # torch.set_num_threads on CPU
+    finite_check_every: int = 1  # steps between checks that the loss is finite (a host sync)
+    progress: bool = True
+    max_steps_per_epoch: Optional[int] = None  # cut epochs short (smoke tests)
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"
+    project: str = "ham"
+    entity: Optional[str] = None
+    group: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoggerConfig:
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+@dataclass
+class TrainConfig:
+    name: str = "default"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    ham: HamConfig = field(default_factory=HamConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    sparsity: Any = None  # filled by the sparsity group
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+
+
+def _choice(cfg: DictConfig, key: str, allowed: tuple[str, ...]) -> None:
+    value = OmegaConf.select(cfg, key)
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not valid; allowed values: {', '.join(allowed)}")
+
+
+def _check(condition: bool, key: str, value: Any, rule: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}={value!r} is not valid: it must be {rule}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every value that a type cannot express; raise :class:`ConfigError` naming the key."""
+    _choice(cfg, "model.name", MODELS)
+    if cfg.model.name == "timm":
+        _check(bool(cfg.model.timm_name), "model.timm_name", cfg.model.timm_name, "a timm model name when model.name=timm")
+    _check(cfg.model.width >= 1, "model.width", cfg.model.width, ">= 1")
+    _choice(cfg, "data.name", DATASETS)
+    _check(cfg.data.num_classes >= 2, "data.num_classes", cfg.data.num_classes, ">= 2")
+    for key in ("data.train_subset", "data.test_subset"):
+        value = OmegaConf.select(cfg, key)
+        _check(value is None or value > 0, key, value, "a positive number of examples or null")
+    _choice(cfg, "optimizer.name", OPTIMIZERS)
+    _choice(cfg, "optimizer.sam_base", ("sgd", "adamw"))
+    _check(cfg.optimizer.lr > 0, "optimizer.lr", cfg.optimizer.lr, "> 0")
+    _check(cfg.optimizer.weight_decay >= 0, "optimizer.weight_decay", cfg.optimizer.weight_decay, ">= 0")
+    _check(0 <= cfg.optimizer.momentum < 1, "optimizer.momentum", cfg.optimizer.momentum, "in [0, 1)")
+    _check(cfg.optimizer.rho >= 0, "optimizer.rho", cfg.optimizer.rho, ">= 0")
+    _choice(cfg, "ham.sign", HAM_SIGNS)
+    _check(cfg.ham.clamp > 0, "ham.clamp", cfg.ham.clamp, "> 0")
+    _check(cfg.ham.beta >= 0, "ham.beta", cfg.ham.beta, ">= 0")
+    mwn = cfg.ham.max_weight_norm
+    _check(mwn is None or mwn > 0, "ham.max_weight_norm", mwn, "> 0 or null")
+    _choice(cfg, "schedule.name", SCHEDULES)
+    _check(cfg.schedule.warmup_epochs >= 0, "schedule.warmup_epochs", cfg.schedule.warmup_epochs, ">= 0")
+    _check(0 <= cfg.schedule.final_lr_fraction <= 1, "schedule.final_lr_fraction", cfg.schedule.final_lr_fraction, "in [0, 1]")
+    _check(cfg.trainer.epochs >= 1, "trainer.epochs", cfg.trainer.epochs, ">= 1")
+    _check(cfg.trainer.batch_size >= 1, "trainer.batch_size", cfg.trainer.batch_size, ">= 1")
+    _check(0 <= cfg.trainer.label_smoothing < 1, "trainer.label_smoothing", cfg.trainer.label_smoothing, "in [0, 1)")
+    _check(cfg.trainer.eval_every >= 1, "trainer.eval_every", cfg.trainer.eval_every, ">= 1")
+    _check(cfg.trainer.finite_check_every >= 1, "trainer.finite_check_every", cfg.trainer.finite_check_every, ">= 1")
+    _choice(cfg, "trainer.device", ("auto", "cpu", "cuda"))
+    _choice(cfg, "logger.wandb.mode", WANDB_MODES)
+    if cfg.get("sparsity") is not None and "target" in cfg.sparsity:
+        target = cfg.sparsity.target
+        _check(0 <= target < 1, "sparsity.target", target, "in [0, 1)")

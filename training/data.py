@@ -1,0 +1,255 @@
+"""Data sets behind one interface: :func:`build_data` returns a :class:`DataBundle`.
+
+Small data sets (Fashion-MNIST, synthetic) live in memory as tensors and are served by
+:class:`TensorLoader` (no per-image decoding); file-backed ones (an ImageFolder tree) go through a
+``DataLoader`` with workers. Every loader shards its data over the data-parallel ranks and draws
+its order from ``(seed, epoch)``, so an epoch's batches do not depend on what ran before it (which
+makes resuming exact).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+class DataError(RuntimeError):
+    """A data set cannot be found or read; the message says how to provide it."""
+
+
+class Loader(Protocol):
+    def set_epoch(self, epoch: int) -> None: ...
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+    def __len__(self) -> int: ...
+
+
+@dataclass
+class DataBundle:
+    train: Loader
+    test: Loader
+    num_classes: int
+    in_channels: int
+    image_size: int
+    train_size: int  # examples in one epoch, over all ranks
+
+
+class TensorLoader:
+    """Batches of in-memory tensors, shuffled per epoch and sharded over ranks.
+
+    The training order of epoch ``e`` is ``randperm(n, seed=(seed, e))``; each rank takes every
+    ``world``-th index of it (dropping the ragged tail so that all ranks run the same number of
+    steps). Evaluation (``shuffle=False``) keeps every example exactly once over the ranks.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = False,
+        transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    ) -> None:
+        self.x, self.y = x, y
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        self.transform = transform
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _indices(self) -> torch.Tensor:
+        n = len(self.x)
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(n, generator=gen)
+            order = order[: n - n % self.world_size]
+        else:
+            order = torch.arange(n)
+        return order[self.rank :: self.world_size]
+
+    def __len__(self) -> int:
+        n = len(self._indices())
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        indices = self._indices()
+        gen = torch.Generator().manual_seed(self.seed * 7919 + self.epoch + 1)
+        for b in range(len(self)):
+            idx = indices[b * self.batch_size : (b + 1) * self.batch_size]
+            x = self.x[idx]
+            if self.transform is not None:
+                x = self.transform(x, gen)
+            yield x, self.y[idx]
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzipped or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise DataError(f"{path} is not an unsigned-byte IDX file")
+    shape = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
+    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise DataError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {array.size}")
+    return array.reshape(shape)
+
+
+def _find_idx(directory: Path, stem: str) -> Path | None:
+    for name in (stem + ".gz", stem, stem.replace("-idx", ".idx")):
+        for candidate in (directory / name, directory / "raw" / name, directory / "FashionMNIST" / "raw" / name):
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def fashion_mnist_dir(root: str | None) -> Path:
+    """Where the Fashion-MNIST IDX files are: ``data.root`` if set (and only there), else the Debian
+    package's directory, else a torchvision download into ``./data``; otherwise a
+    :class:`DataError` saying how to provide them."""
+    def complete(directory: Path) -> bool:
+        return all(_find_idx(directory, stem) for pair in FASHION_MNIST_FILES.values() for stem in pair)
+
+    if root:  # the user named a place: use it or say so, never silently another one
+        if complete(Path(root).expanduser()):
+            return Path(root).expanduser()
+        raise DataError(_missing_message([f"data.root={root}"]))
+    if complete(DEBIAN_FASHION_MNIST):
+        return DEBIAN_FASHION_MNIST
+    tried = [str(DEBIAN_FASHION_MNIST)]
+    download_dir = Path("data").resolve()
+    try:
+        import torchvision
+
+        torchvision.datasets.FashionMNIST(str(download_dir), train=True, download=True)
+        torchvision.datasets.FashionMNIST(str(download_dir), train=False, download=True)
+        return download_dir / "FashionMNIST" / "raw"
+    except Exception as error:  # no network, or the server refused
+        tried.append(f"torchvision download into {download_dir} ({type(error).__name__}: {error})")
+    raise DataError(_missing_message(tried))
+
+
+def _missing_message(tried: list[str]) -> str:
+    return (
+        "Fashion-MNIST not found. Looked in: " + "; ".join(tried) + ".\n"
+        "Provide it in one of these ways:\n"
+        "  * sudo apt-get install dataset-fashion-mnist   (Debian/Ubuntu; files in /usr/share/datasets/fashion-mnist)\n"
+        "  * put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and\n"
+        "    t10k-labels-idx1-ubyte.gz in a directory and pass data.root=/that/directory\n"
+        "  * run once with internet access so that torchvision can download it into ./data"
+    )
+
+
+def load_fashion_mnist(root: str | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    directory = fashion_mnist_dir(root)
+    splits = {}
+    for split, (images, labels) in FASHION_MNIST_FILES.items():
+        x = _read_idx(_find_idx(directory, images))  # type: ignore[arg-type]
+        y = _read_idx(_find_idx(directory, labels))  # type: ignore[arg-type]
+        if len(x) != len(y):
+            raise DataError(f"Fashion-MNIST {split}: {len(x)} images but {len(y)} labels in {directory}")
+        splits[split] = (torch.from_numpy(x.copy()).float().div_(255).unsqueeze(1), torch.from_numpy(y.astype(np.int64)))
+    mean, std = splits["train"][0].mean(), splits["train"][0].std()  # of the full training set
+    return {k: ((x - mean) / std, y) for k, (x, y) in splits.items()}
+
+
+def synthetic(cfg: DictConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """A learnable random task: class-dependent mean images plus noise (fixed seed)."""
+    gen = torch.Generator().manual_seed(1234)
+    shape = (cfg.in_channels, cfg.image_size, cfg.image_size)
+    prototypes = torch.randn((cfg.num_classes, *shape), generator=gen)
+    out = {}
+    for split, n in (("train", cfg.synthetic_train_size), ("test", cfg.synthetic_test_size)):
+        y = torch.randint(0, cfg.num_classes, (n,), generator=gen)
+        out[split] = (prototypes[y] + 2.0 * torch.randn((n, *shape), generator=gen), y)
+    return out
+
+
+def _subset(pair: tuple[torch.Tensor, torch.Tensor], n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    return pair if n is None else (pair[0][:n], pair[1][:n])
+
+
+def _imagefolder(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world: int) -> DataBundle:
+    import torchvision.transforms as T
+    from torchvision.datasets import ImageFolder
+
+    if not cfg.root or not (Path(cfg.root) / "train").is_dir():
+        raise DataError(f"data.name=imagefolder needs data.root with train/ and val/ class folders; got data.root={cfg.root!r}")
+    normalize = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    train_set = ImageFolder(
+        os.path.join(cfg.root, "train"),
+        T.Compose([T.RandomResizedCrop(cfg.image_size), T.RandomHorizontalFlip(), T.ToTensor(), normalize]),
+    )
+    val_set = ImageFolder(
+        os.path.join(cfg.root, "val"),
+        T.Compose([T.Resize(int(cfg.image_size * 256 / 224)), T.CenterCrop(cfg.image_size), T.ToTensor(), normalize]),
+    )
+    return DataBundle(
+        train=_FolderLoader(train_set, batch_size, True, seed, rank, world, cfg.workers),
+        test=_FolderLoader(val_set, eval_batch_size, False, seed, rank, world, cfg.workers),
+        num_classes=len(train_set.classes),
+        in_channels=3,
+        image_size=cfg.image_size,
+        train_size=len(train_set),
+    )
+
+
+class _FolderLoader:
+    """A DataLoader over a map-style data set with the (seed, epoch) sharding of TensorLoader."""
+
+    def __init__(self, dataset: Any, batch_size: int, shuffle: bool, seed: int, rank: int, world: int, workers: int):
+        from torch.utils.data import DataLoader, DistributedSampler
+
+        self.sampler = DistributedSampler(dataset, world, rank, shuffle=shuffle, seed=seed, drop_last=shuffle)
+        self.loader = DataLoader(dataset, batch_size, sampler=self.sampler, num_workers=workers, pin_memory=torch.cuda.is_available(), drop_last=shuffle, persistent_workers=workers > 0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        return iter(self.loader)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+def build_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> DataBundle:
+    """The train and test loaders for ``cfg`` (the ``data`` config group)."""
+    if cfg.name == "imagefolder":
+        return _imagefolder(cfg, batch_size, eval_batch_size, seed, rank, world_size)
+    if cfg.name == "ffcv_imagenet":
+        from training.ffcv_data import build_ffcv_imagenet
+
+        return build_ffcv_imagenet(cfg, batch_size, eval_batch_size, seed, rank, world_size)
+    splits = load_fashion_mnist(cfg.root) if cfg.name == "fashion_mnist" else synthetic(cfg)
+    train = _subset(splits["train"], cfg.train_subset)
+    test = _subset(splits["test"], cfg.test_subset)
+    return DataBundle(
+        train=TensorLoader(*train, batch_size, shuffle=True, seed=seed, rank=rank, world_size=world_size, drop_last=True),
+        test=TensorLoader(*test, eval_batch_size, shuffle=False, rank=rank, world_size=world_size),
+        num_classes=cfg.num_classes,
+        in_channels=train[0].shape[1],
+        image_size=train[0].shape[-1],
+        train_size=len(train[0]),
+    )

@@ -1,0 +1,108 @@
+"""Process groups from torchrun's or SLURM's environment; rank-0-only helpers.
+
+* torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``;
+* under ``srun`` (one task per GPU) SLURM sets ``SLURM_PROCID``, ``SLURM_NTASKS``,
+  ``SLURM_LOCALID`` and ``SLURM_JOB_NODELIST``: the master is the first host of the node list and
+  the port is derived from the job id unless ``MASTER_PORT`` is set.
+
+The backend is NCCL on GPUs and gloo on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def first_host(nodelist: str) -> str:
+    """The first host name of a SLURM node list such as ``gpu[003-005,010],cpu01``."""
+    match = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist.strip())
+    if not match:
+        raise ValueError(f"cannot parse SLURM node list {nodelist!r}")
+    prefix, ranges = match.group(1), match.group(2)
+    if ranges is None:
+        return prefix
+    first = ranges.split(",")[0].split("-")[0]
+    return prefix + first
+
+
+def environment_ranks(env: dict[str, str] | None = None) -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from torchrun's or SLURM's variables; (0, 1, 0) alone.
+
+    For SLURM it also fills ``MASTER_ADDR``/``MASTER_PORT`` into ``env`` when missing.
+    """
+    env = os.environ if env is None else env
+    if "RANK" in env and "WORLD_SIZE" in env:
+        return int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0))
+    if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
+        env.setdefault("MASTER_ADDR", first_host(env.get("SLURM_JOB_NODELIST", env.get("SLURM_NODELIST", "localhost"))))
+        env.setdefault("MASTER_PORT", str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000))
+        return int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]), int(env.get("SLURM_LOCALID", 0))
+    return 0, 1, 0
+
+
+def init_distributed(device: str = "auto") -> DistEnv:
+    rank, world_size, local_rank = environment_ranks()
+    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    else:
+        dev = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world_size)
+    return DistEnv(rank, world_size, local_rank, dev)
+
+
+def all_reduce_sum(tensor: torch.Tensor, env: DistEnv) -> torch.Tensor:
+    if env.distributed:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def average_buffers(module: torch.nn.Module, env: DistEnv) -> None:
+    """Make floating-point buffers (BatchNorm running statistics) the mean over ranks."""
+    if not env.distributed:
+        return
+    for buffer in module.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
+            buffer.div_(env.world_size)
+
+
+def broadcast_object(obj: object, env: DistEnv) -> object:
+    if not env.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier(env: DistEnv) -> None:
+    if env.distributed:
+        dist.barrier()
+
+
+def shutdown(env: DistEnv) -> None:
+    if env.distributed and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,328 @@
+"""The training loop: one :class:`Trainer` that composes data, model, optimizer stack, schedule,
+distributed execution, checkpoints and run records."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from ham import SignFlips, density
+from training import distributed as D
+from training.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    fingerprint,
+    load_checkpoint,
+    rng_state,
+    save_atomic,
+    set_rng_state,
+    trajectory_config,
+)
+from training.data import build_data
+from training.models import build_model
+from training.optim import build_optimizer, peak_lr, uses_sam
+from training.records import RunRecords
+from training.schedule import lr_multiplier
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the weights became non-finite; the message names the step and the layer."""
+
+
+@contextlib.contextmanager
+def frozen_bn_statistics(model: torch.nn.Module) -> Iterator[None]:
+    """Run a forward pass without updating BatchNorm running statistics (SAM's second pass)."""
+    saved = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.momentum is not None:
+            saved.append((m, m.momentum))
+            m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in saved:
+            m.momentum = momentum
+
+
+class Trainer:
+    def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
+        self.cfg, self.run_dir = cfg, run_dir
+        t = cfg.trainer
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.env = D.init_distributed(t.device)
+        torch.manual_seed(t.seed)  # the same initial weights on every rank
+        self.data = build_data(cfg.data, t.batch_size, t.eval_batch_size, t.seed, self.env.rank, self.env.world_size)
+        model = build_model(cfg.model, self.data.in_channels, self.data.image_size, self.data.num_classes)
+        self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
+        self.model = model.to(self.env.device, memory_format=self.memory_format)
+        self.net: torch.nn.Module = self.model
+        if self.env.distributed:
+            device_ids = [self.env.local_rank] if self.env.device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+        self.lr = peak_lr(cfg.optimizer, t.batch_size * self.env.world_size)
+        self.optimizer = build_optimizer(self.model, cfg.optimizer, cfg.ham, self.lr)
+        self.sam = uses_sam(self.optimizer)
+        self.steps_per_epoch = len(self.data.train)
+        if t.max_steps_per_epoch:
+            self.steps_per_epoch = min(self.steps_per_epoch, t.max_steps_per_epoch)
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"an epoch has no training step: {self.data.train_size} examples over {self.env.world_size} "
+                f"process(es) do not fill one batch of trainer.batch_size={t.batch_size}"
+            )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_multiplier(cfg.schedule, t.epochs, self.steps_per_epoch)
+        )
+        self.named_weights = [(n, p) for n, p in self.model.named_parameters() if p.ndim >= 2]
+        self.flips = SignFlips(self.named_weights)
+        self.autocast_dtype = torch.bfloat16 if t.amp else None
+        self.epoch, self.global_step, self.wall_time = 0, 0, 0.0
+        self.history: list[dict[str, Any]] = []
+        self.config = trajectory_config(cfg)
+        run_id = hashlib.sha256(f"{run_dir.resolve()}:{fingerprint(self.config)}".encode()).hexdigest()[:16]
+        self._resume()
+        self.records = RunRecords(run_dir, cfg, self.env.is_main, run_id)
+        if self.history:
+            self.records.rewrite_history(self.history)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT_NAME
+
+    def _resume(self) -> None:
+        mode = self.cfg.trainer.resume
+        path = self.checkpoint_path
+        if mode not in ("auto", "never"):
+            path = Path(mode)
+            if path.is_dir():
+                path = path / CHECKPOINT_NAME
+            if not path.exists():
+                raise CheckpointError(f"trainer.resume={mode!r}: no checkpoint at {path}")
+        elif not path.exists():
+            return
+        elif mode == "never":
+            raise CheckpointError(
+                f"{path} exists and trainer.resume=never: refusing to overwrite it. Use trainer.resume=auto "
+                f"to continue that run, or another run directory (name=... or hydra.run.dir=...)."
+            )
+        payload = load_checkpoint(path, self.config)
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.flips.load_state_dict(payload["sign_flips"])
+        set_rng_state(payload["rng"])
+        self.epoch, self.global_step = payload["epoch"], payload["global_step"]
+        self.wall_time, self.history = payload["wall_time"], payload["history"]
+        if self.env.is_main:
+            print(f"resumed from {path} after epoch {self.epoch}")
+
+    def _save(self) -> None:
+        if not self.env.is_main:
+            return
+        payload = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "sign_flips": self.flips.state_dict(),
+            "rng": rng_state(),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "wall_time": self.wall_time,
+            "history": self.history,
+            "config": self.config,
+            "fingerprint": fingerprint(self.config),
+        }
+        save_atomic(payload, self.checkpoint_path)
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast when ``trainer.amp`` (CPU and CUDA alike, so no loss scaling is needed)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.env.device.type, dtype=self.autocast_dtype)
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.to(self.env.device, non_blocking=True)
+        if x.ndim == 4:
+            x = x.contiguous(memory_format=self.memory_format)
+        return x, y.to(self.env.device, non_blocking=True)
+
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with self._autocast():
+            logits = self.net(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.cfg.trainer.label_smoothing)
+        return loss, logits
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.sam:
+            loss, logits = self._forward_loss(x, y)
+            loss.backward()
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            return loss.detach(), logits.detach()
+        # SAM: first pass local (no DDP all-reduce), BatchNorm statistics from the first pass only.
+        no_sync = self.net.no_sync() if self.env.distributed else contextlib.nullcontext()
+        with no_sync:
+            loss, logits = self._forward_loss(x, y)
+            loss.backward()
+        self.optimizer.first_step(zero_grad=True)  # type: ignore[attr-defined]
+        with frozen_bn_statistics(self.model):
+            self._forward_loss(x, y)[0].backward()
+        self.optimizer.second_step(zero_grad=True)  # type: ignore[attr-defined]
+        return loss.detach(), logits.detach()
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        if torch.isfinite(loss).item():
+            return
+        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        bad_grad = [n for n, p in self.model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        where = f"first non-finite weight: {bad[0]}" if bad else "all weights are still finite"
+        if bad_grad:
+            where += f"; first non-finite gradient: {bad_grad[0]}"
+        lr = self.optimizer.param_groups[0]["lr"]
+        h = self.cfg.ham
+        cause = (
+            f"HAM's exponent is lr*alpha*grad (lr={lr:.4g}, ham.alpha={h.alpha:g}): an alpha tuned for another setting "
+            f"can blow up here; try a smaller ham.alpha or optimizer.lr"
+            if h.enabled
+            else f"the learning rate (lr={lr:.4g}) is likely too high for this model"
+        )
+        raise TrainingDiverged(
+            f"loss became {loss.item()} at step {self.global_step} (epoch {self.epoch + 1}); {where}. Likely cause: {cause}. "
+            f"The last good checkpoint ({self.checkpoint_path.name}, after epoch {self.epoch}) was kept."
+        )
+
+    def train_epoch(self) -> dict[str, float]:
+        t = self.cfg.trainer
+        self.net.train()
+        self.data.train.set_epoch(self.epoch)
+        device = self.env.device
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        correct = torch.zeros((), device=device, dtype=torch.int64)
+        seen = 0
+        bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{t.epochs}", disable=not (t.progress and self.env.is_main), leave=False, dynamic_ncols=True)
+        start = time.perf_counter()
+        for i, (x, y) in enumerate(self.data.train):
+            if i >= self.steps_per_epoch:
+                break
+            x, y = self._to_device(x, y)
+            loss, logits = self._train_step(x, y)
+            self.scheduler.step()
+            self.flips.update()
+            self.global_step += 1
+            if self.global_step % t.finite_check_every == 0:
+                self._check_finite(loss)
+            loss_sum += loss.double() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+            bar.update(1)
+            if i % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+        bar.close()
+        elapsed = time.perf_counter() - start
+        totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), device=device, dtype=torch.float64)])
+        D.all_reduce_sum(totals, self.env)
+        loss_total, correct_total, n = totals.tolist()
+        if not math.isfinite(loss_total):
+            self._check_finite(torch.tensor(loss_total))
+        return {"train_loss": loss_total / n, "train_acc": correct_total / n, "images_per_s": n / elapsed, "train_time_s": elapsed}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        D.average_buffers(self.model, self.env)
+        self.model.eval()
+        device = self.env.device
+        sums = torch.zeros(4, device=device, dtype=torch.float64)  # loss, top-1, top-5, count
+        k = min(5, self.data.num_classes)
+        for x, y in self.data.test:
+            x, y = self._to_device(x, y)
+            with self._autocast():
+                logits = self.model(x).float()
+            top = logits.topk(k, dim=1).indices
+            sums += torch.stack([
+                F.cross_entropy(logits, y, reduction="sum").double(),
+                (top[:, 0] == y).sum().double(),
+                (top == y[:, None]).any(1).sum().double(),
+                torch.tensor(float(len(y)), device=device, dtype=torch.float64),
+            ])
+        D.all_reduce_sum(sums, self.env)
+        loss, top1, top5, n = sums.tolist()
+        return {"test_loss": loss / n, "test_acc": top1 / n, "test_acc5": top5 / n}
+
+    # -- the run -------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        t = self.cfg.trainer
+        if self.epoch >= t.epochs and self.env.is_main:
+            print(f"nothing to do: the checkpoint already holds {self.epoch} of trainer.epochs={t.epochs} epochs")
+        while self.epoch < t.epochs:
+            start = time.perf_counter()
+            lr = self.optimizer.param_groups[0]["lr"]
+            record: dict[str, Any] = {"epoch": self.epoch + 1, "lr": lr}
+            record.update(self.train_epoch())
+            self.epoch += 1
+            if self.epoch % t.eval_every == 0 or self.epoch == t.epochs:
+                record.update(self.evaluate())
+            dens = density(self.named_weights)
+            flips = self.flips.read()
+            record.update(
+                density=dens["global"],
+                sparsity=1 - dens["global"],
+                layer_density={k: v for k, v in dens.items() if k != "global"},
+                sign_flips=flips["total"],
+                layer_sign_flips={k: v for k, v in flips.items() if k != "total"},
+            )
+            self.wall_time += time.perf_counter() - start
+            record["wall_time_s"] = self.wall_time
+            self.history.append(record)
+            self._save()
+            self.records.log_epoch(record)
+            if self.env.is_main:
+                print(self._epoch_line(record))
+        return self._summary()
+
+    @staticmethod
+    def _epoch_line(r: dict[str, Any]) -> str:
+        test = f" test_acc={100 * r['test_acc']:.2f}%" if "test_acc" in r else ""
+        return (
+            f"epoch {r['epoch']}: train_loss={r['train_loss']:.4f} train_acc={100 * r['train_acc']:.2f}%{test} "
+            f"lr={r['lr']:.4g} sparsity={100 * r['sparsity']:.2f}% sign_flips={r['sign_flips']} "
+            f"{r['images_per_s']:.0f} img/s"
+        )
+
+    def _summary(self) -> dict[str, Any]:
+        last = self.history[-1] if self.history else {}
+        evaluated = [h for h in self.history if "test_acc" in h]
+        final = evaluated[-1] if evaluated else {}
+        summary = {
+            "test_acc": final.get("test_acc"),
+            "test_acc5": final.get("test_acc5"),
+            "test_loss": final.get("test_loss"),
+            "train_loss": last.get("train_loss"),
+            "train_acc": last.get("train_acc"),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "sparsity": last.get("sparsity"),
+            "layer_density": last.get("layer_density"),
+            "sign_flips": last.get("sign_flips"),
+            "sign_flips_total": sum(h["sign_flips"] for h in self.history),
+            "wall_time_s": self.wall_time,
+            "world_size": self.env.world_size,
+            "run_dir": str(self.run_dir),
+        }
+        self.records.write_summary(summary)
+        return summary
+
+    def close(self, exit_code: int = 0) -> None:
+        self.records.close(exit_code)
+        D.shutdown(self.env)

@@ -1,0 +1,110 @@
+"""Models by name (the ``model`` config group).
+
+``lenet300_100`` and ``lenet5`` (LeCun et al.), ``cnn`` (a 32-64-channel CNN), CIFAR-style
+``resnet20`` (He et al. 2016, 3 stages of 3 basic blocks, 16-32-64 channels) and ``resnet18``
+(3x3 stem, no max-pool), torchvision's ``resnet50``, and any timm model (``model.name=timm
+model.timm_name=...``). All are built for the data's channels, image size and classes.
+"""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+
+def lenet300_100(in_channels: int, image_size: int, num_classes: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(in_channels * image_size * image_size, 300), nn.ReLU(),
+        nn.Linear(300, 100), nn.ReLU(),
+        nn.Linear(100, num_classes),
+    )
+
+
+def lenet5(in_channels: int, image_size: int, num_classes: int) -> nn.Module:
+    features = nn.Sequential(
+        nn.Conv2d(in_channels, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+    )
+    side = ((image_size // 2) - 4) // 2
+    return nn.Sequential(
+        features, nn.Flatten(),
+        nn.Linear(16 * side * side, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, num_classes),
+    )
+
+
+def cnn(in_channels: int, image_size: int, num_classes: int) -> nn.Module:
+    def block(cin: int, cout: int) -> list[nn.Module]:
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+    return nn.Sequential(
+        *block(in_channels, 32), *block(32, 32), nn.MaxPool2d(2),
+        *block(32, 64), *block(64, 64), nn.MaxPool2d(2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes),
+    )
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """3x3 stem, stages of basic blocks, global average pool, linear classifier."""
+
+    def __init__(self, blocks: list[int], widths: list[int], in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        layers, cin = [], widths[0]
+        for i, (n, width) in enumerate(zip(blocks, widths)):
+            for j in range(n):
+                layers.append(BasicBlock(cin, width, 2 if (i > 0 and j == 0) else 1))
+                cin = width
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layers(torch.relu(self.bn1(self.conv1(x))))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(out, 1), 1))
+
+
+def build_model(cfg: DictConfig, in_channels: int, image_size: int, num_classes: int) -> nn.Module:
+    """The model named by ``cfg.name`` (the ``model`` config group)."""
+    w = cfg.width
+    if cfg.name == "lenet300_100":
+        return lenet300_100(in_channels, image_size, num_classes)
+    if cfg.name == "lenet5":
+        return lenet5(in_channels, image_size, num_classes)
+    if cfg.name == "cnn":
+        return cnn(in_channels, image_size, num_classes)
+    if cfg.name == "resnet20":
+        return CifarResNet([3, 3, 3], [16 * w, 32 * w, 64 * w], in_channels, num_classes)
+    if cfg.name == "resnet18":
+        return CifarResNet([2, 2, 2, 2], [64 * w, 128 * w, 256 * w, 512 * w], in_channels, num_classes)
+    if cfg.name == "resnet50":
+        import torchvision
+
+        model = torchvision.models.resnet50(num_classes=num_classes)
+        if in_channels != 3:
+            model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        return model
+    if cfg.name == "timm":
+        import timm
+
+        return timm.create_model(cfg.timm_name, pretrained=False, num_classes=num_classes, in_chans=in_channels)
+    raise ValueError(f"model.name={cfg.name!r} is not a known model")

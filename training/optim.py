@@ -1,0 +1,62 @@
+"""Build the optimizer stack of a run: base (SGD/AdamW) -> SAM (optional) -> HAM (optional)."""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+
+from ham import HAM, SAM, default_param_filter
+
+
+def peak_lr(cfg: DictConfig, global_batch: int) -> float:
+    """The one place where the learning rate is scaled with the batch size:
+    ``lr * global_batch / lr_reference_batch`` when ``optimizer.lr_reference_batch`` is set."""
+    if cfg.lr_reference_batch:
+        return cfg.lr * global_batch / cfg.lr_reference_batch
+    return cfg.lr
+
+
+def param_groups(model: torch.nn.Module, opt_cfg: DictConfig, ham_cfg: DictConfig) -> list[dict]:
+    """Weights (ndim >= 2) and the rest (biases, norms), each with its weight decay."""
+    weights = [p for p in model.parameters() if p.requires_grad and default_param_filter(p)]
+    others = [p for p in model.parameters() if p.requires_grad and not default_param_filter(p)]
+    weight_decay = opt_cfg.weight_decay
+    if ham_cfg.enabled and not ham_cfg.keep_weight_decay:
+        weight_decay = 0.0  # HAM's beta is then the only decay of these tensors
+    groups = [{"params": weights, "weight_decay": weight_decay}]
+    if others:
+        groups.append({"params": others, "weight_decay": opt_cfg.weight_decay if opt_cfg.decay_bn_and_bias else 0.0})
+    return groups
+
+
+def build_optimizer(model: torch.nn.Module, opt_cfg: DictConfig, ham_cfg: DictConfig, lr: float) -> torch.optim.Optimizer:
+    groups = param_groups(model, opt_cfg, ham_cfg)
+    base_name = opt_cfg.sam_base if opt_cfg.name == "sam" else opt_cfg.name
+    if base_name == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=lr, momentum=opt_cfg.momentum, nesterov=opt_cfg.nesterov)
+    elif base_name == "adamw":
+        opt = torch.optim.AdamW(groups, lr=lr, betas=tuple(opt_cfg.betas))
+    else:
+        raise ValueError(f"optimizer.name={opt_cfg.name!r} is not a known optimizer")
+    if opt_cfg.name == "sam":
+        opt = SAM(opt, rho=opt_cfg.rho, adaptive=opt_cfg.adaptive)
+    if ham_cfg.enabled:
+        opt = HAM(
+            opt,
+            alpha=ham_cfg.alpha,
+            beta=ham_cfg.beta,
+            clamp=ham_cfg.clamp,
+            max_weight_norm=ham_cfg.max_weight_norm,
+            sign=ham_cfg.sign,
+            fused=ham_cfg.fused,
+        )
+    return opt
+
+
+def uses_sam(optimizer: torch.optim.Optimizer) -> bool:
+    while True:
+        if isinstance(optimizer, SAM):
+            return True
+        if not hasattr(optimizer, "base_optimizer"):
+            return False
+        optimizer = optimizer.base_optimizer

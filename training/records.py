@@ -1,0 +1,68 @@
+"""What a run leaves behind: ``history.jsonl``, ``summary.json`` and (optionally) a W&B run.
+
+Only the main rank writes. ``history.jsonl`` holds one JSON object per finished epoch;
+``summary.json`` holds the last epoch's metrics, the totals and the resolved configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+HISTORY_NAME = "history.jsonl"
+SUMMARY_NAME = "summary.json"
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class RunRecords:
+    def __init__(self, run_dir: Path, cfg: DictConfig, enabled: bool, run_id: str) -> None:
+        self.run_dir, self.cfg, self.enabled = run_dir, cfg, enabled
+        self.wandb_run = None
+        if enabled and cfg.logger.wandb.mode != "disabled":
+            import wandb
+
+            w = cfg.logger.wandb
+            self.wandb_run = wandb.init(
+                mode=w.mode, project=w.project, entity=w.entity, group=w.group, tags=list(w.tags),
+                name=f"{cfg.name}-{run_id[:8]}", id=run_id, resume="allow", dir=str(run_dir),
+                config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
+            )
+
+    def rewrite_history(self, history: list[dict[str, Any]]) -> None:
+        """Make ``history.jsonl`` exactly the epochs a checkpoint holds (after a resume)."""
+        if self.enabled:
+            _write_text_atomic(self.run_dir / HISTORY_NAME, "".join(json.dumps(h) + "\n" for h in history))
+
+    def log_epoch(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.run_dir / HISTORY_NAME, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.wandb_run is not None:
+            flat = {k: v for k, v in record.items() if not isinstance(v, dict)}
+            for group in ("layer_density",):
+                for layer, value in record.get(group, {}).items():
+                    flat[f"{group}/{layer}"] = value
+            self.wandb_run.log(flat, step=record["epoch"])
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        summary = dict(summary, config=OmegaConf.to_container(self.cfg, resolve=True))
+        _write_text_atomic(self.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
+        if self.wandb_run is not None:
+            self.wandb_run.summary.update({k: v for k, v in summary.items() if not isinstance(v, dict)})
+
+    def close(self, exit_code: int = 0) -> None:
+        if self.wandb_run is not None:
+            self.wandb_run.finish(exit_code=exit_code)
+            self.wandb_run = None
