@@ -101,7 +101,8 @@ class TrainerConfig:
     resume: str = "auto"  # auto: continue from the run directory's checkpoint; never; or a path
     device: str = "auto"  # auto, cpu, cuda
     threads: Optional[int] = None  # torch.set_num_threads on CPU
-    finite_check_every: int = 1  # steps between checks that the loss is finite (a host sync)
+    finite_check_every: int = 1  # steps between divergence checks of the loss (each a host sync)
+    divergence_factor: float = 20.0  # stop when the loss exceeds this times ln(classes)
     progress: bool = True
     max_steps_per_epoch: Optional[int] = None  # cut epochs short (smoke tests)
 
@@ -177,6 +178,7 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg.trainer.batch_size >= 1, "trainer.batch_size", cfg.trainer.batch_size, ">= 1")
     _check(0 <= cfg.trainer.label_smoothing < 1, "trainer.label_smoothing", cfg.trainer.label_smoothing, "in [0, 1)")
     _check(cfg.trainer.eval_every >= 1, "trainer.eval_every", cfg.trainer.eval_every, ">= 1")
+    _check(cfg.trainer.divergence_factor > 1, "trainer.divergence_factor", cfg.trainer.divergence_factor, "> 1")
     _check(cfg.trainer.finite_check_every >= 1, "trainer.finite_check_every", cfg.trainer.finite_check_every, ">= 1")
     _choice(cfg, "trainer.device", ("auto", "cpu", "cuda"))
     _choice(cfg, "logger.wandb.mode", WANDB_MODES)

@@ -182,26 +182,51 @@ class Trainer:
         self.optimizer.second_step(zero_grad=True)  # type: ignore[attr-defined]
         return loss.detach(), logits.detach()
 
-    def _check_finite(self, loss: torch.Tensor) -> None:
-        if torch.isfinite(loss).item():
+    def _check_divergence(self, loss: float) -> None:
+        """Stop if the loss is non-finite or exploded past ``trainer.divergence_factor·ln(C)``."""
+        limit = self.cfg.trainer.divergence_factor * math.log(self.data.num_classes)
+        if math.isfinite(loss) and loss <= limit:
             return
-        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
-        bad_grad = [n for n, p in self.model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
-        where = f"first non-finite weight: {bad[0]}" if bad else "all weights are still finite"
-        if bad_grad:
-            where += f"; first non-finite gradient: {bad_grad[0]}"
+        params = [(n, p) for n, p in self.model.named_parameters()]
+        bad = [n for n, p in params if not torch.isfinite(p).all()]
+        bad_grad = [n for n, p in params if p.grad is not None and not torch.isfinite(p.grad).all()]
+        if bad or bad_grad:
+            where = f"first non-finite weight: {bad[0]}" if bad else "all weights are still finite"
+            if bad_grad:
+                where += f"; first non-finite gradient: {bad_grad[0]}"
+        else:
+            name, weight = max(self.named_weights, key=lambda nw: nw[1].detach().abs().max().item())
+            where = f"largest weight entry in layer {name} (|w|max={weight.detach().abs().max().item():.3g})"
+        what = f"became {loss}" if not math.isfinite(loss) else f"exploded to {loss:.4g} > {limit:.4g} (trainer.divergence_factor*ln(classes))"
         lr = self.optimizer.param_groups[0]["lr"]
         h = self.cfg.ham
         cause = (
-            f"HAM's exponent is lr*alpha*grad (lr={lr:.4g}, ham.alpha={h.alpha:g}): an alpha tuned for another setting "
-            f"can blow up here; try a smaller ham.alpha or optimizer.lr"
+            f"HAM's exponent is lr*alpha*grad (lr={lr:.4g}, ham.alpha={h.alpha:g}): an alpha tuned for another "
+            f"setting can blow up here; try a smaller ham.alpha or optimizer.lr"
             if h.enabled
             else f"the learning rate (lr={lr:.4g}) is likely too high for this model"
         )
         raise TrainingDiverged(
-            f"loss became {loss.item()} at step {self.global_step} (epoch {self.epoch + 1}); {where}. Likely cause: {cause}. "
-            f"The last good checkpoint ({self.checkpoint_path.name}, after epoch {self.epoch}) was kept."
+            f"loss {what} at step {self.global_step} (epoch {self.epoch + 1}); {where}. Likely cause: {cause}. "
+            + self._kept_checkpoint(self.epoch)
         )
+
+    def _check_not_at_chance(self, record: dict[str, Any]) -> None:
+        """Stop a run that sits at chance accuracy for a whole epoch after the first one."""
+        chance = 1.0 / self.data.num_classes
+        if self.epoch >= 2 and record["train_acc"] <= 1.2 * chance and record["train_loss"] >= 0.95 * math.log(self.data.num_classes):
+            raise TrainingDiverged(
+                f"training accuracy is at chance ({100 * record['train_acc']:.2f}%, loss {record['train_loss']:.4f}) "
+                f"in epoch {self.epoch}: the network has collapsed. Likely cause: a too large optimizer.lr"
+                + (f" or ham.alpha (={self.cfg.ham.alpha:g})" if self.cfg.ham.enabled else "")
+                + ". "
+                + self._kept_checkpoint(self.epoch - 1)
+            )
+
+    def _kept_checkpoint(self, epochs_saved: int) -> str:
+        if epochs_saved <= 0:
+            return "No checkpoint had been written yet."
+        return f"The last good checkpoint ({self.checkpoint_path}, after epoch {epochs_saved}) was kept."
 
     def train_epoch(self) -> dict[str, float]:
         t = self.cfg.trainer
@@ -222,7 +247,7 @@ class Trainer:
             self.flips.update()
             self.global_step += 1
             if self.global_step % t.finite_check_every == 0:
-                self._check_finite(loss)
+                self._check_divergence(loss.item())
             loss_sum += loss.double() * len(y)
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)
@@ -234,8 +259,7 @@ class Trainer:
         totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), device=device, dtype=torch.float64)])
         D.all_reduce_sum(totals, self.env)
         loss_total, correct_total, n = totals.tolist()
-        if not math.isfinite(loss_total):
-            self._check_finite(torch.tensor(loss_total))
+        self._check_divergence(loss_total / n)
         return {"train_loss": loss_total / n, "train_acc": correct_total / n, "images_per_s": n / elapsed, "train_time_s": elapsed}
 
     @torch.no_grad()
@@ -271,6 +295,7 @@ class Trainer:
             record: dict[str, Any] = {"epoch": self.epoch + 1, "lr": lr}
             record.update(self.train_epoch())
             self.epoch += 1
+            self._check_not_at_chance(record)
             if self.epoch % t.eval_every == 0 or self.epoch == t.epochs:
                 record.update(self.evaluate())
             dens = density(self.named_weights)

@@ -1,0 +1,34 @@
+# Two commands do everything on a fresh machine:
+#   make train   - create .venv if missing, make Fashion-MNIST available, run the default experiment
+#   make test    - the same set-up, then the test suite
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+
+.PHONY: setup data train test test-fast benchmark clean
+
+setup: $(VENV)/.installed data
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,slurm]"
+	touch $@
+
+data:
+	bash scripts/get_fashion_mnist.sh
+
+train: setup
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) train.py $(ARGS)
+
+test: setup
+	WANDB_MODE=disabled $(PY) -m pytest $(ARGS)
+
+test-fast: setup
+	WANDB_MODE=disabled $(PY) -m pytest -m "not slow" $(ARGS)
+
+benchmark: setup
+	$(PY) benchmarks/ham_step.py
+
+clean:
+	rm -rf outputs multirun wandb .pytest_cache

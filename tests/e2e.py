@@ -1,0 +1,42 @@
+"""Run ``train.py`` as a user would, in a subprocess, on small Fashion-MNIST subsets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+#: LeNet-300-100 on 2048 training images: about a second an epoch on 2 cores.
+SMALL = [
+    "model=lenet300_100", "data.train_subset=2048", "data.test_subset=1000", "schedule=constant",
+    "trainer.epochs=1", "trainer.progress=false", "logger=disabled", "trainer.threads=1",
+]
+
+
+def env() -> dict[str, str]:
+    return dict(os.environ, WANDB_MODE=os.environ.get("WANDB_MODE", "disabled"), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
+
+
+def train_command(run_dir: Path, *overrides: str) -> list[str]:
+    return [sys.executable, str(REPO / "train.py"), f"hydra.run.dir={run_dir}", *SMALL, *overrides]
+
+
+def run_train(run_dir: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(train_command(run_dir, *overrides), cwd=REPO, env=env(), capture_output=True, text=True, timeout=timeout)
+
+
+def read_summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]

@@ -1,0 +1,54 @@
+"""Two-process gloo DDP on the CPU, launched with torchrun like a user would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.compose import compose_config
+from tests.e2e import REPO, SMALL, env, read_summary
+from training.data import build_data
+from training.models import build_model
+
+pytestmark = pytest.mark.slow
+DDP_SETUP = ["model=cnn", "data.train_subset=1024", "data.test_subset=1000", "trainer.batch_size=64", "trainer.epochs=2"]
+
+
+def _torchrun(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", *args]
+    return subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+
+
+def test_two_ranks_keep_identical_parameters_and_report_rank0s_test_accuracy(tmp_path):
+    overrides = [o for o in SMALL if not o.startswith(("model=", "data.", "trainer.epochs"))] + DDP_SETUP
+    result = _torchrun(str(REPO / "tests" / "ddp_worker.py"), str(tmp_path), *overrides)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    assert rank0.keys() == rank1.keys()
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    summary = read_summary(tmp_path)
+    assert summary["world_size"] == 2
+    assert not (tmp_path / "summary.json.tmp").exists()
+
+    # Rank 0's weights, evaluated here on the whole test subset in one process.
+    cfg = compose_config(overrides)
+    data = build_data(cfg.data, 64, 1000, 0)
+    model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes)
+    model.load_state_dict(rank0)
+    model.eval()
+    with torch.no_grad():
+        correct = sum((model(x).argmax(1) == y).sum().item() for x, y in data.test)
+    assert summary["test_acc"] == pytest.approx(correct / 1000, abs=1e-3)
+    assert summary["test_acc"] > 0.2  # learned something (chance: 0.1)
+
+
+def test_train_py_runs_under_torchrun(tmp_path):
+    result = _torchrun(str(REPO / "train.py"), f"hydra.run.dir={tmp_path}", *SMALL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_summary(tmp_path)
+    assert summary["world_size"] == 2 and summary["epoch"] == 1
+    assert result.stdout.count("done:") == 1  # only rank 0 reports

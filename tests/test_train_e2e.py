@@ -1,0 +1,120 @@
+"""End-to-end runs of train.py: records, resume after a real kill, bad inputs, divergence."""
+
+from __future__ import annotations
+
+import math
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from tests.e2e import REPO, env, final_weights, read_history, read_summary, run_train, train_command
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("setup", [["ham=disabled"], [], ["optimizer=sam"]], ids=["sgd", "sgd_ham", "sam_ham"])
+def test_run_writes_summary_and_history(tmp_path, setup):
+    result = run_train(tmp_path, *setup)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_summary(tmp_path)
+    for key in ("test_acc", "test_acc5", "train_loss", "epoch", "sparsity", "sign_flips", "wall_time_s", "config"):
+        assert key in summary, key
+    assert summary["epoch"] == 1 and 0.5 < summary["test_acc"] <= summary["test_acc5"] <= 1.0
+    assert 0 < summary["train_loss"] < math.log(10)
+    assert summary["sparsity"] == 0.0 and summary["wall_time_s"] > 0
+    assert summary["config"]["ham"]["enabled"] == ("ham=disabled" not in setup)
+    assert summary["config"]["optimizer"]["name"] == ("sam" if "optimizer=sam" in setup else "sgd")
+    if "ham=disabled" not in setup:
+        assert summary["sign_flips"] > 0
+    history = read_history(tmp_path)
+    assert [h["epoch"] for h in history] == [1]
+    assert history[0]["test_acc"] == summary["test_acc"]
+    assert set(history[0]["layer_density"]) == {"1.weight", "3.weight", "5.weight"}
+    assert "done:" in result.stdout and "test_acc=" in result.stdout
+
+
+def test_wandb_offline_run_is_written_into_the_run_directory(tmp_path):
+    result = run_train(tmp_path, "logger=offline", "data.train_subset=512")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list((tmp_path / "wandb").glob("offline-run-*")), "no offline W&B run directory"
+
+
+def test_kill_and_resume_is_bit_identical(tmp_path):
+    overrides = ["trainer.epochs=4", "data.train_subset=6144", "trainer.threads=1"]
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    assert run_train(straight, *overrides).returncode == 0
+
+    process = subprocess.Popen(train_command(interrupted, *overrides), cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = interrupted / "history.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (history.exists() and history.read_text().count("\n") >= 1):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    epochs_before_kill = history.read_text().count("\n")
+    assert 1 <= epochs_before_kill < 4, "the run was not interrupted in the middle"
+
+    resumed = run_train(interrupted, *overrides)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout
+    a, b = final_weights(straight), final_weights(interrupted)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    strip = lambda h: {k: v for k, v in h.items() if k not in ("images_per_s", "train_time_s", "wall_time_s")}
+    assert [strip(h) for h in read_history(straight)] == [strip(h) for h in read_history(interrupted)]
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("model=resnet1000", "model"),
+        ("optimizer.lr=-1", "optimizer.lr"),
+        ("data.root=/nonexistent/fmnist", "Fashion-MNIST not found"),
+    ],
+)
+def test_bad_inputs_fail_with_a_clear_message(tmp_path, override, message):
+    result = run_train(tmp_path, override)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_corrupt_checkpoint_fails_and_is_left_untouched(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    result = run_train(tmp_path)
+    assert result.returncode == 2 and "corrupt" in result.stderr
+    assert (tmp_path / "checkpoint.pt").read_bytes() == b"not a checkpoint"
+
+
+def test_checkpoint_of_another_config_fails_and_is_left_untouched(tmp_path):
+    assert run_train(tmp_path).returncode == 0
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    result = run_train(tmp_path, "optimizer.lr=0.01")
+    assert result.returncode == 2
+    assert "different configuration" in result.stderr and "optimizer.lr" in result.stderr
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
+def test_resume_never_refuses_to_overwrite_a_checkpoint(tmp_path):
+    assert run_train(tmp_path).returncode == 0
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    result = run_train(tmp_path, "trainer.resume=never")
+    assert result.returncode == 2 and "refusing to overwrite" in result.stderr
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
+def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
+    # The ImageNet alpha=200 on this small MLP (SPEC.md §1): it survives the first two epochs of a
+    # 3-epoch warm-up and blows up in the third, as the learning rate grows.
+    result = run_train(tmp_path, "ham=imagenet", "trainer.epochs=4", "schedule=linear_ramp", "schedule.warmup_epochs=3")
+    assert result.returncode == 3
+    message = result.stderr
+    assert "diverged" in message and "at step" in message and "layer" in message and "ham.alpha" in message
+    assert "after epoch 2" in message
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert checkpoint["epoch"] == 2
+    assert all(torch.isfinite(w).all() for w in checkpoint["model"].values())
+    assert len(read_history(tmp_path)) == 2  # it stopped in epoch 3, it did not train on
+    assert not (tmp_path / "summary.json").exists()
