@@ -118,3 +118,15 @@ def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(w).all() for w in checkpoint["model"].values())
     assert len(read_history(tmp_path)) == 2  # it stopped in epoch 3, it did not train on
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_multirun_sweep_through_the_submitit_launcher(tmp_path):
+    """The SLURM launcher's machinery, run locally (hydra/launcher=local): one job per value."""
+    command = train_command(tmp_path / "unused", "hydra/launcher=local", "ham.alpha=5,10", f"hydra.sweep.dir={tmp_path}")
+    command[command.index(f"hydra.run.dir={tmp_path / 'unused'}")] = "--multirun"
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summaries = sorted(tmp_path.glob("*/summary.json"))
+    assert len(summaries) == 2
+    alphas = sorted(read_summary(s.parent)["config"]["ham"]["alpha"] for s in summaries)
+    assert alphas == [5.0, 10.0]
