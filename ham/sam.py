@@ -23,8 +23,8 @@ Two ways to use it::
 Under DDP, the *first* pass (forward and backward) must run inside ``model.no_sync()`` so that
 the perturbation uses the local gradient and only the second pass is all-reduced. With
 BatchNorm, update the running statistics in one pass only: keep the first pass's, e.g. by
-setting every BN layer's ``momentum`` to 0 for the second pass (``training.sam_bn`` in this
-repository's trainer does this).
+setting every BN layer's ``momentum`` to 0 for the second pass (this repository's trainer does
+this: ``training.loop.frozen_bn_statistics``).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ MODELS = ("lenet300_100", "lenet5", "cnn", "resnet20", "resnet18", "resnet50", "
 DATASETS = ("fashion_mnist", "synthetic", "imagefolder", "ffcv_imagenet")
 OPTIMIZERS = ("sgd", "adamw", "sam")
 SCHEDULES = ("constant", "cosine", "step", "linear_ramp")
-RESUME_MODES = ("auto", "never")
+SPARSITY_METHODS = ("dense", "random", "acdc", "rigl", "str", "pilot", "spred")
 WANDB_MODES = ("offline", "online", "disabled")
 HAM_SIGNS = ("post", "pre")
 
@@ -122,6 +122,28 @@ class LoggerConfig:
 
 
 @dataclass
+class SparsityConfig:
+    """The ``sparsity`` group; the knobs that depend on the run length are fractions of it."""
+
+    method: str = "dense"  # dense, random, acdc, rigl, str, pilot, spred
+    target: float = 0.9  # fraction of zero prunable weights (conv and linear weights)
+    distribution: str = "erk"  # layer-wise densities of random/rigl: erk or uniform
+    keep_first_dense: bool = False
+    keep_last_dense: bool = False
+    seed: int = 0  # mask seed (the same on every rank; rank 0's masks are broadcast too)
+    sign_in: bool = False  # θ = m ⊙ w with Sign-In resets (with random, acdc, rigl)
+    sign_in_period: float = 0.1  # fraction of training between Sign-In resets (our choice)
+    rigl_delta_t: int = 100  # steps between mask updates
+    rigl_drop_fraction: float = 0.3  # initial drop fraction (cosine decay)
+    rigl_t_end: float = 0.75  # fraction of training after which the mask is fixed
+    str_s_init: float = -3200.0  # initial threshold logit
+    pilot_alpha: float = 1e-5  # initial penalty α
+    pilot_delta: float = 1.1  # α multiplier δ
+    pilot_l1_floor: float = 0.1  # K as a fraction of the initial ‖θ‖₁ (our choice)
+    spred_weight_decay: float = 1e-4  # spred's constant penalty α
+
+
+@dataclass
 class TrainConfig:
     name: str = "default"
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -131,7 +153,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    sparsity: Any = None  # filled by the sparsity group
+    sparsity: SparsityConfig = field(default_factory=SparsityConfig)
 
 
 def register_configs() -> None:
@@ -182,6 +204,14 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg.trainer.finite_check_every >= 1, "trainer.finite_check_every", cfg.trainer.finite_check_every, ">= 1")
     _choice(cfg, "trainer.device", ("auto", "cpu", "cuda"))
     _choice(cfg, "logger.wandb.mode", WANDB_MODES)
-    if cfg.get("sparsity") is not None and "target" in cfg.sparsity:
-        target = cfg.sparsity.target
-        _check(0 <= target < 1, "sparsity.target", target, "in [0, 1)")
+    s = cfg.sparsity
+    _choice(cfg, "sparsity.method", SPARSITY_METHODS)
+    _choice(cfg, "sparsity.distribution", ("erk", "uniform"))
+    _check(0 <= s.target < 1, "sparsity.target", s.target, "in [0, 1)")
+    if s.sign_in:
+        _check(s.method in ("random", "acdc", "rigl"), "sparsity.sign_in", s.sign_in, "false unless sparsity.method is random, acdc or rigl")
+    _check(0 < s.sign_in_period <= 1, "sparsity.sign_in_period", s.sign_in_period, "in (0, 1] (a fraction of training)")
+    _check(s.rigl_delta_t >= 1, "sparsity.rigl_delta_t", s.rigl_delta_t, ">= 1")
+    _check(0 <= s.rigl_drop_fraction < 1, "sparsity.rigl_drop_fraction", s.rigl_drop_fraction, "in [0, 1)")
+    _check(0 < s.rigl_t_end <= 1, "sparsity.rigl_t_end", s.rigl_t_end, "in (0, 1]")
+    _check(s.pilot_delta > 1, "sparsity.pilot_delta", s.pilot_delta, "> 1")

@@ -1,0 +1,149 @@
+"""The interface between the trainer and a sparsity method, and the masked-method base.
+
+The trainer calls, in this order::
+
+    method.prepare(model)                      # before the optimizer exists: reparameterize, init masks
+    method.attach(optimizer, steps_per_epoch, epochs)
+    for each step:  backward -> method.before_step(step) -> optimizer.step() -> method.after_step(step)
+                    (SAM: before_step(step) before the first step, before_step(step, update=False)
+                    before the second: masks and penalties apply to both gradients, mask updates once)
+    for each epoch: method.end_epoch(epochs_done, train_acc)   # before evaluation and checkpoint
+    method.metrics(); method.state_dict(); method.load_state_dict(state)
+
+Masking is done in place: gradients are masked before the step (so no optimizer, weight decay or
+HAM moves a pruned weight, and momentum stays 0 there) and pruned weights and their optimizer
+buffers are zeroed again after it. We measured this against a ``torch.nn.utils.parametrize``
+mask (``benchmarks/masking.py``, ``results/masking.md``): the parametrization multiplies in every
+forward and backward and keeps a second copy of each weight, while in-place masking costs two
+element-wise passes per step and leaves the optimizer and HAM acting on plain tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from sparse.prunable import prunable_layers
+from sparse.reparam import register_product
+from sparse.weights import PrunableWeight
+
+
+class SparsityMethod:
+    """``dense``: no sparsity. Subclasses override the hooks they need."""
+
+    reparameterization: str | None = None  # "hyperbolic"/"balanced": θ = m ⊙ w
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self.layers: list[PrunableWeight] = []
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.steps_per_epoch, self.epochs = 1, 1
+
+    # -- hooks ------------------------------------------------------------------------------
+    def prepare(self, model: nn.Module) -> None:
+        self.layers = [PrunableWeight(n, m) for n, m in prunable_layers(model, self.cfg.keep_first_dense, self.cfg.keep_last_dense)]
+        if self.reparameterization is not None:
+            for layer in self.layers:
+                layer.use_product(*register_product(layer.module, self.reparameterization))
+
+    def attach(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int, epochs: int) -> None:
+        self.optimizer, self.steps_per_epoch, self.epochs = optimizer, steps_per_epoch, epochs
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+    def before_step(self, step: int, update: bool = True) -> None:
+        """Gradients are ready (all-reduced under DDP); the optimizer has not stepped yet.
+        ``update=False``: a second gradient of the same step (SAM): change no mask."""
+
+    def after_step(self, step: int) -> None:
+        """The optimizer (and HAM) has stepped; ``step`` counts from 0."""
+
+    def end_epoch(self, epochs_done: int, train_acc: float) -> None:
+        """After the training part of an epoch, before evaluation and the checkpoint."""
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+    def decayed_parameters(self) -> list[nn.Parameter]:
+        """Non-weight parameters that must get the base weight decay (STR's thresholds)."""
+        return []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    # -- shared helpers -----------------------------------------------------------------------
+    def thetas(self) -> list[torch.Tensor]:
+        return [layer.theta() for layer in self.layers]
+
+    @property
+    def optimizer_state(self) -> dict:
+        return self.optimizer.state if self.optimizer is not None else {}
+
+
+class MaskedMethod(SparsityMethod):
+    """A method with a boolean keep-mask per prunable layer (``None``: the layer is dense now)."""
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        if cfg.sign_in:
+            self.reparameterization = "hyperbolic"
+        self.masks: list[torch.Tensor | None] = []
+        self._last_reset_epoch = 0
+
+    def prepare(self, model: nn.Module) -> None:
+        super().prepare(model)
+        self.masks = [None] * len(self.layers)
+
+    def set_masks(self, masks: list[torch.Tensor | None]) -> None:
+        self.masks = [None if m is None else m.to(layer.w.device) for m, layer in zip(masks, self.layers)]
+        self.apply_masks()
+
+    @torch.no_grad()
+    def apply_masks(self) -> None:
+        for layer, mask in zip(self.layers, self.masks):
+            if mask is not None:
+                layer.zero_where(~mask, self.optimizer_state)
+
+    def before_step(self, step: int, update: bool = True) -> None:
+        for layer, mask in zip(self.layers, self.masks):
+            if mask is not None:
+                layer.mask_grads(mask)
+
+    def after_step(self, step: int) -> None:
+        self.apply_masks()
+
+    def end_epoch(self, epochs_done: int, train_acc: float) -> None:
+        if self.cfg.sign_in and self._sign_in_due(epochs_done):
+            self.sign_in_reset()
+
+    def _sign_in_due(self, epochs_done: int) -> bool:
+        period = max(1, round(self.cfg.sign_in_period * self.epochs))
+        return epochs_done % period == 0 and epochs_done < self.epochs
+
+    @torch.no_grad()
+    def sign_in_reset(self) -> None:
+        """Sign-In's reset: re-solve (m, w) from θ = m ⊙ w so that θ is unchanged and m² - w² = 1."""
+        from sparse.reparam import hyperbolic_split
+
+        for layer in self.layers:
+            m, w = hyperbolic_split(layer.theta())
+            layer.m.copy_(m)  # type: ignore[union-attr]
+            layer.w.copy_(w)
+        self.apply_masks()
+
+    def density(self) -> float:
+        kept = sum(int(m.sum()) if m is not None else layer.w.numel() for m, layer in zip(self.masks, self.layers))
+        return kept / sum(layer.w.numel() for layer in self.layers)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"masks": [None if m is None else m.cpu() for m in self.masks]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.masks = [None if m is None else m.to(layer.w.device) for m, layer in zip(state["masks"], self.layers)]

@@ -1,0 +1,34 @@
+"""Random pruning at initialization (PaI): a fixed random mask with ERK or uniform layer densities."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from sparse.distributions import keep_counts, layer_densities
+from sparse.masks import random_mask
+from sparse.method import MaskedMethod
+
+
+def broadcast_masks(masks: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Rank 0's masks on every data-parallel rank (a no-op without a process group)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return masks
+    out = []
+    for mask in masks:
+        as_bytes = mask.to(torch.uint8)
+        dist.broadcast(as_bytes, src=0)
+        out.append(as_bytes.bool())
+    return out
+
+
+class RandomPaI(MaskedMethod):
+    def prepare(self, model: nn.Module) -> None:
+        super().prepare(model)
+        shapes = [layer.shape for layer in self.layers]
+        densities = layer_densities(self.cfg.distribution, shapes, self.cfg.target)
+        generator = torch.Generator().manual_seed(int(self.cfg.seed))
+        masks = [random_mask(s, n, generator) for s, n in zip(shapes, keep_counts(shapes, densities))]
+        device = self.layers[0].w.device if self.layers else torch.device("cpu")
+        self.set_masks(broadcast_masks([m.to(device) for m in masks]))
