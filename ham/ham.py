@@ -123,6 +123,7 @@ class HAM(OptimizerWrapper):
         signs = self._signs_before_step()
         self.base_optimizer.second_step(zero_grad=False)
         self.hyperbolic_step(signs)
+        self._note_step()
         if zero_grad:
             self.zero_grad()
 

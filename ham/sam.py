@@ -91,6 +91,7 @@ class SAM(OptimizerWrapper):
         """Restore ``w`` and take the base optimizer's step with the gradient at ``w + e``."""
         self.unperturb()
         self.base_optimizer.step()
+        self._note_step()
         if zero_grad:
             self.zero_grad()
 

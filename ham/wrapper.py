@@ -47,6 +47,11 @@ class OptimizerWrapper(torch.optim.Optimizer):
         for key, value in settings.items():
             setattr(self, key, value)
 
+    def _note_step(self) -> None:
+        """Record a step taken outside ``step()`` (SAM's ``second_step``): an LR scheduler built on
+        this optimizer tracks steps through the ``_opt_called`` flag its wrapper of ``step`` sets."""
+        self._opt_called = True
+
     # -- torch.optim.Optimizer interface -----------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         state = self.base_optimizer.state_dict()

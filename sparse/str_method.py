@@ -27,4 +27,4 @@ class STR(SparsityMethod):
         return list(self.thresholds)
 
     def metrics(self) -> dict[str, float]:
-        return {"str_mean_threshold_logit": sum(float(s) for s in self.thresholds) / max(1, len(self.thresholds))}
+        return {"str_mean_threshold_logit": sum(float(s.detach()) for s in self.thresholds) / max(1, len(self.thresholds))}

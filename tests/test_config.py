@@ -7,7 +7,7 @@ from omegaconf.errors import ValidationError
 from tests.compose import compose_config, group_options
 from training.config import ConfigError, validate
 
-GROUPS = ["model", "data", "optimizer", "ham", "schedule", "trainer", "logger"]
+GROUPS = ["model", "data", "optimizer", "ham", "schedule", "trainer", "logger", "sparsity", "setting"]
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in group_options(g)])
@@ -19,10 +19,50 @@ def test_every_group_option_composes_and_validates(group, option):
     validate(cfg)
 
 
+PAPER_EXPERIMENTS = [
+    "dense", "dense_ham", "dense_sam", "dense_sam_ham", "random", "random_signin", "random_ham", "acdc",
+    "acdc_signin", "acdc_ham", "rigl", "rigl_signin", "rigl_ham", "spred", "pilot", "str", "str_ham",
+]
+
+
+def test_there_is_an_experiment_for_every_table_cell_family():
+    assert set(PAPER_EXPERIMENTS) <= set(group_options("experiment"))
+
+
+@pytest.mark.parametrize("setting", ["imagenet", "small"])
 @pytest.mark.parametrize("experiment", group_options("experiment"))
-def test_every_experiment_composes_and_validates(experiment):
-    cfg = compose_config([f"+experiment={experiment}"])
+def test_every_experiment_composes_and_validates_in_both_settings(experiment, setting):
+    overrides = [f"+experiment={experiment}"] + ([] if setting == "imagenet" else ["setting=small"])
+    cfg = compose_config(overrides)
     validate(cfg)
+    assert cfg.name == experiment
+    assert cfg.model.name == ("resnet50" if setting == "imagenet" else "lenet300_100")
+    assert cfg.ham.enabled == experiment.endswith("_ham")
+    assert cfg.ham.alpha == (200.0 if setting == "imagenet" else 20.0)
+    assert cfg.optimizer.name == ("sam" if "_sam" in experiment else "sgd")
+    assert cfg.sparsity.sign_in == experiment.endswith("_signin")
+    method = experiment.removesuffix("_ham").removesuffix("_signin").removesuffix("_sam")
+    assert cfg.sparsity.method == method
+
+
+def test_imagenet_recipe_scales_the_learning_rate_with_the_global_batch():
+    from training.optim import peak_lr
+
+    cfg = compose_config(["+experiment=dense"])
+    assert peak_lr(cfg.optimizer, 4096) == pytest.approx(1.7)
+    assert peak_lr(cfg.optimizer, 1024) == pytest.approx(0.425)
+
+
+def test_sparsity_target_out_of_range_names_the_key():
+    cfg = compose_config(["sparsity=rigl", "sparsity.target=1.0"])
+    with pytest.raises(ConfigError, match=r"sparsity\.target"):
+        validate(cfg)
+
+
+def test_sign_in_with_a_method_it_does_not_combine_with_is_rejected():
+    cfg = compose_config(["sparsity=str", "sparsity.sign_in=true"])
+    with pytest.raises(ConfigError, match=r"sparsity\.sign_in"):
+        validate(cfg)
 
 
 def test_default_is_fashion_mnist_small_cnn_with_sgd_and_ham():

@@ -151,7 +151,7 @@ def test_sign_in_reset_keeps_theta_and_restores_the_constraint():
     model, method, opt = setup("random", target=0.5, sign_in=True)
     train_steps(model, method, opt, 0, 20)
     before = [_theta(l).clone() for l in method.layers]
-    drift = max(float((l.m * l.m - l.w * l.w - 1).abs().max()) for l in method.layers)
+    drift = max(float((l.m * l.m - l.w * l.w - 1).abs().max().detach()) for l in method.layers)
     assert drift > 1e-4  # training moved (m, w) off the hyperbola
     method.sign_in_reset()
     for layer, theta in zip(method.layers, before):

@@ -16,6 +16,8 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ham import SignFlips, density
+from sparse import build_method
+from sparse.prunable import prunable_layers
 from training import distributed as D
 from training.checkpoint import (
     CHECKPOINT_NAME,
@@ -65,12 +67,14 @@ class Trainer:
         model = build_model(cfg.model, self.data.in_channels, self.data.image_size, self.data.num_classes)
         self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
         self.model = model.to(self.env.device, memory_format=self.memory_format)
+        self.method = build_method(cfg.sparsity)
+        self.method.prepare(self.model)  # reparameterizations and initial masks, before DDP and the optimizer
         self.net: torch.nn.Module = self.model
         if self.env.distributed:
             device_ids = [self.env.local_rank] if self.env.device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         self.lr = peak_lr(cfg.optimizer, t.batch_size * self.env.world_size)
-        self.optimizer = build_optimizer(self.model, cfg.optimizer, cfg.ham, self.lr)
+        self.optimizer = build_optimizer(self.model, cfg.optimizer, cfg.ham, self.lr, self.method.decayed_parameters())
         self.sam = uses_sam(self.optimizer)
         self.steps_per_epoch = len(self.data.train)
         if t.max_steps_per_epoch:
@@ -80,11 +84,14 @@ class Trainer:
                 f"an epoch has no training step: {self.data.train_size} examples over {self.env.world_size} "
                 f"process(es) do not fill one batch of trainer.batch_size={t.batch_size}"
             )
+        self.method.attach(self.optimizer, self.steps_per_epoch, t.epochs)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_multiplier(cfg.schedule, t.epochs, self.steps_per_epoch)
         )
+        # sign flips of the tensors the optimizer updates (for θ = m ⊙ w: of w), density of θ
         self.named_weights = [(n, p) for n, p in self.model.named_parameters() if p.ndim >= 2]
         self.flips = SignFlips(self.named_weights)
+        self.prunable = prunable_layers(self.model)
         self.autocast_dtype = torch.bfloat16 if t.amp else None
         self.epoch, self.global_step, self.wall_time = 0, 0, 0.0
         self.history: list[dict[str, Any]] = []
@@ -121,6 +128,7 @@ class Trainer:
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         self.flips.load_state_dict(payload["sign_flips"])
+        self.method.load_state_dict(payload["method"])
         set_rng_state(payload["rng"])
         self.epoch, self.global_step = payload["epoch"], payload["global_step"]
         self.wall_time, self.history = payload["wall_time"], payload["history"]
@@ -135,6 +143,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "sign_flips": self.flips.state_dict(),
+            "method": self.method.state_dict(),
+            "merged_weights": {name: w.detach().clone() for name, w in self.thetas()},
             "rng": rng_state(),
             "epoch": self.epoch,
             "global_step": self.global_step,
@@ -144,6 +154,11 @@ class Trainer:
             "fingerprint": fingerprint(self.config),
         }
         save_atomic(payload, self.checkpoint_path)
+
+    def thetas(self) -> list[tuple[str, torch.Tensor]]:
+        """The prunable weights θ as the model uses them (merged for reparameterized methods)."""
+        with torch.no_grad():
+            return [(f"{name}.weight", module.weight) for name, module in self.prunable]
 
     # -- steps ---------------------------------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -168,7 +183,9 @@ class Trainer:
         if not self.sam:
             loss, logits = self._forward_loss(x, y)
             loss.backward()
+            self.method.before_step(self.global_step)
             self.optimizer.step()
+            self.method.after_step(self.global_step)
             self.optimizer.zero_grad(set_to_none=True)
             return loss.detach(), logits.detach()
         # SAM: first pass local (no DDP all-reduce), BatchNorm statistics from the first pass only.
@@ -176,10 +193,13 @@ class Trainer:
         with no_sync:
             loss, logits = self._forward_loss(x, y)
             loss.backward()
+        self.method.before_step(self.global_step)
         self.optimizer.first_step(zero_grad=True)  # type: ignore[attr-defined]
         with frozen_bn_statistics(self.model):
             self._forward_loss(x, y)[0].backward()
+        self.method.before_step(self.global_step, update=False)
         self.optimizer.second_step(zero_grad=True)  # type: ignore[attr-defined]
+        self.method.after_step(self.global_step)
         return loss.detach(), logits.detach()
 
     def _check_divergence(self, loss: float) -> None:
@@ -296,9 +316,11 @@ class Trainer:
             record.update(self.train_epoch())
             self.epoch += 1
             self._check_not_at_chance(record)
+            self.method.end_epoch(self.epoch, record["train_acc"])
+            record.update(self.method.metrics())
             if self.epoch % t.eval_every == 0 or self.epoch == t.epochs:
                 record.update(self.evaluate())
-            dens = density(self.named_weights)
+            dens = density(self.thetas())
             flips = self.flips.read()
             record.update(
                 density=dens["global"],
