@@ -14,6 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # timm must not wait on a hub look
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from training.checkpoint import CheckpointError
@@ -25,6 +26,20 @@ register_configs()
 EXIT_CONFIG, EXIT_DIVERGED = 2, 3
 
 
+FAILED_NAME = "failed.txt"
+
+
+def fail(code: int, message: str) -> None:
+    """Report a failed run: exit with ``code``; inside a multirun, record the message in the run
+    directory's ``failed.txt`` and return, so that the sweep's other jobs still run."""
+    print(f"error: {message}", file=sys.stderr)
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        sys.exit(code)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / FAILED_NAME).write_text(message + "\n")
+
+
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> dict:
     from training.loop import Trainer, TrainingDiverged
@@ -33,15 +48,16 @@ def main(cfg: DictConfig) -> dict:
         validate(cfg)
         trainer = Trainer(cfg, Path(HydraConfig.get().runtime.output_dir))
     except (ConfigError, DataError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_CONFIG)
+        fail(EXIT_CONFIG, str(error))
+        return {}
     try:
         summary = trainer.fit()
     except TrainingDiverged as error:
-        print(f"error: training diverged: {error}", file=sys.stderr)
         trainer.close(exit_code=EXIT_DIVERGED)
-        sys.exit(EXIT_DIVERGED)
+        fail(EXIT_DIVERGED, f"training diverged: {error}")
+        return {}
     trainer.close()
+    (trainer.run_dir / FAILED_NAME).unlink(missing_ok=True)  # a resumed run that failed before
     if trainer.env.is_main:
         acc = summary["test_acc"]
         acc5 = summary["test_acc5"]

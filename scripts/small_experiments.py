@@ -1,0 +1,141 @@
+"""Run the small-setting (Fashion-MNIST, 2 CPU cores) sweeps and write their tables from the
+runs' ``summary.json`` records.
+
+    python scripts/small_experiments.py ham-grid     # results/ham_grid.md: HAM's (alpha, beta) for the small setting
+    python scripts/small_experiments.py methods      # results/small_methods.md: every method at 90 % sparsity
+    python scripts/small_experiments.py methods --tables-only   # rebuild the table from existing runs
+
+Each sweep is one Hydra multirun of train.py (runs already finished are resumed, i.e. skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE = REPO / "results" / "reference" / "paper_imagenet_resnet50.json"
+METHODS = [
+    "dense", "dense_ham", "dense_sam", "dense_sam_ham", "random", "random_signin", "random_ham", "acdc",
+    "acdc_signin", "acdc_ham", "rigl", "rigl_signin", "rigl_ham", "spred", "pilot", "str", "str_ham",
+]
+COMMON = ["setting=small", "logger=disabled", "trainer.progress=false"]
+SWEEPS = {
+    "ham-grid": {
+        "dir": "multirun/ham_grid",
+        "overrides": [["+experiment=dense"], ["+experiment=dense_ham", "ham.alpha=5,10,20,50,100,200", "ham.beta=0,1e-3,1e-2"]],
+        "output": "results/ham_grid.md",
+    },
+    "methods": {
+        "dir": "multirun/small_methods",
+        "overrides": [[f"+experiment={','.join(METHODS)}", "sparsity.target=0.9"]],
+        "output": "results/small_methods.md",
+    },
+}
+
+
+def run_sweep(sweep: dict) -> None:
+    for overrides in sweep["overrides"]:
+        command = [sys.executable, "train.py", "--multirun", *overrides, *COMMON, f"hydra.sweep.dir={sweep['dir']}"]
+        print("+", " ".join(command), flush=True)
+        subprocess.run(command, cwd=REPO, check=True)
+
+
+def load_runs(directory: Path) -> list[dict]:
+    """The records of the sweep's runs: ``summary.json``, or for a failed run (``failed.txt``) its
+    resolved config and ``failed: True``."""
+    runs = []
+    for run_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
+        if (run_dir / "summary.json").exists():
+            runs.append(json.loads((run_dir / "summary.json").read_text()))
+        elif (run_dir / "failed.txt").exists():
+            from omegaconf import OmegaConf
+
+            config = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"), resolve=False)
+            runs.append({"config": config, "failed": True})
+    return runs
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def ham_grid_table(runs: list[dict], command: str) -> str:
+    lines = [
+        "# HAM's (alpha, beta) for the small setting",
+        "",
+        "LeNet-300-100 on Fashion-MNIST, dense, SGD (lr 0.05, momentum 0.9, wd 5e-4, cosine, 10 epochs),",
+        "one seed; test top-1 % after the last epoch. A run stopped by the divergence guard shows `diverged`.",
+        f"Regenerate with `{command}` (2 CPU cores).",
+        "",
+    ]
+    baseline = [r for r in runs if not r["config"]["ham"]["enabled"]]
+    runs = [r for r in runs if r["config"]["ham"]["enabled"]]
+    alphas = sorted({r["config"]["ham"]["alpha"] for r in runs})
+    betas = sorted({r["config"]["ham"]["beta"] for r in runs})
+    lines.append("| alpha \\ beta | " + " | ".join(f"{b:g}" for b in betas) + " |")
+    lines.append("|---|" + "---:|" * len(betas))
+    for a in alphas:
+        cells = []
+        for b in betas:
+            match = [r for r in runs if r["config"]["ham"]["alpha"] == a and r["config"]["ham"]["beta"] == b]
+            cells.append("not run" if not match else "diverged" if match[0].get("failed") else pct(match[0]["test_acc"]))
+        lines.append(f"| {a:g} | " + " | ".join(cells) + " |")
+    if baseline:
+        lines += ["", f"Without HAM (same recipe): {pct(baseline[0]['test_acc'])} %."]
+    lines += [
+        "",
+        "The setting uses alpha=20, beta=1e-3 (`configs/ham/small.yaml`): alpha from 5 to 100 trains well,",
+        "alpha=200 (the ImageNet value) diverges, and alpha=20 sits well inside the stable range.",
+        "Differences of a few tenths of a percent between the stable cells are within one-seed noise.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def methods_table(runs: list[dict], command: str) -> str:
+    reference = json.loads(REFERENCE.read_text())
+    by_name = {r["config"]["name"]: r for r in runs}
+    lines = [
+        "# Every method at 90 % sparsity, small setting",
+        "",
+        "LeNet-300-100 on Fashion-MNIST, 10 epochs, one seed (SGD lr 0.05, cosine; HAM alpha=20, beta=1e-3).",
+        f"Measured here: test top-1 % and the achieved sparsity of the conv/linear weights. Regenerate with `{command}`.",
+        "The last column is the paper's ImageNet ResNet-50 number at 90 % (dense rows: 100 epochs) — reference",
+        "data from " + reference["source"].split(". ImageNet")[0] + ", not measured here and not comparable in scale.",
+        "",
+        "| experiment | test top-1 % (ours) | sparsity % (ours) | wall time s | paper, ImageNet top-1 % (reference) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in METHODS:
+        run = by_name.get(name)
+        ref = reference["dense"].get(name, {}).get("100ep") or reference["sparse"].get(name, {}).get("0.9")
+        ref_text = "–" if ref is None else (f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref[1] is not None else f"{ref[0]:.2f}")
+        if run is None or run.get("failed"):
+            lines.append(f"| {name} | {'diverged' if run else 'not run'} | – | – | {ref_text} |")
+            continue
+        lines.append(f"| {name} | {pct(run['test_acc'])} | {pct(run['sparsity'])} | {run['wall_time_s']:.0f} | {ref_text} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep", choices=sorted(SWEEPS))
+    parser.add_argument("--tables-only", action="store_true", help="do not run, only rebuild the table")
+    args = parser.parse_args()
+    sweep = SWEEPS[args.sweep]
+    if not args.tables_only:
+        run_sweep(sweep)
+    runs = load_runs(REPO / sweep["dir"])
+    if not runs:
+        raise SystemExit(f"no summary.json under {sweep['dir']}: run the sweep first")
+    command = f"python scripts/small_experiments.py {args.sweep}"
+    table = (ham_grid_table if args.sweep == "ham-grid" else methods_table)(runs, command)
+    (REPO / sweep["output"]).write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
