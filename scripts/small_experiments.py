@@ -5,7 +5,9 @@ runs' ``summary.json`` records.
     python scripts/small_experiments.py methods      # results/small_methods.md: every method at 90 % sparsity
     python scripts/small_experiments.py methods --tables-only   # rebuild the table from existing runs
 
-Each sweep is one Hydra multirun of train.py (runs already finished are resumed, i.e. skipped).
+Each sweep is a Hydra multirun of train.py (runs already finished are resumed, i.e. skipped). The
+runs' records (``summary.json``, or the config of a failed run) are copied to
+``results/records/<sweep>/`` and the table is built from there, so it can be checked and rebuilt.
 """
 
 from __future__ import annotations
@@ -44,19 +46,25 @@ def run_sweep(sweep: dict) -> None:
         subprocess.run(command, cwd=REPO, check=True)
 
 
-def load_runs(directory: Path) -> list[dict]:
-    """The records of the sweep's runs: ``summary.json``, or for a failed run (``failed.txt``) its
-    resolved config and ``failed: True``."""
-    runs = []
-    for run_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
-        if (run_dir / "summary.json").exists():
-            runs.append(json.loads((run_dir / "summary.json").read_text()))
-        elif (run_dir / "failed.txt").exists():
-            from omegaconf import OmegaConf
+def archive_records(sweep_dir: Path, records_dir: Path) -> None:
+    """Copy each run's record into ``records_dir``: its ``summary.json``, or for a failed run
+    (``failed.txt``) its config, the message and ``failed: true``."""
+    from omegaconf import OmegaConf
 
+    records_dir.mkdir(parents=True, exist_ok=True)
+    for run_dir in sorted(p.parent for p in sweep_dir.glob("*/*/.hydra")):
+        if (run_dir / "summary.json").exists():
+            record = json.loads((run_dir / "summary.json").read_text())
+        elif (run_dir / "failed.txt").exists():
             config = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"), resolve=False)
-            runs.append({"config": config, "failed": True})
-    return runs
+            record = {"config": config, "failed": True, "error": (run_dir / "failed.txt").read_text().strip()}
+        else:
+            continue
+        (records_dir / f"{run_dir.parent.name}__{run_dir.name}.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+def load_runs(records_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(records_dir.glob("*.json"))]
 
 
 def pct(x: float | None) -> str:
@@ -120,20 +128,36 @@ def methods_table(runs: list[dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+README_MARKERS = ("<!-- small-methods:start -->", "<!-- small-methods:end -->")
+
+
+def update_readme(table: str) -> None:
+    """Put the methods table (without its title) between the README's markers."""
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    start, end = (text.index(m) for m in README_MARKERS)
+    body = table.split("\n", 2)[2]  # drop the "# ..." title line and the blank line after it
+    readme.write_text(text[: start + len(README_MARKERS[0])] + "\n" + body + text[end:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep", choices=sorted(SWEEPS))
     parser.add_argument("--tables-only", action="store_true", help="do not run, only rebuild the table")
     args = parser.parse_args()
     sweep = SWEEPS[args.sweep]
+    records = REPO / "results" / "records" / args.sweep
     if not args.tables_only:
         run_sweep(sweep)
-    runs = load_runs(REPO / sweep["dir"])
+        archive_records(REPO / sweep["dir"], records)
+    runs = load_runs(records)
     if not runs:
-        raise SystemExit(f"no summary.json under {sweep['dir']}: run the sweep first")
+        raise SystemExit(f"no records in {records}: run the sweep first")
     command = f"python scripts/small_experiments.py {args.sweep}"
     table = (ham_grid_table if args.sweep == "ham-grid" else methods_table)(runs, command)
     (REPO / sweep["output"]).write_text(table)
+    if args.sweep == "methods":
+        update_readme(table)
     print(table)
 
 

@@ -126,7 +126,7 @@ def test_multirun_sweep_through_the_submitit_launcher(tmp_path):
     command[command.index(f"hydra.run.dir={tmp_path / 'unused'}")] = "--multirun"
     result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    summaries = sorted(tmp_path.glob("*/summary.json"))
+    summaries = sorted(tmp_path.glob("default/*/summary.json"))  # multirun/<name>/<overrides>/
     assert len(summaries) == 2
     alphas = sorted(read_summary(s.parent)["config"]["ham"]["alpha"] for s in summaries)
     assert alphas == [5.0, 10.0]

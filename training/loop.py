@@ -29,6 +29,7 @@ from training.checkpoint import (
     set_rng_state,
     trajectory_config,
 )
+from training.config import ConfigError
 from training.data import build_data
 from training.models import build_model
 from training.optim import build_optimizer, peak_lr, uses_sam
@@ -80,9 +81,9 @@ class Trainer:
         if t.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, t.max_steps_per_epoch)
         if self.steps_per_epoch == 0:
-            raise ValueError(
-                f"an epoch has no training step: {self.data.train_size} examples over {self.env.world_size} "
-                f"process(es) do not fill one batch of trainer.batch_size={t.batch_size}"
+            raise ConfigError(
+                f"trainer.batch_size={t.batch_size} is not valid here: {self.data.train_size} training examples over "
+                f"{self.env.world_size} process(es) do not fill one batch"
             )
         self.method.attach(self.optimizer, self.steps_per_epoch, t.epochs)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -235,11 +236,12 @@ class Trainer:
         """Stop a run that sits at chance accuracy for a whole epoch after the first one."""
         chance = 1.0 / self.data.num_classes
         if self.epoch >= 2 and record["train_acc"] <= 1.2 * chance and record["train_loss"] >= 0.95 * math.log(self.data.num_classes):
+            sparsity = 1 - density(self.thetas())["global"]
             raise TrainingDiverged(
                 f"training accuracy is at chance ({100 * record['train_acc']:.2f}%, loss {record['train_loss']:.4f}) "
                 f"in epoch {self.epoch}: the network has collapsed. Likely cause: a too large optimizer.lr"
                 + (f" or ham.alpha (={self.cfg.ham.alpha:g})" if self.cfg.ham.enabled else "")
-                + ". "
+                + f", or a sparsity setting that removed too many weights (sparsity now {100 * sparsity:.1f}%). "
                 + self._kept_checkpoint(self.epoch - 1)
             )
 
