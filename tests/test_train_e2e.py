@@ -15,7 +15,11 @@ from tests.e2e import REPO, env, final_weights, read_history, read_summary, run_
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("setup", [["ham=disabled"], [], ["optimizer=sam"]], ids=["sgd", "sgd_ham", "sam_ham"])
+@pytest.mark.parametrize(
+    "setup",
+    [["ham=disabled"], [], ["optimizer=sam"], ["model=lenet5", "trainer.amp=true", "trainer.channels_last=true", "data.train_subset=6144"]],
+    ids=["sgd", "sgd_ham", "sam_ham", "lenet5_bf16_channels_last"],
+)
 def test_run_writes_summary_and_history(tmp_path, setup):
     result = run_train(tmp_path, *setup)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -32,7 +36,10 @@ def test_run_writes_summary_and_history(tmp_path, setup):
     history = read_history(tmp_path)
     assert [h["epoch"] for h in history] == [1]
     assert history[0]["test_acc"] == summary["test_acc"]
-    assert set(history[0]["layer_density"]) == {"1.weight", "3.weight", "5.weight"}
+    expected_layers = {"1.weight", "3.weight", "5.weight"}
+    if "model=lenet5" in setup:
+        expected_layers = {"0.0.weight", "0.3.weight", "2.weight", "4.weight", "6.weight"}
+    assert set(history[0]["layer_density"]) == expected_layers
     assert "done:" in result.stdout and "test_acc=" in result.stdout
 
 

@@ -286,7 +286,6 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        D.average_buffers(self.model, self.env)
         self.model.eval()
         device = self.env.device
         sums = torch.zeros(4, device=device, dtype=torch.float64)  # loss, top-1, top-5, count
@@ -320,6 +319,7 @@ class Trainer:
             self._check_not_at_chance(record)
             self.method.end_epoch(self.epoch, record["train_acc"])
             record.update(self.method.metrics())
+            D.average_buffers(self.model, self.env)  # the same BatchNorm statistics for evaluation and saving
             if self.epoch % t.eval_every == 0 or self.epoch == t.epochs:
                 record.update(self.evaluate())
             dens = density(self.thetas())
