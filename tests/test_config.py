@@ -103,3 +103,21 @@ def test_unknown_group_option_fails_at_composition():
 def test_unknown_key_fails_at_composition():
     with pytest.raises(ConfigCompositionException):
         compose_config(["trainer.epoch=3"])
+
+
+def test_str_weight_decay_preset_goes_to_the_weights_and_thresholds():
+    import torch
+
+    from sparse import build_method
+    from training.optim import build_optimizer
+
+    cfg = compose_config(["+experiment=str_ham", "setting=small"])
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    method = build_method(cfg.sparsity)
+    method.prepare(model)
+    opt = build_optimizer(model, cfg, 0.1, method.decayed_parameters())
+    groups = opt.param_groups
+    assert [g["weight_decay"] for g in groups] == [4.5e-3, 0.0, 4.5e-3]  # weights, biases, thresholds
+    assert groups[2]["params"] == method.thresholds and groups[2]["ham_enabled"] is False
+    plain = compose_config(["+experiment=rigl", "setting=small"])
+    assert build_optimizer(model, plain, 0.1).param_groups[0]["weight_decay"] == 5e-4  # only STR uses it

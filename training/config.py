@@ -137,6 +137,7 @@ class SparsityConfig:
     rigl_drop_fraction: float = 0.3  # initial drop fraction (cosine decay)
     rigl_t_end: float = 0.75  # fraction of training after which the mask is fixed
     str_s_init: float = -3200.0  # initial threshold logit
+    str_weight_decay: Optional[float] = None  # STR: replaces optimizer.weight_decay (weights and thresholds)
     pilot_alpha: float = 1e-5  # initial penalty α
     pilot_delta: float = 1.1  # α multiplier δ
     pilot_l1_floor: float = 0.1  # K as a fraction of the initial ‖θ‖₁ (our choice)
@@ -215,3 +216,4 @@ def validate(cfg: DictConfig) -> None:
     _check(0 <= s.rigl_drop_fraction < 1, "sparsity.rigl_drop_fraction", s.rigl_drop_fraction, "in [0, 1)")
     _check(0 < s.rigl_t_end <= 1, "sparsity.rigl_t_end", s.rigl_t_end, "in (0, 1]")
     _check(s.pilot_delta > 1, "sparsity.pilot_delta", s.pilot_delta, "> 1")
+    _check(s.str_weight_decay is None or s.str_weight_decay >= 0, "sparsity.str_weight_decay", s.str_weight_decay, ">= 0 or null")

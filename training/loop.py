@@ -75,7 +75,7 @@ class Trainer:
             device_ids = [self.env.local_rank] if self.env.device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         self.lr = peak_lr(cfg.optimizer, t.batch_size * self.env.world_size)
-        self.optimizer = build_optimizer(self.model, cfg.optimizer, cfg.ham, self.lr, self.method.decayed_parameters())
+        self.optimizer = build_optimizer(self.model, cfg, self.lr, self.method.decayed_parameters())
         self.sam = uses_sam(self.optimizer)
         self.steps_per_epoch = len(self.data.train)
         if t.max_steps_per_epoch:

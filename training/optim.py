@@ -18,27 +18,37 @@ def peak_lr(cfg: DictConfig, global_batch: int) -> float:
     return cfg.lr
 
 
-def param_groups(model: torch.nn.Module, opt_cfg: DictConfig, ham_cfg: DictConfig, decayed: Sequence[torch.Tensor] = ()) -> list[dict]:
+def weight_decay(opt_cfg: DictConfig, sparsity_cfg: DictConfig) -> float:
+    """The base weight decay: STR's recipe puts one value (``sparsity.str_weight_decay``) on the
+    weights and the thresholds, and that is how STR's sparsity is steered."""
+    if sparsity_cfg.method == "str" and sparsity_cfg.str_weight_decay is not None:
+        return sparsity_cfg.str_weight_decay
+    return opt_cfg.weight_decay
+
+
+def param_groups(
+    model: torch.nn.Module, wd: float, opt_cfg: DictConfig, ham_cfg: DictConfig, decayed: Sequence[torch.Tensor] = ()
+) -> list[dict]:
     """Weights (ndim >= 2), the rest (biases, norms) and ``decayed`` extras (e.g. STR's
-    thresholds, which get the weights' decay but not HAM), each with its weight decay."""
+    thresholds, which get the weights' decay ``wd`` but not HAM), each with its weight decay."""
     extra = {id(p) for p in decayed}
     weights = [p for p in model.parameters() if p.requires_grad and default_param_filter(p)]
     others = [p for p in model.parameters() if p.requires_grad and not default_param_filter(p) and id(p) not in extra]
-    weight_decay = opt_cfg.weight_decay
-    if ham_cfg.enabled and not ham_cfg.keep_weight_decay:
-        weight_decay = 0.0  # HAM's beta is then the only decay of these tensors
-    groups = [{"params": weights, "weight_decay": weight_decay}]
+    weights_decay = 0.0 if ham_cfg.enabled and not ham_cfg.keep_weight_decay else wd  # else HAM's beta alone
+    groups = [{"params": weights, "weight_decay": weights_decay}]
     if others:
-        groups.append({"params": others, "weight_decay": opt_cfg.weight_decay if opt_cfg.decay_bn_and_bias else 0.0})
+        groups.append({"params": others, "weight_decay": wd if opt_cfg.decay_bn_and_bias else 0.0})
     if decayed:
-        groups.append({"params": list(decayed), "weight_decay": opt_cfg.weight_decay, "ham_enabled": False})
+        groups.append({"params": list(decayed), "weight_decay": wd, "ham_enabled": False})
     return groups
 
 
 def build_optimizer(
-    model: torch.nn.Module, opt_cfg: DictConfig, ham_cfg: DictConfig, lr: float, decayed: Sequence[torch.Tensor] = ()
+    model: torch.nn.Module, cfg: DictConfig, lr: float, decayed: Sequence[torch.Tensor] = ()
 ) -> torch.optim.Optimizer:
-    groups = param_groups(model, opt_cfg, ham_cfg, decayed)
+    """The optimizer stack for ``cfg`` (the whole run config: optimizer, ham, sparsity)."""
+    opt_cfg, ham_cfg = cfg.optimizer, cfg.ham
+    groups = param_groups(model, weight_decay(opt_cfg, cfg.sparsity), opt_cfg, ham_cfg, decayed)
     base_name = opt_cfg.sam_base if opt_cfg.name == "sam" else opt_cfg.name
     if base_name == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=lr, momentum=opt_cfg.momentum, nesterov=opt_cfg.nesterov)
