@@ -77,15 +77,18 @@ def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f}"
 
 
+def header(title: str, description: list[str], command: str) -> list[str]:
+    """A table's title, what was run, and the command that regenerates it."""
+    return [f"# {title}", "", *description, f"Regenerate with `{command}` (2 CPU cores).", ""]
+
+
 def ham_grid_table(runs: list[dict], command: str) -> str:
-    lines = [
-        "# HAM's (alpha, beta) for the small setting",
-        "",
-        "LeNet-300-100 on Fashion-MNIST, dense, SGD (lr 0.05, momentum 0.9, wd 5e-4, cosine, 10 epochs),",
-        "one seed; test top-1 % after the last epoch. A run stopped by the divergence guard shows `diverged`.",
-        f"Regenerate with `{command}` (2 CPU cores).",
-        "",
-    ]
+    lines = header(
+        "HAM's (alpha, beta) for the small setting",
+        ["LeNet-300-100 on Fashion-MNIST, dense, SGD (lr 0.05, momentum 0.9, wd 5e-4, cosine, 10 epochs),",
+         "one seed; test top-1 % after the last epoch. A run stopped by the divergence guard shows `diverged`."],
+        command,
+    )
     baseline = [r for r in runs if not r["config"]["ham"]["enabled"]]
     runs = [r for r in runs if r["config"]["ham"]["enabled"]]
     alphas = sorted({r["config"]["ham"]["alpha"] for r in runs})
@@ -112,14 +115,15 @@ def ham_grid_table(runs: list[dict], command: str) -> str:
 def methods_table(runs: list[dict], command: str) -> str:
     reference = json.loads(REFERENCE.read_text())
     by_name = {r["config"]["name"]: r for r in runs}
-    lines = [
-        "# Every method at 90 % sparsity, small setting",
-        "",
-        "LeNet-300-100 on Fashion-MNIST, 10 epochs, one seed (SGD lr 0.05, cosine; HAM alpha=20, beta=1e-3).",
-        f"Measured here: test top-1 % and the achieved sparsity of the conv/linear weights. Regenerate with `{command}`.",
-        "The last column is the paper's ImageNet ResNet-50 number at 90 % (dense rows: 100 epochs) — reference",
-        "data from " + reference["source"].split(". ImageNet")[0] + ", not measured here and not comparable in scale.",
-        "",
+    lines = header(
+        "Every method at 90 % sparsity, small setting",
+        ["LeNet-300-100 on Fashion-MNIST, 10 epochs, one seed (SGD lr 0.05, cosine; HAM alpha=20, beta=1e-3).",
+         "Measured here: test top-1 % and the achieved sparsity of the conv/linear weights.",
+         "The last column is the paper's ImageNet ResNet-50 number at 90 % (dense rows: 100 epochs) — reference",
+         "data from " + reference["source"].split(". ImageNet")[0] + ", not measured here and not comparable in scale."],
+        command,
+    )
+    lines += [
         "| experiment | test top-1 % (ours) | sparsity % (ours) | wall time s | paper, ImageNet top-1 % (reference) |",
         "|---|---:|---:|---:|---:|",
     ]
@@ -147,16 +151,13 @@ def update_readme(table: str) -> None:
 
 
 def str_presets_table(runs: list[dict], command: str) -> str:
-    lines = [
-        "# STR presets for the small setting",
-        "",
-        "STR's sparsity emerges from the weight decay on the weights and thresholds (`sparsity.str_weight_decay`),",
-        "with `sparsity.str_s_init=-5`; LeNet-300-100 on Fashion-MNIST, 10 epochs, one seed.",
-        f"Regenerate with `{command}`.",
-        "",
-        "| sparsity.str_weight_decay | achieved sparsity % | test top-1 % |",
-        "|---:|---:|---:|",
-    ]
+    lines = header(
+        "STR presets for the small setting",
+        ["STR's sparsity emerges from the weight decay on the weights and thresholds (`sparsity.str_weight_decay`),",
+         "with `sparsity.str_s_init=-5`; LeNet-300-100 on Fashion-MNIST, 10 epochs, one seed."],
+        command,
+    )
+    lines += ["| sparsity.str_weight_decay | achieved sparsity % | test top-1 % |", "|---:|---:|---:|"]
     for run in sorted(runs, key=lambda r: r["config"]["sparsity"]["str_weight_decay"]):
         wd = run["config"]["sparsity"]["str_weight_decay"]
         lines.append(f"| {wd:g} | {pct(run.get('sparsity'))} | {pct(run.get('test_acc'))} |")
