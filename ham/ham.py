@@ -155,12 +155,14 @@ class HAM(OptimizerWrapper):
             coef, bias, bound = -lr * alpha * LOG2E, -lr * beta * LOG2E, self.clamp * LOG2E
             grads = [p.grad for p in params]
             group_signs = None if signs is None else signs[index]
+            # The bias as a 0-dim tensor on the parameters' device: filled there, so no host copy.
+            bias_t = torch.full((), bias, dtype=params[0].dtype, device=params[0].device)
             if self.fused:
-                _fused_step(params, grads, group_signs, coef, bias, bound)
+                _fused_step(params, grads, group_signs, coef, bias_t, bound)
             else:
                 for i, (p, g) in enumerate(zip(params, grads)):
                     s = None if group_signs is None else group_signs[i]
-                    self._tensor_step(p, g, s, coef, bias, bound)
+                    self._tensor_step(p, g, s, coef, bias_t, bound)
             if self.max_weight_norm is not None:
                 _limit_norms(params, self.max_weight_norm)
 
@@ -170,7 +172,7 @@ class HAM(OptimizerWrapper):
         g: torch.Tensor,
         s: torch.Tensor | None,
         coef: float,
-        bias: float,
+        bias: torch.Tensor,
         bound: float,
     ) -> None:
         pieces = _aligned_flat_views(p, g, s)
@@ -206,13 +208,13 @@ def _hyperbolic_inplace(
     s: torch.Tensor | None,
     e: torch.Tensor,
     coef: float,
-    bias: float,
+    bias: torch.Tensor,
     bound: float,
 ) -> None:
     """``p *= exp2(clamp(coef·sign·g + bias, ±bound))`` with ``e`` as scratch; factor 1 where the
     exponent is not finite (a non-finite gradient)."""
     sign = torch.sign(p, out=e) if s is None else s
-    torch.addcmul(torch.tensor(bias, dtype=e.dtype), sign, g, value=coef, out=e)
+    torch.addcmul(bias, sign, g, value=coef, out=e)
     torch.nan_to_num_(e, nan=0.0, posinf=0.0, neginf=0.0).clamp_(-bound, bound).exp2_()
     p.mul_(e)
 
@@ -268,7 +270,7 @@ def _fused_step(
     grads: list[torch.Tensor],
     signs: list[torch.Tensor] | None,
     coef: float,
-    bias: float,
+    bias: torch.Tensor,
     bound: float,
 ) -> None:
     """The hyperbolic step as one compiled kernel; lr-dependent scalars are passed as a tensor
@@ -276,5 +278,5 @@ def _fused_step(
     global _compiled_kernel
     if _compiled_kernel is None:
         _compiled_kernel = torch.compile(_fused_kernel, dynamic=False)
-    coefs = torch.tensor([coef, bias], dtype=params[0].dtype, device=params[0].device)
+    coefs = torch.stack([torch.full_like(bias, coef), bias])
     _compiled_kernel(params, grads, signs, coefs, bound)

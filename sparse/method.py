@@ -97,7 +97,6 @@ class MaskedMethod(SparsityMethod):
         if cfg.sign_in:
             self.reparameterization = "hyperbolic"
         self.masks: list[torch.Tensor | None] = []
-        self._last_reset_epoch = 0
 
     def prepare(self, model: nn.Module) -> None:
         super().prepare(model)
@@ -139,10 +138,6 @@ class MaskedMethod(SparsityMethod):
             layer.m.copy_(m)  # type: ignore[union-attr]
             layer.w.copy_(w)
         self.apply_masks()
-
-    def density(self) -> float:
-        kept = sum(int(m.sum()) if m is not None else layer.w.numel() for m, layer in zip(self.masks, self.layers))
-        return kept / sum(layer.w.numel() for layer in self.layers)
 
     def state_dict(self) -> dict[str, Any]:
         return {"masks": [None if m is None else m.cpu() for m in self.masks]}

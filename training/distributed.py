@@ -90,19 +90,6 @@ def average_buffers(module: torch.nn.Module, env: DistEnv) -> None:
             buffer.div_(env.world_size)
 
 
-def broadcast_object(obj: object, env: DistEnv) -> object:
-    if not env.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def barrier(env: DistEnv) -> None:
-    if env.distributed:
-        dist.barrier()
-
-
 def shutdown(env: DistEnv) -> None:
     if env.distributed and dist.is_initialized():
         dist.destroy_process_group()
