@@ -52,3 +52,19 @@ def test_train_py_runs_under_torchrun(tmp_path):
     summary = read_summary(tmp_path)
     assert summary["world_size"] == 2 and summary["epoch"] == 1
     assert result.stdout.count("done:") == 1  # only rank 0 reports
+
+
+def test_train_py_runs_ddp_from_slurm_variables(tmp_path):
+    """Two processes started the way `srun --ntasks=2` would: only SLURM_* variables, no torchrun."""
+    procs = []
+    for rank in range(2):
+        slurm = dict(env(), SLURM_PROCID=str(rank), SLURM_NTASKS="2", SLURM_LOCALID=str(rank),
+                     SLURM_JOB_NODELIST="localhost", SLURM_JOB_ID="4242")
+        for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+            slurm.pop(key, None)
+        command = [sys.executable, str(REPO / "train.py"), f"hydra.run.dir={tmp_path}", *SMALL]
+        procs.append(subprocess.Popen(command, cwd=REPO, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    assert read_summary(tmp_path)["world_size"] == 2
+    assert "done:" in outputs[0][0] and "done:" not in outputs[1][0]  # only rank 0 reports
