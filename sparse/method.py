@@ -5,8 +5,9 @@ The trainer calls, in this order::
     method.prepare(model)                      # before the optimizer exists: reparameterize, init masks
     method.attach(optimizer, steps_per_epoch, epochs)
     for each step:  backward -> method.before_step(step) -> optimizer.step() -> method.after_step(step)
-                    (SAM: before_step(step) before the first step, before_step(step, update=False)
-                    before the second: masks and penalties apply to both gradients, mask updates once)
+                    (SAM: before_step(step, update=False) before the first step, before_step(step)
+                    before the second: masks and penalties apply to both gradients; masks change
+                    only with the second, which DDP has all-reduced)
     for each epoch: method.end_epoch(epochs_done, train_acc)   # before evaluation and checkpoint
     method.metrics(); method.state_dict(); method.load_state_dict(state)
 

@@ -17,9 +17,11 @@ EXPERIMENTS = ["dense_ham", "dense_sam_ham", "random", "random_signin", "acdc_ha
                "spred", "pilot", "str_ham"]
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_one_epoch_small_run_reports_the_promised_sparsity(experiment, tmp_path):
-    cfg = compose_config([f"+experiment={experiment}", *SHORT])
+@pytest.mark.parametrize(
+    "experiment,extra", [(e, []) for e in EXPERIMENTS] + [("rigl_ham", ["optimizer=sam"])], ids=EXPERIMENTS + ["rigl_sam_ham"]
+)
+def test_one_epoch_small_run_reports_the_promised_sparsity(experiment, extra, tmp_path):
+    cfg = compose_config([f"+experiment={experiment}", *SHORT, *extra])
     validate(cfg)
     trainer = Trainer(cfg, tmp_path)
     summary = trainer.fit()

@@ -194,11 +194,13 @@ class Trainer:
         with no_sync:
             loss, logits = self._forward_loss(x, y)
             loss.backward()
-        self.method.before_step(self.global_step)
+        # Masks apply to both gradients; masks change only with the second, all-reduced one, so
+        # that every rank takes the same decision.
+        self.method.before_step(self.global_step, update=False)
         self.optimizer.first_step(zero_grad=True)  # type: ignore[attr-defined]
         with frozen_bn_statistics(self.model):
             self._forward_loss(x, y)[0].backward()
-        self.method.before_step(self.global_step, update=False)
+        self.method.before_step(self.global_step)
         self.optimizer.second_step(zero_grad=True)  # type: ignore[attr-defined]
         self.method.after_step(self.global_step)
         return loss.detach(), logits.detach()
