@@ -49,7 +49,7 @@ class RunRecords:
             f.write(json.dumps(record) + "\n")
         if self.wandb_run is not None:
             flat = {k: v for k, v in record.items() if not isinstance(v, dict)}
-            for group in ("layer_density",):
+            for group in ("layer_density", "layer_sign_flips"):
                 for layer, value in record.get(group, {}).items():
                     flat[f"{group}/{layer}"] = value
             self.wandb_run.log(flat, step=record["epoch"])
