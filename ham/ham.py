@@ -127,24 +127,25 @@ class HAM(OptimizerWrapper):
         if zero_grad:
             self.zero_grad()
 
-    def _selected(self, group: dict[str, Any]) -> list[torch.Tensor]:
+    def _selected(self, group: dict[str, Any], with_grad: bool = True) -> list[torch.Tensor]:
         if not group.get("ham_enabled", True):
             return []
-        return [p for p in group["params"] if p.grad is not None and self.param_filter(p)]
+        return [p for p in group["params"] if (p.grad is not None or not with_grad) and self.param_filter(p)]
 
-    def _signs_before_step(self) -> list[list[torch.Tensor]] | None:
+    def _signs_before_step(self) -> dict[torch.Tensor, torch.Tensor] | None:
+        """``sign(θ_k)`` of every tensor HAM may act on (a closure may create gradients later)."""
         if self.sign != "pre":
             return None
-        return [[torch.sign(p) for p in self._selected(g)] for g in self.param_groups]
+        return {p: torch.sign(p) for g in self.param_groups for p in self._selected(g, with_grad=False)}
 
     @torch.no_grad()
-    def hyperbolic_step(self, signs: list[list[torch.Tensor]] | None = None) -> None:
+    def hyperbolic_step(self, signs: dict[torch.Tensor, torch.Tensor] | None = None) -> None:
         """Apply HYP* to the selected tensors using the gradients currently in ``.grad``.
 
-        ``signs`` (one list per group, as :meth:`step` records for ``sign="pre"``) replaces
+        ``signs`` (per parameter, as :meth:`step` records for ``sign="pre"``) replaces
         ``sign(θ)`` when given.
         """
-        for index, group in enumerate(self.param_groups):
+        for group in self.param_groups:
             params = self._selected(group)
             if not params:
                 continue
@@ -154,7 +155,7 @@ class HAM(OptimizerWrapper):
             # Exponent in base 2: e2 = log2(e)·(-lr·α·sign·g - lr·β), clamped to log2(e)·[-c, c].
             coef, bias, bound = -lr * alpha * LOG2E, -lr * beta * LOG2E, self.clamp * LOG2E
             grads = [p.grad for p in params]
-            group_signs = None if signs is None else signs[index]
+            group_signs = None if signs is None else [signs[p] for p in params]
             # The bias as a 0-dim tensor on the parameters' device: filled there, so no host copy.
             bias_t = torch.full((), bias, dtype=params[0].dtype, device=params[0].device)
             if self.fused:

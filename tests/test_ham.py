@@ -220,3 +220,21 @@ def test_bad_arguments_are_rejected():
         HAM(torch.optim.SGD([p], lr=0.1), sign="after")
     with pytest.raises(TypeError, match="torch.optim.Optimizer"):
         HAM([p])  # type: ignore[arg-type]
+
+
+def test_sign_pre_with_a_closure_that_creates_the_gradients():
+    w = torch.tensor([[0.05, -0.05, 1.0, -1.0]])
+    target = torch.tensor([[1.0, -1.0, 0.5, -0.5]])  # gradient of ½‖p - (w - target)‖² at w is target
+    p = torch.nn.Parameter(w.clone())
+    opt = HAM(torch.optim.SGD([p], lr=0.1), alpha=2.0, beta=0.0, sign="pre")
+
+    def closure():
+        opt.zero_grad()  # no gradient exists when step() records the signs
+        loss = 0.5 * (p - (w - target)).square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    half = w.numpy() - 0.1 * target.numpy()
+    expected = hyperbolic_ref(half, target.numpy(), 0.1, 2.0, 0.0, sign_source=w.numpy())
+    np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-6)
