@@ -52,14 +52,19 @@ class PrunableWeight:
         self.w.masked_fill_(pruned, 0.0)
         if self.m is not None:
             self.m.masked_fill_(pruned, 1.0)
-        for p in self.trained:
-            for value in optimizer_state.get(p, {}).values():
-                if torch.is_tensor(value) and value.shape == p.shape:
-                    value.masked_fill_(pruned, 0.0)
+        for buffer in self._state_buffers(optimizer_state):
+            buffer.masked_fill_(pruned, 0.0)
 
     @torch.no_grad()
     def reset_optimizer_state(self, optimizer_state: dict) -> None:
-        for p in self.trained:
-            for value in optimizer_state.get(p, {}).values():
-                if torch.is_tensor(value) and value.shape == p.shape:
-                    value.zero_()
+        for buffer in self._state_buffers(optimizer_state):
+            buffer.zero_()
+
+    def _state_buffers(self, optimizer_state: dict) -> list[torch.Tensor]:
+        """The per-element optimizer buffers of the trained tensors (momentum, Adam moments)."""
+        return [
+            value
+            for p in self.trained
+            for value in optimizer_state.get(p, {}).values()
+            if torch.is_tensor(value) and value.shape == p.shape
+        ]
