@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine:
-#   make train   - create .venv if missing, make Fashion-MNIST available, run the default experiment
+#   make train   - install FFCV's system libraries (apt-get, as root), create .venv with FFCV,
+#                  make Fashion-MNIST available, run the default experiment
 #   make test    - the same set-up, then the test suite
 VENV ?= .venv
 PYTHON ?= python3
@@ -9,10 +10,12 @@ PY := $(VENV)/bin/python
 
 setup: $(VENV)/.installed data
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml scripts/install_system_deps.sh
+	bash scripts/install_system_deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,slurm]"
+	$(PY) -m pip install --quiet -e ".[test,slurm,ffcv]"
+	$(PY) -c "import ffcv.loader, ffcv.writer"  # fails here, not in the tests, if FFCV did not build
 	touch $@
 
 data:
@@ -29,6 +32,7 @@ test-fast: setup
 
 benchmark: setup
 	$(PY) benchmarks/ham_step.py
+	$(PY) benchmarks/data_loading.py
 
 clean:
 	rm -rf outputs multirun wandb .pytest_cache

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from training import data as data_module
-from training.data import DataError, TensorLoader, _read_idx, fashion_mnist_dir
+from training.data import tensors as data_module
+from training.data import DataError, TensorLoader, fashion_mnist_dir
+from training.data.tensors import _read_idx
 
 
 def _write_idx(path, array: np.ndarray, gz: bool = True) -> None:

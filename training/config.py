@@ -7,6 +7,7 @@ work starts (``optimizer.lr=-1`` fails there with the key in the message).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -37,19 +38,26 @@ class ModelConfig:
 class DataConfig:
     name: str = "fashion_mnist"
     root: Optional[str] = None  # where the files are; None: the data set's default search order
-    num_classes: int = 10
+    num_classes: Optional[int] = 10  # image folders / FFCV: null takes the number of classes of the data
     in_channels: int = 1
     image_size: int = 28
     train_subset: Optional[int] = None  # use only the first N training / test examples
     test_subset: Optional[int] = None
-    workers: int = 2  # DataLoader workers (file-backed data sets)
+    workers: int = 2  # DataLoader workers / FFCV threads (file-backed data sets)
     synthetic_train_size: int = 2048
     synthetic_test_size: int = 512
-    # FFCV ImageNet (progressive resizing 160 -> 192 px, eval at 224 from 256)
+    # Image recipe of data=imagefolder and data=ffcv_imagenet (training/data/augment.py): progressive
+    # resizing min_res -> max_res between two epochs, validation centre crop resized to val_res.
     min_res: int = 160
     max_res: int = 192
-    end_ramp_epoch: int = 76
+    start_ramp_epoch: int = 74
+    end_ramp_epoch: int = 86
     val_res: int = 256
+    val_crop_ratio: float = 224 / 256
+    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])  # per channel, in [0, 1] units
+    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    os_cache: bool = True  # FFCV: read through the OS page cache (False: FFCV's own process cache)
+    order: str = "random"  # FFCV training order: random, or quasi_random (one process, os_cache=false)
 
 
 @dataclass
@@ -179,7 +187,25 @@ def validate(cfg: DictConfig) -> None:
         _check(bool(cfg.model.timm_name), "model.timm_name", cfg.model.timm_name, "a timm model name when model.name=timm")
     _check(cfg.model.width >= 1, "model.width", cfg.model.width, ">= 1")
     _choice(cfg, "data.name", DATASETS)
-    _check(cfg.data.num_classes >= 2, "data.num_classes", cfg.data.num_classes, ">= 2")
+    d = cfg.data
+    image_data = d.name in ("imagefolder", "ffcv_imagenet")
+    _check(d.num_classes is None and image_data or d.num_classes is not None and d.num_classes >= 2, "data.num_classes",
+           d.num_classes, ">= 2 (or null for imagefolder and ffcv_imagenet: the number of classes of the data)")
+    _check(d.workers >= 0, "data.workers", d.workers, ">= 0")
+    if image_data:
+        _check(d.min_res >= 8, "data.min_res", d.min_res, ">= 8 (pixels)")
+        _check(d.max_res >= d.min_res, "data.max_res", d.max_res, f">= data.min_res={d.min_res}")
+        _check(d.start_ramp_epoch >= 0, "data.start_ramp_epoch", d.start_ramp_epoch, ">= 0")
+        _check(d.end_ramp_epoch >= d.start_ramp_epoch, "data.end_ramp_epoch", d.end_ramp_epoch, f">= data.start_ramp_epoch={d.start_ramp_epoch}")
+        _check(d.val_res >= 8, "data.val_res", d.val_res, ">= 8 (pixels)")
+        _check(0 < d.val_crop_ratio <= 1, "data.val_crop_ratio", d.val_crop_ratio, "in (0, 1]")
+        for key in ("mean", "std"):
+            values = list(d[key])
+            _check(len(values) == 3 and all(math.isfinite(v) for v in values), f"data.{key}", values, "three finite numbers (per RGB channel, in [0, 1] units)")
+        _check(all(v > 0 for v in d.std), "data.std", list(d.std), "> 0 per channel")
+        _choice(cfg, "data.order", ("random", "quasi_random"))
+        if d.order == "quasi_random":
+            _check(not d.os_cache, "data.order", d.order, "random unless data.os_cache=false (FFCV's quasi-random order reads its own page cache)")
     for key in ("data.train_subset", "data.test_subset"):
         value = OmegaConf.select(cfg, key)
         _check(value is None or value > 0, key, value, "a positive number of examples or null")

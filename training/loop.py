@@ -64,7 +64,7 @@ class Trainer:
             torch.set_num_threads(t.threads)
         self.env = D.init_distributed(t.device)
         torch.manual_seed(t.seed)  # the same initial weights on every rank
-        self.data = build_data(cfg.data, t.batch_size, t.eval_batch_size, t.seed, self.env.rank, self.env.world_size)
+        self.data = build_data(cfg.data, t.batch_size, t.eval_batch_size, t.seed, self.env.rank, self.env.world_size, self.env.device)
         model = build_model(cfg.model, self.data.in_channels, self.data.image_size, self.data.num_classes)
         self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
         self.model = model.to(self.env.device, memory_format=self.memory_format)
@@ -305,7 +305,7 @@ class Trainer:
             ])
         D.all_reduce_sum(sums, self.env)
         loss, top1, top5, n = sums.tolist()
-        return {"test_loss": loss / n, "test_acc": top1 / n, "test_acc5": top5 / n}
+        return {"test_loss": loss / n, "test_acc": top1 / n, "test_acc5": top5 / n, "test_examples": int(n)}
 
     # -- the run -------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -316,6 +316,8 @@ class Trainer:
             start = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
             record: dict[str, Any] = {"epoch": self.epoch + 1, "lr": lr}
+            if self.data.resolution_at is not None:
+                record["resolution"] = self.data.resolution_at(self.epoch)
             record.update(self.train_epoch())
             self.epoch += 1
             self._check_not_at_chance(record)
@@ -359,6 +361,7 @@ class Trainer:
             "test_acc": final.get("test_acc"),
             "test_acc5": final.get("test_acc5"),
             "test_loss": final.get("test_loss"),
+            "test_examples": final.get("test_examples"),
             "train_loss": last.get("train_loss"),
             "train_acc": last.get("train_acc"),
             "epoch": self.epoch,

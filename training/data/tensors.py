@@ -1,50 +1,27 @@
-"""Data sets behind one interface: :func:`build_data` returns a :class:`DataBundle`.
-
-Small data sets (Fashion-MNIST, synthetic) live in memory as tensors and are served by
-:class:`TensorLoader` (no per-image decoding); file-backed ones (an ImageFolder tree) go through a
-``DataLoader`` with workers. Every loader shards its data over the data-parallel ranks and draws
-its order from ``(seed, epoch)``, so an epoch's batches do not depend on what ran before it (which
-makes resuming exact).
+"""Small data sets in memory (Fashion-MNIST, synthetic), served as tensors by :class:`TensorLoader`
+without per-image decoding. The loader shards its data over the data-parallel ranks and draws its
+order from ``(seed, epoch)``, so an epoch's batches do not depend on what ran before it (which makes
+resuming exact).
 """
 
 from __future__ import annotations
 
 import gzip
-import os
 import struct
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from omegaconf import DictConfig
+
+from training.data.base import DataBundle, DataError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-
-
-class DataError(RuntimeError):
-    """A data set cannot be found or read; the message says how to provide it."""
-
-
-class Loader(Protocol):
-    def set_epoch(self, epoch: int) -> None: ...
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
-    def __len__(self) -> int: ...
-
-
-@dataclass
-class DataBundle:
-    train: Loader
-    test: Loader
-    num_classes: int
-    in_channels: int
-    image_size: int
-    train_size: int  # examples in one epoch, over all ranks
 
 
 class TensorLoader:
@@ -190,58 +167,9 @@ def _subset(pair: tuple[torch.Tensor, torch.Tensor], n: int | None) -> tuple[tor
     return pair if n is None else (pair[0][:n], pair[1][:n])
 
 
-def _imagefolder(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world: int) -> DataBundle:
-    import torchvision.transforms as T
-    from torchvision.datasets import ImageFolder
-
-    if not cfg.root or not (Path(cfg.root) / "train").is_dir():
-        raise DataError(f"data.name=imagefolder needs data.root with train/ and val/ class folders; got data.root={cfg.root!r}")
-    normalize = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-    train_set = ImageFolder(
-        os.path.join(cfg.root, "train"),
-        T.Compose([T.RandomResizedCrop(cfg.image_size), T.RandomHorizontalFlip(), T.ToTensor(), normalize]),
-    )
-    val_set = ImageFolder(
-        os.path.join(cfg.root, "val"),
-        T.Compose([T.Resize(int(cfg.image_size * 256 / 224)), T.CenterCrop(cfg.image_size), T.ToTensor(), normalize]),
-    )
-    return DataBundle(
-        train=_FolderLoader(train_set, batch_size, True, seed, rank, world, cfg.workers),
-        test=_FolderLoader(val_set, eval_batch_size, False, seed, rank, world, cfg.workers),
-        num_classes=len(train_set.classes),
-        in_channels=3,
-        image_size=cfg.image_size,
-        train_size=len(train_set),
-    )
-
-
-class _FolderLoader:
-    """A DataLoader over a map-style data set with the (seed, epoch) sharding of TensorLoader."""
-
-    def __init__(self, dataset: Any, batch_size: int, shuffle: bool, seed: int, rank: int, world: int, workers: int):
-        from torch.utils.data import DataLoader, DistributedSampler
-
-        self.sampler = DistributedSampler(dataset, world, rank, shuffle=shuffle, seed=seed, drop_last=shuffle)
-        self.loader = DataLoader(dataset, batch_size, sampler=self.sampler, num_workers=workers, pin_memory=torch.cuda.is_available(), drop_last=shuffle, persistent_workers=workers > 0)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
-
-    def __iter__(self):
-        return iter(self.loader)
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-
-def build_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> DataBundle:
-    """The train and test loaders for ``cfg`` (the ``data`` config group)."""
-    if cfg.name == "imagefolder":
-        return _imagefolder(cfg, batch_size, eval_batch_size, seed, rank, world_size)
-    if cfg.name == "ffcv_imagenet":
-        from training.ffcv_data import build_ffcv_imagenet
-
-        return build_ffcv_imagenet(cfg, batch_size, eval_batch_size, seed, rank, world_size)
+def build_tensor_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world_size: int) -> DataBundle:
+    """Fashion-MNIST (``data.name=fashion_mnist``) or the synthetic task, in host memory (the
+    trainer moves each batch to the device)."""
     splits = load_fashion_mnist(cfg.root) if cfg.name == "fashion_mnist" else synthetic(cfg)
     train = _subset(splits["train"], cfg.train_subset)
     test = _subset(splits["test"], cfg.test_subset)
@@ -252,4 +180,5 @@ def build_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int
         in_channels=train[0].shape[1],
         image_size=train[0].shape[-1],
         train_size=len(train[0]),
+        test_size=len(test[0]),
     )

@@ -1,0 +1,176 @@
+"""Write an ImageFolder tree into FFCV ``.beton`` files for ``data=ffcv_imagenet``.
+
+    python scripts/write_ffcv.py SOURCE OUT [--max-side 500] [--jpeg-quality 90]
+                                 [--compress-probability 0.5] [--workers N] [--skip-bad] [--force]
+
+SOURCE holds ``train/<class>/<images>`` and ``val/<class>/<images>`` (ImageNet as usually
+unpacked); OUT receives ``train.beton``, ``val.beton`` and ``dataset.json`` (class names, image
+counts, skipped files, the settings). Defaults are FFCV's ResNet-50 settings: RGB, longest side at
+most 500 px, a random half of the images (fixed per image) stored as JPEG of quality 90 and the
+other half as raw pixels, the label the index of the class folder in sorted order.
+
+Every image is first decoded once (reduced-size decode, in ``--workers`` processes) to find
+unreadable files. By default one bad image stops the run before anything is written, naming the
+files; with ``--skip-bad`` bad images are left out, counted, and listed in ``dataset.json``. Each
+file is written under a temporary name (``*.beton.partial``) and renamed when complete, so a killed
+write never leaves a ``.beton`` that looks complete. Existing outputs are kept unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from training.data.base import DataError  # noqa: E402
+from training.data.imagefolder import scan_split  # noqa: E402
+
+SPLITS = ("train", "val")
+META_NAME = "dataset.json"
+EXIT_BAD_INPUT = 2
+
+
+def check_image(path: Path) -> str | None:
+    """None if ``path`` decodes as an image; else the reason. JPEGs are decoded at reduced size
+    (libjpeg's DCT scaling), which still reads every byte of the compressed data."""
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (64, 64))
+            image.convert("RGB").load()
+        return None
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ... for bad files
+        return f"{type(error).__name__}: {error}"
+
+
+class ImageFolderSamples:
+    """``dataset[i]`` = (RGB uint8 H×W×3 array, label), for FFCV's writer processes. An image that
+    fails to decode here (it passed the check) is recorded in ``failures`` and replaced by a black
+    placeholder; the caller then discards the whole file."""
+
+    def __init__(self, samples: list[tuple[Path, int]], failures: Path) -> None:
+        self.samples, self.failures = samples, failures
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        np.random.seed(index)  # FFCV draws "JPEG or raw" from numpy's global state: fix it per image
+        path, label = self.samples[index]
+        try:
+            with Image.open(path) as image:
+                return np.asarray(image.convert("RGB")), label
+        except Exception as error:
+            with open(self.failures, "a") as f:
+                f.write(f"{path}\t{type(error).__name__}: {error}\n")
+            return np.zeros((8, 8, 3), np.uint8), label
+
+
+def find_bad_images(samples: list[tuple[Path, int]], workers: int, split: str) -> list[tuple[str, str]]:
+    paths = [p for p, _ in samples]
+    with multiprocessing.Pool(workers) as pool:
+        reasons = list(tqdm(pool.imap(check_image, paths, chunksize=64), total=len(paths), desc=f"checking {split}", unit="img"))
+    return [(str(p), r) for p, r in zip(paths, reasons) if r is not None]
+
+
+def write_split(samples: list[tuple[Path, int]], target: Path, args: argparse.Namespace) -> None:
+    from ffcv.fields import IntField, RGBImageField
+    from ffcv.writer import DatasetWriter
+
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    fields = {
+        "image": RGBImageField(write_mode="proportion", max_resolution=args.max_side, jpeg_quality=args.jpeg_quality,
+                               compress_probability=args.compress_probability),
+        "label": IntField(),
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        failures = Path(scratch) / "failures.tsv"
+        failures.touch()
+        print(f"writing {target} ({len(samples)} images, {args.workers} workers)", flush=True)
+        DatasetWriter(str(partial), fields, num_workers=args.workers).from_indexed_dataset(
+            ImageFolderSamples(samples, failures), chunksize=args.chunk_size
+        )
+        failed = failures.read_text().splitlines()
+    if failed:
+        partial.unlink(missing_ok=True)
+        raise DataError(f"{len(failed)} image(s) failed to decode while writing {target.name} (nothing was kept): " + "; ".join(failed[:5]))
+    os.replace(partial, target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path, help="folder with train/<class>/ and val/<class>/")
+    parser.add_argument("out", type=Path, help="folder for train.beton, val.beton and dataset.json")
+    parser.add_argument("--max-side", type=int, default=500, help="longest image side stored, in pixels (default 500)")
+    parser.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality of the compressed images (default 90)")
+    parser.add_argument("--compress-probability", type=float, default=0.5, help="fraction of images stored as JPEG, the rest raw (default 0.5)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    parser.add_argument("--chunk-size", type=int, default=100, help="images per work item (default 100)")
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="which splits to write (default both)")
+    parser.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (counted) instead of stopping")
+    parser.add_argument("--force", action="store_true", help="overwrite existing .beton files")
+    args = parser.parse_args(argv)
+    try:
+        for name, value, rule in (("--max-side", args.max_side, args.max_side >= 8), ("--jpeg-quality", args.jpeg_quality, 1 <= args.jpeg_quality <= 100),
+                                  ("--compress-probability", args.compress_probability, 0 <= args.compress_probability <= 1),
+                                  ("--workers", args.workers, args.workers >= 1), ("--chunk-size", args.chunk_size, args.chunk_size >= 1)):
+            if not rule:
+                raise DataError(f"{name}={value} is not valid (max-side >= 8, jpeg-quality 1-100, compress-probability 0-1, workers and chunk-size >= 1)")
+        write(args)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def write(args: argparse.Namespace) -> None:
+    targets = {split: args.out / f"{split}.beton" for split in args.splits}
+    existing = [str(t) for t in targets.values() if t.exists()]
+    if existing and not args.force:
+        raise DataError(f"{', '.join(existing)} already exist(s); pass --force to overwrite")
+    classes, samples = None, {}
+    for split in args.splits:  # scan everything before writing anything
+        found, samples[split] = scan_split(args.source / split, classes)
+        classes = classes or found
+    assert classes is not None
+    meta_path = args.out / META_NAME
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    if meta.get("classes", classes) != classes:
+        raise DataError(f"{meta_path} lists other classes than {args.source}: write into an empty folder")
+    meta.update(classes=classes, settings={k: getattr(args, k) for k in ("max_side", "jpeg_quality", "compress_probability")})
+    bad = {}
+    for split in args.splits:
+        bad[split] = find_bad_images(samples[split], args.workers, split)
+        if bad[split] and not args.skip_bad:
+            listed = "; ".join(f"{p} ({r})" for p, r in bad[split][:10])
+            raise DataError(f"{len(bad[split])} unreadable image(s) in {args.source / split}, nothing written: {listed}. "
+                            f"Remove or replace them, or pass --skip-bad to leave them out")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for split in args.splits:
+        skipped = {p for p, _ in bad[split]}
+        kept = [(p, label) for p, label in samples[split] if str(p) not in skipped]
+        start = time.perf_counter()
+        write_split(kept, targets[split], args)
+        seconds = time.perf_counter() - start
+        meta.setdefault("splits", {})[split] = {"images": len(kept), "skipped": len(skipped), "skipped_files": sorted(skipped),
+                                                "bytes": targets[split].stat().st_size, "write_seconds": round(seconds, 1)}
+        print(f"{targets[split]}: {len(kept)} images, {len(skipped)} skipped, {targets[split].stat().st_size / 2**20:.1f} MiB "
+              f"in {seconds:.1f} s", flush=True)
+        tmp = meta_path.with_name(META_NAME + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        os.replace(tmp, meta_path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""A small real JPEG data set for the image-loader tests: Fashion-MNIST images upscaled to 64 px,
+coloured (R = x, G = 0.7·x, B = 255 − x, so that a swapped channel order shows), saved as JPEG
+files in an ImageFolder tree ``train/<class>/*.JPEG``, ``val/<class>/*.JPEG``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from training.data.tensors import FASHION_MNIST_FILES, _find_idx, _read_idx, fashion_mnist_dir
+
+CLASSES = ["tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
+SIDE = 64
+
+
+def coloured(gray28: np.ndarray) -> np.ndarray:
+    g = np.asarray(Image.fromarray(gray28).resize((SIDE, SIDE), Image.BILINEAR), dtype=np.float32)
+    return np.stack([g, 0.7 * g, 255 - g], axis=-1).round().astype(np.uint8)
+
+
+def make_jpeg_tree(root: Path, n_train: int, n_val: int) -> Path:
+    directory = fashion_mnist_dir(None)
+    for split, fm_split, n in (("train", "train", n_train), ("val", "test", n_val)):
+        images_file, labels_file = FASHION_MNIST_FILES[fm_split]
+        x = _read_idx(_find_idx(directory, images_file))[:n]
+        y = _read_idx(_find_idx(directory, labels_file))[:n]
+        for name in CLASSES:
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+        for i, (image, label) in enumerate(zip(x, y)):
+            Image.fromarray(coloured(image)).save(root / split / CLASSES[label] / f"{split}_{i:05d}.JPEG", quality=95)
+    return root

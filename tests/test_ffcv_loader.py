@@ -1,0 +1,154 @@
+"""The FFCV loader behind data=ffcv_imagenet, on real .beton files written from real JPEGs:
+batches against an independent reconstruction, reproducible epochs, resolutions, validation,
+errors. FFCV must be installed (``make setup``): these tests are not skipped without it."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from ffcv.fields.basics import IntDecoder
+from ffcv.fields.rgb_image import SimpleRGBImageDecoder
+from ffcv.loader import Loader, OrderOption
+
+from tests.compose import compose_config
+from tests.conftest import N_TRAIN, N_VAL
+from training.data import DataError, build_data
+from training.data.augment import epoch_key, random_resized_crop
+
+MEAN = np.array([0.485, 0.456, 0.406]) * 255
+STD = np.array([0.229, 0.224, 0.225]) * 255
+RECIPE = ["data.min_res=32", "data.max_res=64", "data.start_ramp_epoch=0", "data.end_ramp_epoch=2", "data.val_res=48"]
+
+
+def ffcv_data(root, *overrides: str, batch_size: int = 50, seed: int = 3, source: str = "ffcv_imagenet"):
+    cfg = compose_config([f"data={source}", f"data.root={root}", "data.workers=2", *RECIPE, *overrides])
+    return build_data(cfg.data, batch_size, 200, seed)
+
+
+def first_batches(loader, epoch: int, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    loader.set_epoch(epoch)
+    out = []
+    for x, y in loader:
+        out.append((x.clone(), y.clone()))
+        if len(out) == n:
+            break
+    return out
+
+
+def stored_images(path) -> tuple[np.ndarray, np.ndarray]:
+    loader = Loader(str(path), batch_size=500, num_workers=1, order=OrderOption.SEQUENTIAL, drop_last=False,
+                    pipelines={"image": [SimpleRGBImageDecoder()], "label": [IntDecoder()]})
+    images, labels = zip(*((np.array(x), np.array(y).ravel()) for x, y in loader))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def test_training_batches_are_the_seeded_crops_of_the_stored_images(beton_dir):
+    """Rebuild two batches of epoch 1 from the stored pixels: the order (PyTorch's
+    DistributedSampler with seed 3, epoch 1), the crop box and flip (augment.random_resized_crop,
+    the pure-Python computation), OpenCV's area resize, the ImageNet normalisation."""
+    data = ffcv_data(beton_dir)
+    batches = first_batches(data.train, 1, 2)
+    images, labels = stored_images(beton_dir / "train.beton")
+    sampler = torch.utils.data.DistributedSampler(range(N_TRAIN), num_replicas=1, rank=0, shuffle=True, seed=3)
+    sampler.set_epoch(1)
+    order = list(sampler)
+    key = epoch_key(3, 1)
+    flips = 0
+    for b, (x, y) in enumerate(batches):
+        assert x.shape == (50, 3, 64, 64) and x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+        for k in range(50):
+            index = order[b * 50 + k]
+            assert y[k].item() == labels[index]
+            top, left, h, w, flip = random_resized_crop(key, index, 64, 64)
+            crop = cv2.resize(np.ascontiguousarray(images[index][top : top + h, left : left + w]), (64, 64), interpolation=cv2.INTER_AREA)
+            if flip:
+                crop = crop[:, ::-1]
+            expected = (crop - MEAN) / STD
+            got = x[k].permute(1, 2, 0).numpy()
+            assert np.abs(got - expected).max() < 1e-4, (b, k, index)
+            flips += flip
+    assert 20 < flips < 80
+
+
+def test_an_epoch_is_the_same_whatever_ran_before_it_and_with_any_worker_count(beton_dir):
+    straight = ffcv_data(beton_dir)
+    for epoch in (0, 1):
+        first_batches(straight.train, epoch, 2)
+    after_two = first_batches(straight.train, 2, 3)
+    fresh = first_batches(ffcv_data(beton_dir, "data.workers=1").train, 2, 3)
+    for (xa, ya), (xb, yb) in zip(after_two, fresh):
+        assert torch.equal(ya, yb) and torch.equal(xa, xb)
+    other_epoch = first_batches(straight.train, 1, 1)[0]
+    assert not torch.equal(other_epoch[1], after_two[0][1])
+    other_seed = first_batches(ffcv_data(beton_dir, seed=4).train, 2, 1)[0]
+    assert not torch.equal(other_seed[1], after_two[0][1])
+
+
+def test_progressive_resizing_and_epoch_length(beton_dir):
+    data = ffcv_data(beton_dir, batch_size=64)
+    assert len(data.train) == N_TRAIN // 64  # drop-last
+    assert [data.resolution_at(e) for e in range(4)] == [32, 64, 64, 64]  # round(48 / 32) * 32 = 64 in epoch 1
+    for epoch, res in ((0, 32), (1, 64), (0, 32)):
+        x, _ = first_batches(data.train, epoch, 1)[0]
+        assert x.shape[-2:] == (res, res)
+
+
+def test_validation_is_every_image_once_centre_cropped(beton_dir):
+    data = ffcv_data(beton_dir)
+    images, labels = stored_images(beton_dir / "val.beton")
+    xs, ys = zip(*data.test)
+    x, y = torch.cat(xs), torch.cat(ys)
+    assert data.test_size == N_VAL and x.shape == (N_VAL, 3, 48, 48)
+    assert y.tolist() == labels.tolist()
+    side = int(0.875 * 64)  # the centre 56×56 of a 64×64 image, resized to 48
+    off = (64 - side) // 2
+    for i in (0, 1, 500, 999):
+        crop = cv2.resize(np.ascontiguousarray(images[i][off : off + side, off : off + side]), (48, 48), interpolation=cv2.INTER_AREA)
+        assert np.abs(x[i].permute(1, 2, 0).numpy() - (crop - MEAN) / STD).max() < 1e-4
+
+
+def test_the_loader_leaves_torch_threads_alone(beton_dir):
+    torch.set_num_threads(1)
+    try:
+        data = ffcv_data(beton_dir, "data.workers=2")
+        first_batches(data.train, 0, 3)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(2)
+
+
+def test_image_statistics_and_classes_can_be_overridden(beton_dir):
+    data = ffcv_data(beton_dir, "data.mean=[0,0,0]", "data.std=[1,1,1]")
+    x, _ = first_batches(data.train, 0, 1)[0]
+    assert x.min() >= 0 and x.max() <= 1 and x.max() > 0.9  # plain x / 255
+    assert data.num_classes == 10 and ffcv_data(beton_dir, "data.num_classes=10").num_classes == 10
+    with pytest.raises(DataError, match=r"data.num_classes=1000 does not match the 10 classes"):
+        ffcv_data(beton_dir, "data.num_classes=1000")
+
+
+def test_missing_or_foreign_files_get_a_clear_message(tmp_path, beton_dir):
+    with pytest.raises(DataError, match=r"missing: train.beton, val.beton.*scripts/write_ffcv.py"):
+        ffcv_data(tmp_path)
+    (tmp_path / "train.beton").write_bytes(b"not an ffcv file" * 100)
+    (tmp_path / "val.beton").write_bytes((beton_dir / "val.beton").read_bytes())
+    with pytest.raises(DataError, match="is not a readable FFCV file"):
+        ffcv_data(tmp_path)
+
+
+def test_imagefolder_serves_the_same_recipe(jpeg_tree, beton_dir):
+    """data=imagefolder: the same order, labels, crop boxes, flips and sizes as FFCV; the pixels
+    differ only by resampling (PIL bilinear vs OpenCV area) and FFCV's JPEG re-encoding."""
+    folder = ffcv_data(jpeg_tree, source="imagefolder")
+    ffcv = ffcv_data(beton_dir)
+    assert (folder.num_classes, len(folder.train), folder.train_size, folder.test_size) == (ffcv.num_classes, len(ffcv.train), N_TRAIN, N_VAL)
+    for epoch in (0, 1):
+        (xf, yf), = first_batches(folder.train, epoch, 1)
+        (xc, yc), = first_batches(ffcv.train, epoch, 1)
+        assert torch.equal(yf, yc) and xf.shape == xc.shape
+        same = [torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1].item() for a, b in zip(xf, xc)]
+        shuffled = [torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1].item() for a, b in zip(xf, xc.roll(1, 0))]
+        assert np.median(same) > 0.95 and np.median(shuffled) < 0.8
+    xs, ys = zip(*folder.test)
+    assert torch.cat(ys).tolist() == torch.cat([y for _, y in ffcv.test]).tolist()

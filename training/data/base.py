@@ -1,0 +1,44 @@
+"""What every data source returns: a :class:`DataBundle` of two :class:`Loader` objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol
+
+import torch
+
+
+class DataError(RuntimeError):
+    """A data set cannot be found or read; the message says how to provide it."""
+
+
+class Loader(Protocol):
+    """Batches ``(x, y)`` already on the run's device; ``set_epoch`` fixes the order (and the
+    augmentation) of the next pass, so that an epoch does not depend on what ran before it."""
+
+    def set_epoch(self, epoch: int) -> None: ...
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+    def __len__(self) -> int: ...
+
+
+@dataclass
+class DataBundle:
+    train: Loader
+    test: Loader
+    num_classes: int
+    in_channels: int
+    image_size: int
+    train_size: int  # examples in one epoch, over all ranks
+    test_size: int  # examples in the evaluation set, over all ranks
+    #: the training resolution of an epoch (0-based), for data with progressive resizing
+    resolution_at: Callable[[int], int] | None = None
+
+
+def resolve_num_classes(configured: int | None, found: int, where: str) -> int:
+    """``data.num_classes``: ``null`` takes the number of classes the data has; a value must match it."""
+    if configured is None or configured == found:
+        return found
+    raise DataError(
+        f"data.num_classes={configured} does not match the {found} classes of {where}: set data.num_classes={found} "
+        f"or data.num_classes=null (take it from the data)"
+    )

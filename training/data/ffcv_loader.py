@@ -1,0 +1,363 @@
+"""Image classification data from FFCV ``.beton`` files (``data=ffcv_imagenet``).
+
+``data.root`` holds ``train.beton`` and ``val.beton`` as ``scripts/write_ffcv.py`` writes them (an
+``image`` RGB field and an integer ``label``; files from ffcv-imagenet's writer work too).
+
+Training batches: random-resized crop decoded straight at the epoch's resolution (progressive
+resizing), horizontal flip, channels_last, on the run's device, normalised there; drop-last; the
+order of FFCV's ``RANDOM`` with ``distributed=True`` (PyTorch's DistributedSampler seeded by
+``(trainer.seed, epoch)``: each rank its shard, the same number of steps), also with one process,
+so it equals the order of ``data=imagefolder``. The crops and flips are computed from ``(seed,
+epoch, image index)`` (``training/data/augment.py``) inside the decoder, so they do not depend on
+which thread decodes an image: a resumed run sees exactly the batches of an uninterrupted one.
+Validation: centre crop (``data.val_crop_ratio`` of the shorter side) resized to ``data.val_res``,
+sequential, each rank a disjoint slice, so every image is counted exactly once over the ranks.
+
+Two things of FFCV 1.0.2 are adapted here, both pinned by ``pyproject.toml`` and tested:
+
+* FFCV's ``Compiler.set_num_threads`` also sets torch's intra-op threads to the loader's worker
+  count (to 1 when FFCV is imported, then from the loader's background thread in the middle of
+  training); here it sets numba's threads only, and torch's stay what ``trainer.threads`` chose.
+* FFCV's iterator has no way to hand an epoch number to its compiled pipeline; the decoder gets
+  the epoch's key through a small buffer of its own that the iterator fills before it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numba
+import numpy as np
+import torch
+
+_TORCH_THREADS = torch.get_num_threads()  # importing FFCV sets torch's threads to 1; restored below
+
+from ffcv.fields.basics import IntDecoder
+from ffcv.fields.rgb_image import CenterCropRGBImageDecoder, ResizedCropRGBImageDecoder
+from ffcv.loader import Loader as FfcvLoaderBase
+from ffcv.loader import OrderOption
+from ffcv.loader.epoch_iterator import EpochIterator
+from ffcv.pipeline.allocation_query import AllocationQuery
+from ffcv.pipeline.compiler import Compiler
+from ffcv.reader import Reader
+from ffcv.transforms import ToDevice, ToTensor, ToTorchImage
+from ffcv.traversal_order.base import TraversalOrder
+from omegaconf import DictConfig
+from torch.utils.data import DistributedSampler
+
+from training.data.augment import (
+    CROP_TRIES,
+    FLIP_DRAW,
+    LOG_RATIO,
+    SCALE,
+    Normalize,
+    ResolutionSchedule,
+    epoch_key,
+    schedule_from,
+)
+from training.data.base import DataBundle, DataError, resolve_num_classes
+
+FILES = ("train.beton", "val.beton")
+META_NAME = "dataset.json"  # written beside the .beton files by scripts/write_ffcv.py
+
+
+def _numba_threads_only(cls, n: int) -> None:
+    n = n if n >= 1 else multiprocessing.cpu_count()
+    cls.num_threads = n
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+Compiler.set_num_threads = classmethod(_numba_threads_only)  # see the module docstring
+torch.set_num_threads(_TORCH_THREADS)
+
+
+# -- the seeded crop, compiled (the same computation as augment.random_resized_crop) -------------
+_G = np.uint64(0x9E3779B97F4A7C15)
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+
+
+@numba.njit(cache=False)
+def _mix(x):
+    x = x + _G
+    x = (x ^ (x >> _S30)) * _M1
+    x = (x ^ (x >> _S27)) * _M2
+    return x ^ (x >> _S31)
+
+
+@numba.njit(cache=False)
+def _uniform(image_key, draw):
+    return np.float64(_mix(_mix(image_key) + np.uint64(draw)) >> _S11) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(cache=False)
+def seeded_crop(key, index, height, width):
+    """``(top, left, h, w, flip)``: :func:`training.data.augment.random_resized_crop` in numba."""
+    image_key = np.uint64(key) ^ _mix(np.uint64(index))
+    area = np.float64(height) * np.float64(width)
+    flip = _uniform(image_key, FLIP_DRAW) < 0.5
+    for t in range(CROP_TRIES):
+        target_area = area * (SCALE[0] + (SCALE[1] - SCALE[0]) * _uniform(image_key, 4 * t))
+        aspect = np.exp(LOG_RATIO[0] + (LOG_RATIO[1] - LOG_RATIO[0]) * _uniform(image_key, 4 * t + 1))
+        w = int(np.sqrt(target_area * aspect) + 0.5)
+        h = int(np.sqrt(target_area / aspect) + 0.5)
+        if 0 < w <= width and 0 < h <= height:
+            top = int(_uniform(image_key, 4 * t + 2) * (height - h + 1))
+            left = int(_uniform(image_key, 4 * t + 3) * (width - w + 1))
+            return top, left, h, w, flip
+    in_ratio = np.float64(width) / np.float64(height)
+    h, w = height, width
+    if in_ratio < 0.75:
+        h = int(width / 0.75 + 0.5)
+    elif in_ratio > 4.0 / 3.0:
+        w = int(height * (4.0 / 3.0) + 0.5)
+    return (height - h) // 2, (width - w) // 2, h, w, flip
+
+
+class SeededRandomResizedCrop(ResizedCropRGBImageDecoder):
+    """FFCV decoder: random-resized crop + horizontal flip at ``output_size``, computed from
+    ``(epoch key, image index)``. Set ``output_size`` between epochs to change the resolution (the
+    iterator allocates its buffers from it each epoch; the compiled code is shape-independent)."""
+
+    def __init__(self, output_size: tuple[int, int]) -> None:
+        super().__init__(output_size)
+
+    def declare_state_and_memory(self, previous_state):
+        state, (images, scratch) = super().declare_state_and_memory(previous_state)
+        return state, (images, scratch, AllocationQuery((1,), np.dtype("<u8")))  # the epoch key
+
+    @property
+    def get_crop_generator(self):  # required by the base class; the crop is computed in generate_code
+        return seeded_crop
+
+    def generate_code(self) -> Callable:
+        from ffcv.fields.rgb_image import IMAGE_MODES
+        from ffcv.libffcv import imdecode, resize_crop
+
+        jpg = IMAGE_MODES["jpg"]
+        mem_read = self.memory_read
+        my_range = Compiler.get_iterator()
+        imdecode_c = Compiler.compile(imdecode)
+        resize_crop_c = Compiler.compile(resize_crop)
+
+        def decode(batch_indices, my_storage, metadata, storage_state):
+            destination, scratch, key_buffer = my_storage
+            key = key_buffer[0, 0]
+            for dst_ix in my_range(len(batch_indices)):
+                source_ix = batch_indices[dst_ix]
+                field = metadata[source_ix]
+                image_data = mem_read(field["data_ptr"], storage_state)
+                height, width = np.uint32(field["height"]), np.uint32(field["width"])
+                if field["mode"] == jpg:
+                    buffer = scratch[dst_ix]
+                    imdecode_c(image_data, buffer, height, width, height, width, 0, 0, 1, 1, False, False)
+                    image = buffer.reshape(-1)[: 3 * height * width].reshape(height, width, 3)
+                else:
+                    image = image_data.reshape(height, width, 3)
+                top, left, h, w, flip = seeded_crop(key, source_ix, height, width)
+                out = destination[dst_ix]
+                resize_crop_c(image, top, top + h, left, left + w, out)
+                if flip:
+                    columns = out.shape[1]
+                    for r in range(out.shape[0]):
+                        for c in range(columns // 2):
+                            for ch in range(3):
+                                a = out[r, c, ch]
+                                out[r, c, ch] = out[r, columns - 1 - c, ch]
+                                out[r, columns - 1 - c, ch] = a
+            return destination[: len(batch_indices)]
+
+        decode.is_parallel = True
+        return decode
+
+
+class _EpochIterator(EpochIterator):
+    """FFCV's epoch iterator, with the decoder's key buffer filled before the pipeline starts, and
+    an error in the pipeline thread raised in the training loop (FFCV's own iterator would wait
+    for the next batch forever)."""
+
+    def __init__(self, loader: "_Loader", order: np.ndarray, key: int) -> None:
+        self._key = key
+        super().__init__(loader, order)
+
+    def start(self) -> None:  # called at the end of EpochIterator.__init__, after allocation
+        if self.loader.keyed_decoder is not None:
+            node = self.loader.graph.operation_to_node[self.loader.keyed_decoder][0]
+            self.memory_allocations["operation"][node.id][2][...] = np.uint64(self._key)
+        super().start()
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except BaseException as error:  # handed to the consumer, which raises it
+            self.output_queue.put(("error", error))
+
+    def __next__(self):
+        result = super().__next__()
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], str) and result[0] == "error":
+            self.close()
+            raise DataError(f"the FFCV pipeline of {self.loader.fname} failed: {type(result[1]).__name__}: {result[1]}") from result[1]
+        return result
+
+
+class DistributedSamplerOrder(TraversalOrder):
+    """The training order of FFCV's ``RANDOM`` with ``distributed=True`` — PyTorch's
+    DistributedSampler seeded with ``seed`` and set to the epoch — but with the rank and the world
+    size given, so that one process gets the same order as well (and the same as
+    ``data=imagefolder``)."""
+
+    def __init__(self, loader: FfcvLoaderBase, rank: int, world_size: int) -> None:
+        super().__init__(loader)
+        self.sampler = DistributedSampler(self.indices, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed, drop_last=False)
+
+    def sample_order(self, epoch: int) -> np.ndarray:
+        self.sampler.set_epoch(epoch)
+        return self.indices[np.fromiter(self.sampler, dtype=np.int64)]
+
+
+class _Loader(FfcvLoaderBase):
+    """An FFCV loader whose next epoch is set from outside (``next_epoch``), whose decoder (if
+    keyed) receives that epoch's augmentation key, and whose pipeline errors are raised.
+    ``shard=(rank, world_size)`` selects the :class:`DistributedSamplerOrder`."""
+
+    def __init__(self, *args, keyed_decoder: SeededRandomResizedCrop | None = None, augment_seed: int = 0,
+                 shard: tuple[int, int] | None = None, **kwargs) -> None:
+        self.keyed_decoder, self.augment_seed = keyed_decoder, augment_seed
+        super().__init__(*args, **kwargs)
+        if shard is not None:  # FFCV's Loader takes no traversal-order class (its isinstance check refuses one)
+            self.traversal_order = DistributedSamplerOrder(self, *shard)
+            self.first_traversal_order = self.next_traversal_order()
+
+    def __iter__(self):  # FFCV's Loader.__iter__ with our iterator
+        Compiler.set_num_threads(self.num_workers)
+        epoch = self.next_epoch
+        order = self.next_traversal_order()[: len(self) * self.batch_size]
+        self.next_epoch += 1
+        if self.code is None or self.recompile:
+            self.generate_code()
+        return _EpochIterator(self, order, epoch_key(self.augment_seed, epoch))
+
+
+class FfcvLoader:
+    """The :class:`training.data.base.Loader` over one ``.beton`` file."""
+
+    def __init__(self, loader: _Loader, normalize: Normalize, schedule: ResolutionSchedule | None = None) -> None:
+        self.loader, self.normalize, self.schedule = loader, normalize, schedule
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loader.next_epoch = epoch  # FFCV's order (and our key) of epoch e: seed + e
+        if self.schedule is not None:
+            res = self.schedule(epoch)
+            self.loader.keyed_decoder.output_size = (res, res)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for images, labels in self.loader:
+            yield self.normalize(images), labels.view(-1).long()
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+def _check_fields(reader: Reader, path: Path) -> tuple[int, int]:
+    """Positions of the ``image`` and ``label`` fields; a clear error for other files."""
+    from ffcv.fields import IntField, RGBImageField
+
+    names = list(reader.handlers)
+    kinds = {name: type(field).__name__ for name, field in reader.handlers.items()}
+    if not (isinstance(reader.handlers.get("image"), RGBImageField) and isinstance(reader.handlers.get("label"), IntField)):
+        raise DataError(
+            f"{path} has fields {kinds}; data=ffcv_imagenet needs an RGBImageField 'image' and an IntField 'label' "
+            f"(write it with scripts/write_ffcv.py)"
+        )
+    return names.index("image"), names.index("label")
+
+
+def _open(path: Path) -> tuple[Reader, np.ndarray, int]:
+    try:
+        reader = Reader(str(path))
+    except Exception as error:  # FFCV raises assorted errors on a truncated or foreign file
+        raise DataError(f"{path} is not a readable FFCV file ({type(error).__name__}: {error}); write it again with scripts/write_ffcv.py") from error
+    image_ix, label_ix = _check_fields(reader, path)
+    if reader.num_samples == 0:
+        raise DataError(f"{path} holds no images")
+    return reader, reader.metadata[f"f{label_ix}"], image_ix
+
+
+def _num_classes(root: Path, configured: int | None, train_labels: np.ndarray, val_labels: np.ndarray) -> int:
+    meta = root / META_NAME
+    if meta.exists():
+        classes = len(json.loads(meta.read_text())["classes"])
+        where = f"the data set in {root} ({META_NAME})"
+    else:
+        classes = int(max(train_labels.max(), val_labels.max())) + 1
+        where = f"the data set in {root} (largest label + 1; no {META_NAME} beside the files)"
+    n = resolve_num_classes(configured, classes, where)
+    low = int(min(train_labels.min(), val_labels.min()))
+    high = int(max(train_labels.max(), val_labels.max()))
+    if low < 0 or high >= n:
+        raise DataError(f"the labels in {root} range over [{low}, {high}], outside the {n} classes (data.num_classes)")
+    return n
+
+
+def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world_size: int, device: torch.device) -> DataBundle:
+    root = Path(cfg.root).expanduser() if cfg.root else None
+    missing = [name for name in FILES if root is None or not (root / name).is_file()]
+    if missing:
+        where = f"data.root={cfg.root}" if root else "data.root is not set"
+        raise DataError(
+            f"FFCV files not found ({where}; missing: {', '.join(missing)}). Write them from an ImageFolder tree with "
+            f"`python scripts/write_ffcv.py /path/to/imagenet /path/to/out` and pass data.root=/path/to/out, or run "
+            f"the same method at small scale on Fashion-MNIST with setting=small."
+        )
+    assert root is not None
+    train_reader, train_labels, _ = _open(root / "train.beton")
+    val_reader, val_labels, _ = _open(root / "val.beton")
+    num_classes = _num_classes(root, cfg.num_classes, train_labels, val_labels)
+    if world_size > 1 and cfg.order == "quasi_random":
+        raise DataError("data.order=quasi_random is not available with more than one process (FFCV); use data.order=random")
+
+    schedule = schedule_from(cfg)
+    normalize = Normalize(cfg.mean, cfg.std)
+    on_gpu = device.type == "cuda"
+
+    def image_tail() -> list:
+        tail = [ToTensor()]
+        if on_gpu:
+            tail.append(ToDevice(device, non_blocking=True))
+        return tail + [ToTorchImage(channels_last=True, convert_back_int16=False)]
+
+    def label_pipeline() -> list:
+        return [IntDecoder(), ToTensor()] + ([ToDevice(device, non_blocking=True)] if on_gpu else [])
+
+    res = schedule(0)
+    decoder = SeededRandomResizedCrop((res, res))
+    quasi = cfg.order == "quasi_random"
+    train = _Loader(
+        str(root / "train.beton"), batch_size=batch_size, num_workers=cfg.workers, os_cache=cfg.os_cache,
+        order=OrderOption.QUASI_RANDOM if quasi else OrderOption.RANDOM, distributed=world_size > 1, seed=seed, drop_last=True,
+        pipelines={"image": [decoder, *image_tail()], "label": label_pipeline()},
+        keyed_decoder=decoder, augment_seed=seed, shard=None if quasi else (rank, world_size),
+    )
+    n_val = val_reader.num_samples
+    val = _Loader(
+        str(root / "val.beton"), batch_size=eval_batch_size, num_workers=cfg.workers, os_cache=cfg.os_cache,
+        order=OrderOption.SEQUENTIAL, distributed=False, indices=np.arange(n_val, dtype=np.uint64)[rank::world_size], drop_last=False,
+        pipelines={
+            "image": [CenterCropRGBImageDecoder((cfg.val_res, cfg.val_res), ratio=cfg.val_crop_ratio), *image_tail()],
+            "label": label_pipeline(),
+        },
+    )
+    return DataBundle(
+        train=FfcvLoader(train, normalize, schedule),
+        test=FfcvLoader(val, normalize),
+        num_classes=num_classes,
+        in_channels=3,
+        image_size=cfg.max_res,
+        train_size=train_reader.num_samples,
+        test_size=n_val,
+        resolution_at=schedule,
+    )

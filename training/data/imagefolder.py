@@ -1,0 +1,140 @@
+"""An ImageFolder tree (``data=imagefolder``): ``root/train/<class>/*.JPEG`` and
+``root/val/<class>/*.JPEG``, decoded with PIL in DataLoader workers.
+
+The fallback for users without FFCV, with FFCV's recipe (``training/data/augment.py``): the same
+crop boxes and flips for the same ``(seed, epoch, image index)``, the same progressive resizing,
+validation crop and normalisation. Images are resampled with PIL's antialiased bilinear filter
+(FFCV: OpenCV's INTER_AREA) from the original JPEGs (FFCV: from the stored copy, at most
+``--max-side`` pixels, half of them re-encoded at JPEG quality 90), so the pixels differ slightly.
+The sampler hands each worker ``(index, epoch)`` pairs, so the augmentation never depends on the
+workers' random state and a resumed run sees exactly the batches of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from PIL import Image
+
+from training.data.augment import Normalize, ResolutionSchedule, center_crop, epoch_key, random_resized_crop, schedule_from
+from training.data.base import DataBundle, DataError, resolve_num_classes
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def scan_split(directory: Path, classes: list[str] | None = None) -> tuple[list[str], list[tuple[Path, int]]]:
+    """The classes (sorted sub-folder names) and ``(path, label)`` of every image under ``directory``.
+
+    Raises :class:`DataError` for a missing or empty folder, a class folder without images, and
+    (with ``classes`` given) class folders that differ from ``classes``.
+    """
+    if not directory.is_dir():
+        raise DataError(f"{directory} does not exist or is not a folder (expected <root>/{directory.name}/<class>/<images>)")
+    found = sorted(p.name for p in directory.iterdir() if p.is_dir())
+    if not found:
+        raise DataError(f"{directory} has no class folders (expected {directory}/<class>/<images>)")
+    if classes is not None and found != classes:
+        extra, lacking = sorted(set(found) - set(classes)), sorted(set(classes) - set(found))
+        raise DataError(
+            f"the class folders of {directory} differ from those of the training split: "
+            f"{len(extra)} extra {extra[:5]}, {len(lacking)} missing {lacking[:5]}"
+        )
+    samples: list[tuple[Path, int]] = []
+    empty: list[str] = []
+    for label, name in enumerate(found):
+        images = sorted(p for p in (directory / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not images:
+            empty.append(name)
+        samples.extend((p, label) for p in images)
+    if empty:
+        raise DataError(
+            f"{len(empty)} class folder(s) of {directory} hold no images ({', '.join(empty[:5])}"
+            f"{', ...' if len(empty) > 5 else ''}); images end in {', '.join(IMAGE_EXTENSIONS)}"
+        )
+    return found, samples
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Items ``(index, epoch)`` (training) or ``index`` (validation) → (uint8 C×H×W tensor, label)."""
+
+    def __init__(self, samples: list[tuple[Path, int]], seed: int, schedule: ResolutionSchedule | None, val_res: int, crop_ratio: float) -> None:
+        self.samples, self.seed, self.schedule = samples, seed, schedule
+        self.val_res, self.crop_ratio = val_res, crop_ratio
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        index, epoch = item if isinstance(item, tuple) else (item, 0)
+        path, label = self.samples[index]
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+        if self.schedule is not None:
+            res = self.schedule(epoch)
+            top, left, h, w, flip = random_resized_crop(epoch_key(self.seed, epoch), index, image.height, image.width)
+            image = image.resize((res, res), Image.BILINEAR, box=(left, top, left + w, top + h))
+            if flip:
+                image = image.transpose(Image.FLIP_LEFT_RIGHT)
+        else:
+            top, left, h, w = center_crop(image.height, image.width, self.crop_ratio)
+            image = image.resize((self.val_res, self.val_res), Image.BILINEAR, box=(left, top, left + w, top + h))
+        return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1), label
+
+
+class EpochSampler(torch.utils.data.DistributedSampler):
+    """PyTorch's DistributedSampler (order from ``(seed, epoch)``) yielding ``(index, epoch)``."""
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+        return ((index, self.epoch) for index in super().__iter__())
+
+
+class FolderLoader:
+    """A DataLoader with workers; batches are normalised on the run's device."""
+
+    def __init__(self, dataset: CropDataset, sampler, batch_size: int, drop_last: bool, workers: int, normalize: Normalize, device: torch.device) -> None:
+        self.sampler, self.normalize, self.device = sampler, normalize, device
+        self.loader = torch.utils.data.DataLoader(
+            dataset, batch_size, sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
+            drop_last=drop_last, persistent_workers=workers > 0,
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        if isinstance(self.sampler, EpochSampler):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for images, labels in self.loader:
+            images = images.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            yield self.normalize(images), labels.to(self.device, non_blocking=True)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+def build_imagefolder_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world_size: int, device: torch.device) -> DataBundle:
+    if not cfg.root:
+        raise DataError("data=imagefolder needs data.root=/path with train/<class>/ and val/<class>/ image folders")
+    root = Path(cfg.root).expanduser()
+    classes, train_samples = scan_split(root / "train")
+    _, val_samples = scan_split(root / "val", classes)
+    num_classes = resolve_num_classes(cfg.num_classes, len(classes), f"{root}/train")
+    schedule = schedule_from(cfg)
+    normalize = Normalize(cfg.mean, cfg.std)
+    train_set = CropDataset(train_samples, seed, schedule, cfg.val_res, cfg.val_crop_ratio)
+    val_set = CropDataset(val_samples, seed, None, cfg.val_res, cfg.val_crop_ratio)
+    train_sampler = EpochSampler(train_set, world_size, rank, shuffle=True, seed=seed, drop_last=False)
+    val_indices = list(range(rank, len(val_set), world_size))  # every image once over the ranks
+    return DataBundle(
+        train=FolderLoader(train_set, train_sampler, batch_size, True, cfg.workers, normalize, device),
+        test=FolderLoader(val_set, val_indices, eval_batch_size, False, cfg.workers, normalize, device),
+        num_classes=num_classes,
+        in_channels=3,
+        image_size=cfg.max_res,
+        train_size=len(train_set),
+        test_size=len(val_set),
+        resolution_at=schedule,
+    )
