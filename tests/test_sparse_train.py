@@ -48,5 +48,5 @@ def test_one_epoch_small_run_reports_the_promised_sparsity(experiment, extra, tm
 
 def test_imagenet_experiment_stops_with_a_clear_error_without_the_files(tmp_path):
     cfg = compose_config(["+experiment=rigl_ham", "logger=disabled"])
-    with pytest.raises(DataError, match=r"ImageNet FFCV files not found.*setting=small"):
+    with pytest.raises(DataError, match=r"FFCV files not found.*data.root is not set.*setting=small"):
         Trainer(cfg, tmp_path)

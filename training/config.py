@@ -203,12 +203,19 @@ def validate(cfg: DictConfig) -> None:
             values = list(d[key])
             _check(len(values) == 3 and all(math.isfinite(v) for v in values), f"data.{key}", values, "three finite numbers (per RGB channel, in [0, 1] units)")
         _check(all(v > 0 for v in d.std), "data.std", list(d.std), "> 0 per channel")
+        if cfg.model.name in ("lenet300_100", "lenet5"):  # a fixed input size (their first linear layer)
+            _check(d.min_res == d.max_res == d.val_res, "data.min_res", d.min_res,
+                   f"equal to data.max_res and data.val_res with model={cfg.model.name}, which takes one input size "
+                   f"(got min_res={d.min_res}, max_res={d.max_res}, val_res={d.val_res})")
         _choice(cfg, "data.order", ("random", "quasi_random"))
         if d.order == "quasi_random":
             _check(not d.os_cache, "data.order", d.order, "random unless data.os_cache=false (FFCV's quasi-random order reads its own page cache)")
     for key in ("data.train_subset", "data.test_subset"):
         value = OmegaConf.select(cfg, key)
         _check(value is None or value > 0, key, value, "a positive number of examples or null")
+        # the files of an image folder or a .beton are sorted by class: their first N are a few classes
+        _check(value is None or d.name in ("fashion_mnist", "synthetic"), key, value,
+               f"null with data.name={d.name} (subsets exist for fashion_mnist and synthetic; write a smaller .beton instead)")
     _choice(cfg, "optimizer.name", OPTIMIZERS)
     _choice(cfg, "optimizer.sam_base", ("sgd", "adamw"))
     _check(cfg.optimizer.lr > 0, "optimizer.lr", cfg.optimizer.lr, "> 0")

@@ -1,0 +1,88 @@
+"""train.py on real image files: FFCV (.beton written from real JPEGs) and the ImageFolder fallback;
+learning, progressive resizing, kill-and-resume, two-process DDP, an ImageNet experiment."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.conftest import N_VAL
+from tests.e2e import REPO, env, final_weights, read_history, read_summary, run_train, train_command
+
+pytestmark = pytest.mark.slow
+#: the small CNN on the 64 px images, progressive resizing 32 -> 64 -> 96 px over three epochs
+IMAGES = ["data.train_subset=null", "data.test_subset=null", "model=cnn", "data.workers=2", "data.min_res=32", "data.max_res=96", "data.start_ramp_epoch=0",
+          "data.end_ramp_epoch=2", "data.val_res=64", "trainer.batch_size=32", "trainer.eval_batch_size=250"]
+
+
+def ffcv(root) -> list[str]:
+    return ["data=ffcv_imagenet", f"data.root={root}", "data.num_classes=10", *IMAGES]
+
+
+def test_ffcv_run_learns_in_one_short_epoch(tmp_path, beton_dir):
+    result = run_train(tmp_path, *ffcv(beton_dir), "model=lenet5", "data.min_res=64", "data.max_res=64", "optimizer.lr=0.02")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_summary(tmp_path)
+    assert summary["test_acc"] > 0.4, summary["test_acc"]  # chance: 0.1
+    assert summary["test_examples"] == N_VAL
+
+
+def kill_after_first_epoch(run_dir, overrides) -> None:
+    process = subprocess.Popen(train_command(run_dir, *overrides), cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = run_dir / "history.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (history.exists() and history.read_text().count("\n") >= 1):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 1 <= history.read_text().count("\n") < 3, "the run was not interrupted in the middle"
+
+
+@pytest.mark.parametrize("source", ["ffcv", "imagefolder"])
+def test_kill_and_resume_is_bit_identical_with_progressive_resizing(tmp_path, source, beton_dir, jpeg_tree):
+    data = ffcv(beton_dir) if source == "ffcv" else ["data=imagefolder", f"data.root={jpeg_tree}", *IMAGES]
+    overrides = [*data, "trainer.epochs=3", "trainer.max_steps_per_epoch=10"]
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    result = run_train(straight, *overrides)
+    assert result.returncode == 0, result.stderr[-3000:]
+    kill_after_first_epoch(interrupted, overrides)
+    resumed = run_train(interrupted, *overrides)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout
+    a, b = final_weights(straight), final_weights(interrupted)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    history = read_history(straight)
+    assert [h["resolution"] for h in history] == [32, 64, 96]
+    strip = lambda h: {k: v for k, v in h.items() if k not in ("images_per_s", "train_time_s", "wall_time_s")}
+    assert [strip(h) for h in history] == [strip(h) for h in read_history(interrupted)]
+
+
+def test_two_ranks_through_ffcv_keep_identical_parameters_and_count_each_image_once(tmp_path, beton_dir):
+    overrides = [*ffcv(beton_dir), "trainer.epochs=1", "trainer.max_steps_per_epoch=20", "trainer.progress=false",
+                 "logger=disabled", "trainer.threads=1", "data.workers=1"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531",
+               str(REPO / "tests" / "ddp_worker.py"), str(tmp_path), *overrides]
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    summary = read_summary(tmp_path)
+    assert summary["world_size"] == 2 and summary["test_examples"] == N_VAL
+
+
+def test_an_imagenet_experiment_runs_on_the_files(tmp_path, beton_dir):
+    """The ResNet-50 recipe (+experiment=rigl_ham: bf16, channels_last, RiGL + HAM) with only the
+    data root and a CPU-sized run given."""
+    command = [sys.executable, str(REPO / "train.py"), f"hydra.run.dir={tmp_path}", "+experiment=rigl_ham", f"data.root={beton_dir}",
+               "trainer.epochs=1", "trainer.max_steps_per_epoch=2", "trainer.batch_size=8", "data.val_res=64", "data.workers=2", "logger=disabled"]
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_summary(tmp_path)
+    assert summary["config"]["model"]["name"] == "resnet50" and summary["test_examples"] == N_VAL
+    assert abs(summary["sparsity"] - 0.9) < 0.01
+    assert read_history(tmp_path)[0]["resolution"] == 160
