@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -40,3 +42,15 @@ def read_history(run_dir: Path) -> list[dict]:
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+
+
+def kill_after_first_epoch(run_dir: Path, overrides: list[str], epochs: int) -> None:
+    """Start train.py, SIGKILL it once its first epoch is recorded, check it was cut mid-run."""
+    process = subprocess.Popen(train_command(run_dir, *overrides), cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = run_dir / "history.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (history.exists() and history.read_text().count("\n") >= 1):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 1 <= history.read_text().count("\n") < epochs, "the run was not interrupted in the middle"

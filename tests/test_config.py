@@ -15,8 +15,37 @@ def test_every_group_option_composes_and_validates(group, option):
     overrides = [f"{group}={option}"]
     if (group, option) == ("data", "imagefolder"):
         overrides.append("data.root=/some/imagenet")
+    if (group, option) in (("data", "imagefolder"), ("data", "ffcv_imagenet")):
+        overrides.append("model=resnet18")  # progressive resizing needs a model that takes any size
     cfg = compose_config(overrides)
     validate(cfg)
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("data.train_subset=100", "data.train_subset=100 is not valid: it must be null with data.name=ffcv_imagenet"),
+        ("data.max_res=128", "data.max_res=128 is not valid: it must be >= data.min_res=160"),
+        ("data.end_ramp_epoch=3", "data.end_ramp_epoch=3 is not valid: it must be >= data.start_ramp_epoch=74"),
+        ("data.val_crop_ratio=1.5", "data.val_crop_ratio=1.5 is not valid"),
+        ("data.std=[0.2,0,0.2]", "data.std=[0.2, 0.0, 0.2] is not valid: it must be > 0 per channel"),
+        ("data.mean=[0.5,0.5]", "data.mean=[0.5, 0.5] is not valid: it must be three finite numbers"),
+        ("data.order=shuffled", "data.order='shuffled' is not valid; allowed values: random, quasi_random"),
+        ("data.order=quasi_random", "data.order='quasi_random' is not valid: it must be random unless data.os_cache=false"),
+        ("data.num_classes=1", "data.num_classes=1 is not valid"),
+        ("model=lenet5", "data.min_res=160 is not valid: it must be equal to data.max_res and data.val_res with model=lenet5"),
+    ],
+)
+def test_bad_image_data_values_name_the_key(override, message):
+    cfg = compose_config(["data=ffcv_imagenet", "model=resnet18", override])
+    with pytest.raises(ConfigError) as info:
+        validate(cfg)
+    assert message in str(info.value)
+
+
+def test_num_classes_null_is_only_for_image_data():
+    with pytest.raises(ConfigError, match="data.num_classes=None is not valid"):
+        validate(compose_config(["data.num_classes=null"]))
 
 
 PAPER_EXPERIMENTS = [

@@ -152,3 +152,13 @@ def test_imagefolder_serves_the_same_recipe(jpeg_tree, beton_dir):
         assert np.median(same) > 0.95 and np.median(shuffled) < 0.8
     xs, ys = zip(*folder.test)
     assert torch.cat(ys).tolist() == torch.cat([y for _, y in ffcv.test]).tolist()
+
+
+def test_quasi_random_order_is_reproducible_and_covers_the_epoch(beton_dir):
+    data = ffcv_data(beton_dir, "data.order=quasi_random", "data.os_cache=false", batch_size=100)
+    first = torch.cat([y for _, y in first_batches(data.train, 1, 30)])
+    again = torch.cat([y for _, y in first_batches(data.train, 1, 30)])
+    assert torch.equal(first, again) and len(first) == N_TRAIN
+    assert not torch.equal(first, torch.cat([y for _, y in first_batches(data.train, 2, 30)]))
+    _, labels = stored_images(beton_dir / "train.beton")
+    assert torch.bincount(first).tolist() == np.bincount(labels).tolist()  # every image once

@@ -3,16 +3,14 @@ learning, progressive resizing, kill-and-resume, two-process DDP, an ImageNet ex
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 from tests.conftest import N_VAL
-from tests.e2e import REPO, env, final_weights, read_history, read_summary, run_train, train_command
+from tests.e2e import REPO, env, final_weights, kill_after_first_epoch, read_history, read_summary, run_train
 
 pytestmark = pytest.mark.slow
 #: the small CNN on the 64 px images, progressive resizing 32 -> 64 -> 96 px over three epochs
@@ -32,17 +30,6 @@ def test_ffcv_run_learns_in_one_short_epoch(tmp_path, beton_dir):
     assert summary["test_examples"] == N_VAL
 
 
-def kill_after_first_epoch(run_dir, overrides) -> None:
-    process = subprocess.Popen(train_command(run_dir, *overrides), cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    history = run_dir / "history.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (history.exists() and history.read_text().count("\n") >= 1):
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert 1 <= history.read_text().count("\n") < 3, "the run was not interrupted in the middle"
-
-
 @pytest.mark.parametrize("source", ["ffcv", "imagefolder"])
 def test_kill_and_resume_is_bit_identical_with_progressive_resizing(tmp_path, source, beton_dir, jpeg_tree):
     data = ffcv(beton_dir) if source == "ffcv" else ["data=imagefolder", f"data.root={jpeg_tree}", *IMAGES]
@@ -50,7 +37,7 @@ def test_kill_and_resume_is_bit_identical_with_progressive_resizing(tmp_path, so
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     result = run_train(straight, *overrides)
     assert result.returncode == 0, result.stderr[-3000:]
-    kill_after_first_epoch(interrupted, overrides)
+    kill_after_first_epoch(interrupted, overrides, epochs=3)
     resumed = run_train(interrupted, *overrides)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stdout

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-import signal
 import subprocess
-import time
 
 import pytest
 import torch
 
-from tests.e2e import REPO, env, final_weights, read_history, read_summary, run_train, train_command
+from tests.e2e import REPO, env, final_weights, kill_after_first_epoch, read_history, read_summary, run_train, train_command
 
 pytestmark = pytest.mark.slow
 
@@ -54,15 +52,7 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     assert run_train(straight, *overrides).returncode == 0
 
-    process = subprocess.Popen(train_command(interrupted, *overrides), cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    history = interrupted / "history.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (history.exists() and history.read_text().count("\n") >= 1):
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    epochs_before_kill = history.read_text().count("\n")
-    assert 1 <= epochs_before_kill < 4, "the run was not interrupted in the middle"
+    kill_after_first_epoch(interrupted, overrides, epochs=4)
 
     resumed = run_train(interrupted, *overrides)
     assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -13,20 +13,22 @@ which thread decodes an image: a resumed run sees exactly the batches of an unin
 Validation: centre crop (``data.val_crop_ratio`` of the shorter side) resized to ``data.val_res``,
 sequential, each rank a disjoint slice, so every image is counted exactly once over the ranks.
 
-Two things of FFCV 1.0.2 are adapted here, both pinned by ``pyproject.toml`` and tested:
+What of FFCV 1.0.2 is adapted here (pinned in ``pyproject.toml``; each is tested):
 
 * FFCV's ``Compiler.set_num_threads`` also sets torch's intra-op threads to the loader's worker
   count (to 1 when FFCV is imported, then from the loader's background thread in the middle of
   training); here it sets numba's threads only, and torch's stay what ``trainer.threads`` chose.
 * FFCV's iterator has no way to hand an epoch number to its compiled pipeline; the decoder gets
   the epoch's key through a small buffer of its own that the iterator fills before it starts.
+* An exception in FFCV's pipeline thread left the training loop waiting forever; it is raised.
+* FFCV's ``QUASI_RANDOM`` order shuffled its page table in place, so an epoch's order depended on
+  the epochs before it; here each epoch starts from the same table.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -46,6 +48,7 @@ from ffcv.pipeline.compiler import Compiler
 from ffcv.reader import Reader
 from ffcv.transforms import ToDevice, ToTensor, ToTorchImage
 from ffcv.traversal_order.base import TraversalOrder
+from ffcv.traversal_order.quasi_random import QuasiRandom
 from omegaconf import DictConfig
 from torch.utils.data import DistributedSampler
 
@@ -219,17 +222,32 @@ class DistributedSamplerOrder(TraversalOrder):
         return self.indices[np.fromiter(self.sampler, dtype=np.int64)]
 
 
+class ReproducibleQuasiRandom(QuasiRandom):
+    """FFCV's ``QUASI_RANDOM`` order, made a function of ``(seed, epoch)``: FFCV's own shuffles its
+    page table in place, so its epoch ``e`` depended on the epochs drawn before (and a resumed run
+    got another order)."""
+
+    def sample_order(self, epoch: int) -> np.ndarray:
+        pristine = self.page_to_samples_array
+        self.page_to_samples_array = pristine.copy()
+        try:
+            return super().sample_order(epoch)
+        finally:
+            self.page_to_samples_array = pristine
+
+
 class _Loader(FfcvLoaderBase):
     """An FFCV loader whose next epoch is set from outside (``next_epoch``), whose decoder (if
     keyed) receives that epoch's augmentation key, and whose pipeline errors are raised.
-    ``shard=(rank, world_size)`` selects the :class:`DistributedSamplerOrder`."""
+    ``traversal`` builds the training order (:class:`DistributedSamplerOrder` or
+    :class:`ReproducibleQuasiRandom`)."""
 
     def __init__(self, *args, keyed_decoder: SeededRandomResizedCrop | None = None, augment_seed: int = 0,
-                 shard: tuple[int, int] | None = None, **kwargs) -> None:
+                 traversal: Callable[[FfcvLoaderBase], TraversalOrder] | None = None, **kwargs) -> None:
         self.keyed_decoder, self.augment_seed = keyed_decoder, augment_seed
         super().__init__(*args, **kwargs)
-        if shard is not None:  # FFCV's Loader takes no traversal-order class (its isinstance check refuses one)
-            self.traversal_order = DistributedSamplerOrder(self, *shard)
+        if traversal is not None:  # FFCV's Loader takes no traversal-order class (its isinstance check refuses one)
+            self.traversal_order = traversal(self)
             self.first_traversal_order = self.next_traversal_order()
 
     def __iter__(self):  # FFCV's Loader.__iter__ with our iterator
@@ -340,7 +358,8 @@ def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed
         str(root / "train.beton"), batch_size=batch_size, num_workers=cfg.workers, os_cache=cfg.os_cache,
         order=OrderOption.QUASI_RANDOM if quasi else OrderOption.RANDOM, distributed=world_size > 1, seed=seed, drop_last=True,
         pipelines={"image": [decoder, *image_tail()], "label": label_pipeline()},
-        keyed_decoder=decoder, augment_seed=seed, shard=None if quasi else (rank, world_size),
+        keyed_decoder=decoder, augment_seed=seed,
+        traversal=ReproducibleQuasiRandom if quasi else lambda loader: DistributedSamplerOrder(loader, rank, world_size),
     )
     n_val = val_reader.num_samples
     val = _Loader(
