@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ffcv.reader import Reader
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,7 +81,7 @@ def main() -> None:
         subprocess.run([sys.executable, str(REPO / "scripts" / "write_ffcv.py"), str(tree), str(out), "--workers", str(args.workers)],
                        check=True, capture_output=True)
         write_s = time.perf_counter() - start
-        stored_kib = (out / "train.beton").stat().st_size / args.images / 1024
+        stored_kib = int(Reader(str(out / "train.beton")).alloc_table["size"].sum()) / args.images / 1024
         rows = []
         for res in (160, 192):
             common = ["data.workers=" + str(args.workers), f"data.min_res={res}", f"data.max_res={res}", f"data.val_res={res}"]
@@ -133,8 +134,14 @@ def write_report(args, rows, jpeg_kib: float, stored_kib: float, write_s: float)
         f"Writing: {n_written} images in {write_s:.1f} s with {args.workers} processes (checking pass included), "
         f"i.e. {per_core * 1000:.0f} ms per image per core. Extrapolated to ImageNet-1k (1,281,167 + 50,000 images): "
         f"{per_core * 1_331_167 / 3600:.0f} core-hours (e.g. {per_core * 1_331_167 / 3600 / 32:.1f} h on 32 cores), "
-        f"about {stored_kib * 1_331_167 / 2**30:.0f} GiB at {stored_kib:.0f} KiB per image "
+        f"about {stored_kib * 1_331_167 / 2**20:.0f} GiB at {stored_kib:.0f} KiB per image "
         "(real photographs have more detail than these mosaics: expect more bytes per JPEG-stored image).",
+        "",
+        "Why the ratio is about 2 here and not the many-fold of ffcv-imagenet's claim: on 2 cores both loaders are bound by "
+        "per-image CPU work, most of it JPEG decoding (libjpeg-turbo in both). FFCV skips decoding for the half of the images "
+        "stored raw, resizes with OpenCV, and flips and normalises in one pass of its compiled parallel loop without Python "
+        "per image; the DataLoader decodes every image with PIL and pays Python, pickling and inter-process copies per image. "
+        "FFCV's larger claims are for many-core nodes feeding 8 GPUs, where the DataLoader's per-process overheads dominate.",
         "",
         "Regenerate with the command above (about two minutes on 2 cores).",
     ]

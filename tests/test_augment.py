@@ -69,7 +69,7 @@ def test_numba_crop_equals_the_python_crop():
     for seed, epoch in ((0, 0), (3, 17), (2**40, 99)):
         key = epoch_key(seed, epoch)
         for index in range(0, 5000, 7):
-            for height, width in ((64, 64), (333, 500), (500, 90)):
+            for height, width in ((64, 64), (333, 500), (500, 90), (1, 400), (400, 1)):
                 expected = random_resized_crop(key, index, height, width)
                 got = seeded_crop(np.uint64(key), np.uint64(index), np.uint32(height), np.uint32(width))
                 assert tuple(int(v) for v in got[:4]) == expected[:4] and bool(got[4]) == expected[4], (seed, epoch, index)

@@ -162,3 +162,38 @@ def test_quasi_random_order_is_reproducible_and_covers_the_epoch(beton_dir):
     assert not torch.equal(first, torch.cat([y for _, y in first_batches(data.train, 2, 30)]))
     _, labels = stored_images(beton_dir / "train.beton")
     assert torch.bincount(first).tolist() == np.bincount(labels).tolist()  # every image once
+
+
+def test_an_error_in_the_pipeline_thread_is_raised_not_waited_for(beton_dir):
+    import threading
+    from dataclasses import replace
+
+    from ffcv.pipeline.operation import Operation
+    from ffcv.transforms import ToTensor
+
+    from training.data.ffcv_loader import _Loader
+
+    class Boom(Operation):
+        def generate_code(self):
+            def boom(images, dst):
+                raise ValueError("boom in the pipeline")
+            return boom
+
+        def declare_state_and_memory(self, previous_state):
+            return replace(previous_state, jit_mode=False), None
+
+    loader = _Loader(str(beton_dir / "val.beton"), batch_size=100, num_workers=1, order=OrderOption.SEQUENTIAL,
+                     pipelines={"image": [SimpleRGBImageDecoder(), ToTensor(), Boom()], "label": [IntDecoder()]})
+    raised: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            next(iter(loader))
+        except BaseException as error:
+            raised.append(error)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), "the consumer is still waiting for a batch"
+    assert isinstance(raised[0], DataError) and "boom in the pipeline" in str(raised[0])

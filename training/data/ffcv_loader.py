@@ -4,7 +4,9 @@
 ``image`` RGB field and an integer ``label``; files from ffcv-imagenet's writer work too).
 
 Training batches: random-resized crop decoded straight at the epoch's resolution (progressive
-resizing), horizontal flip, channels_last, on the run's device, normalised there; drop-last; the
+resizing), horizontal flip, normalisation, channels_last, on the run's device (on the CPU the
+decoder flips and normalises in one pass of its parallel loop; on a GPU it sends uint8 and torch
+normalises there: FFCV's GPU normaliser would need cupy); drop-last; the
 order of FFCV's ``RANDOM`` with ``distributed=True`` (PyTorch's DistributedSampler seeded by
 ``(trainer.seed, epoch)``: each rank its shard, the same number of steps), also with one process,
 so it equals the order of ``data=imagefolder``. The crops and flips are computed from ``(seed,
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -42,7 +45,7 @@ from ffcv.fields.basics import IntDecoder
 from ffcv.fields.rgb_image import CenterCropRGBImageDecoder, ResizedCropRGBImageDecoder
 from ffcv.loader import Loader as FfcvLoaderBase
 from ffcv.loader import OrderOption
-from ffcv.loader.epoch_iterator import EpochIterator
+from ffcv.loader.epoch_iterator import IS_CUDA, EpochIterator
 from ffcv.pipeline.allocation_query import AllocationQuery
 from ffcv.pipeline.compiler import Compiler
 from ffcv.reader import Reader
@@ -123,15 +126,26 @@ def seeded_crop(key, index, height, width):
 
 class SeededRandomResizedCrop(ResizedCropRGBImageDecoder):
     """FFCV decoder: random-resized crop + horizontal flip at ``output_size``, computed from
-    ``(epoch key, image index)``. Set ``output_size`` between epochs to change the resolution (the
-    iterator allocates its buffers from it each epoch; the compiled code is shape-independent)."""
+    ``(epoch key, image index)``; with ``mean``/``std`` (per channel, 0-255 units) it also
+    normalises, writing float32, in the same pass and the same parallel loop (used on the CPU;
+    on a GPU it writes uint8 and torch normalises there). Set ``output_size`` between epochs to
+    change the resolution (the iterator allocates its buffers from it each epoch; the compiled code
+    is shape-independent)."""
 
-    def __init__(self, output_size: tuple[int, int]) -> None:
+    def __init__(self, output_size: tuple[int, int], mean: np.ndarray | None = None, std: np.ndarray | None = None) -> None:
         super().__init__(output_size)
+        self.table = None if mean is None else ((np.arange(256)[:, None] - mean[None, :]) / std[None, :]).astype(np.float32)
 
     def declare_state_and_memory(self, previous_state):
-        state, (images, scratch) = super().declare_state_and_memory(previous_state)
-        return state, (images, scratch, AllocationQuery((1,), np.dtype("<u8")))  # the epoch key
+        state, (_, scratch) = super().declare_state_and_memory(previous_state)
+        shape = state.shape
+        dtype = np.dtype("<u1") if self.table is None else np.dtype("<f4")
+        return replace(state, dtype=dtype), (
+            AllocationQuery(shape, dtype),  # the output
+            scratch,  # a decoded JPEG
+            AllocationQuery((1,), np.dtype("<u8")),  # the epoch key
+            AllocationQuery(shape, np.dtype("<u1")),  # the resized crop
+        )
 
     @property
     def get_crop_generator(self):  # required by the base class; the crop is computed in generate_code
@@ -146,9 +160,11 @@ class SeededRandomResizedCrop(ResizedCropRGBImageDecoder):
         my_range = Compiler.get_iterator()
         imdecode_c = Compiler.compile(imdecode)
         resize_crop_c = Compiler.compile(resize_crop)
+        normalise = self.table is not None
+        table = self.table if normalise else np.zeros((256, 3), np.float32)
 
         def decode(batch_indices, my_storage, metadata, storage_state):
-            destination, scratch, key_buffer = my_storage
+            destination, scratch, key_buffer, resized = my_storage
             key = key_buffer[0, 0]
             for dst_ix in my_range(len(batch_indices)):
                 source_ix = batch_indices[dst_ix]
@@ -162,16 +178,18 @@ class SeededRandomResizedCrop(ResizedCropRGBImageDecoder):
                 else:
                     image = image_data.reshape(height, width, 3)
                 top, left, h, w, flip = seeded_crop(key, source_ix, height, width)
+                crop = resized[dst_ix]
+                resize_crop_c(image, top, top + h, left, left + w, crop)
                 out = destination[dst_ix]
-                resize_crop_c(image, top, top + h, left, left + w, out)
-                if flip:
-                    columns = out.shape[1]
-                    for r in range(out.shape[0]):
-                        for c in range(columns // 2):
-                            for ch in range(3):
-                                a = out[r, c, ch]
-                                out[r, c, ch] = out[r, columns - 1 - c, ch]
-                                out[r, columns - 1 - c, ch] = a
+                columns = crop.shape[1]
+                for r in range(crop.shape[0]):  # one pass: flip and (on the CPU) normalise
+                    for c in range(columns):
+                        source_c = columns - 1 - c if flip else c
+                        for ch in range(3):
+                            if normalise:
+                                out[r, c, ch] = table[crop[r, source_c, ch], ch]
+                            else:
+                                out[r, c, ch] = crop[r, source_c, ch]
             return destination[: len(batch_indices)]
 
         decode.is_parallel = True
@@ -197,13 +215,19 @@ class _EpochIterator(EpochIterator):
         try:
             super().run()
         except BaseException as error:  # handed to the consumer, which raises it
-            self.output_queue.put(("error", error))
+            self.output_queue.put((None, error))
 
-    def __next__(self):
-        result = super().__next__()
-        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], str) and result[0] == "error":
+    def __next__(self):  # EpochIterator.__next__, raising a pipeline error
+        item = self.output_queue.get()
+        if item is None:
             self.close()
-            raise DataError(f"the FFCV pipeline of {self.loader.fname} failed: {type(result[1]).__name__}: {result[1]}") from result[1]
+            raise StopIteration()
+        slot, result = item
+        if isinstance(result, BaseException):
+            self.close()
+            raise DataError(f"the FFCV pipeline of {self.loader.fname} failed: {type(result).__name__}: {result}") from result
+        if IS_CUDA:
+            self.current_stream.wait_stream(self.cuda_streams[slot])
         return result
 
 
@@ -263,7 +287,7 @@ class _Loader(FfcvLoaderBase):
 class FfcvLoader:
     """The :class:`training.data.base.Loader` over one ``.beton`` file."""
 
-    def __init__(self, loader: _Loader, normalize: Normalize, schedule: ResolutionSchedule | None = None) -> None:
+    def __init__(self, loader: _Loader, normalize: Normalize | None, schedule: ResolutionSchedule | None = None) -> None:
         self.loader, self.normalize, self.schedule = loader, normalize, schedule
 
     def set_epoch(self, epoch: int) -> None:
@@ -274,7 +298,7 @@ class FfcvLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels in self.loader:
-            yield self.normalize(images), labels.view(-1).long()
+            yield (images if self.normalize is None else self.normalize(images)), labels.view(-1).long()
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -339,20 +363,19 @@ def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed
         raise DataError("data.order=quasi_random is not available with more than one process (FFCV); use data.order=random")
 
     schedule = schedule_from(cfg)
-    normalize = Normalize(cfg.mean, cfg.std)
     on_gpu = device.type == "cuda"
+    normalize = Normalize(cfg.mean, cfg.std)
 
-    def image_tail() -> list:
-        tail = [ToTensor()]
-        if on_gpu:
-            tail.append(ToDevice(device, non_blocking=True))
-        return tail + [ToTorchImage(channels_last=True, convert_back_int16=False)]
+    def image_tail() -> list:  # after the decoder: uint8 H×W×3 images, normalised by the wrapper
+        device_copy = [ToDevice(device, non_blocking=True)] if on_gpu else []
+        return [ToTensor(), *device_copy, ToTorchImage(channels_last=True, convert_back_int16=False)]
 
     def label_pipeline() -> list:
         return [IntDecoder(), ToTensor()] + ([ToDevice(device, non_blocking=True)] if on_gpu else [])
 
     res = schedule(0)
-    decoder = SeededRandomResizedCrop((res, res))
+    mean, std = 255 * np.asarray(cfg.mean, dtype=np.float64), 255 * np.asarray(cfg.std, dtype=np.float64)
+    decoder = SeededRandomResizedCrop((res, res), None if on_gpu else mean, None if on_gpu else std)
     quasi = cfg.order == "quasi_random"
     train = _Loader(
         str(root / "train.beton"), batch_size=batch_size, num_workers=cfg.workers, os_cache=cfg.os_cache,
@@ -371,7 +394,7 @@ def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed
         },
     )
     return DataBundle(
-        train=FfcvLoader(train, normalize, schedule),
+        train=FfcvLoader(train, normalize if on_gpu else None, schedule),  # on the CPU the decoder normalises
         test=FfcvLoader(val, normalize),
         num_classes=num_classes,
         in_channels=3,
