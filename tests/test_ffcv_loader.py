@@ -197,3 +197,24 @@ def test_an_error_in_the_pipeline_thread_is_raised_not_waited_for(beton_dir):
     thread.join(120)
     assert not thread.is_alive(), "the consumer is still waiting for a batch"
     assert isinstance(raised[0], DataError) and "boom in the pipeline" in str(raised[0])
+
+
+def test_the_gpu_variant_sends_uint8_that_normalises_to_the_same_batch(beton_dir):
+    """On a GPU the decoder writes uint8 (normalised by torch on the device): run that variant
+    here on the CPU and compare with the CPU variant, which normalises inside the decoder."""
+    from ffcv.transforms import ToTensor, ToTorchImage
+
+    from training.data.augment import Normalize
+    from training.data.ffcv_loader import DistributedSamplerOrder, SeededRandomResizedCrop, _Loader
+
+    cpu = ffcv_data(beton_dir, "data.min_res=64", "data.max_res=64")
+    decoder = SeededRandomResizedCrop((64, 64))
+    uint8 = _Loader(str(beton_dir / "train.beton"), batch_size=50, num_workers=2, order=OrderOption.RANDOM, seed=3,
+                    pipelines={"image": [decoder, ToTensor(), ToTorchImage(channels_last=True, convert_back_int16=False)],
+                               "label": [IntDecoder(), ToTensor()]},
+                    keyed_decoder=decoder, augment_seed=3, traversal=lambda loader: DistributedSamplerOrder(loader, 0, 1))
+    uint8.next_epoch = 2
+    x8, y8 = next(iter(uint8))
+    (x, y), = first_batches(cpu.train, 2, 1)
+    assert x8.dtype == torch.uint8 and torch.equal(y8.view(-1), y)
+    assert torch.allclose(Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])(x8), x, atol=1e-5)
