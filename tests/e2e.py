@@ -54,3 +54,20 @@ def kill_after_first_epoch(run_dir: Path, overrides: list[str], epochs: int) -> 
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert 1 <= history.read_text().count("\n") < epochs, "the run was not interrupted in the middle"
+
+
+def assert_resume_is_bit_identical(tmp_path: Path, overrides: list[str], epochs: int) -> list[dict]:
+    """Run straight; run again, SIGKILL it after its first epoch and resume it; the final weights
+    and the history (timings aside) must be equal. Returns the straight run's history."""
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    result = run_train(straight, *overrides)
+    assert result.returncode == 0, result.stderr[-3000:]
+    kill_after_first_epoch(interrupted, overrides, epochs)
+    resumed = run_train(interrupted, *overrides)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout
+    a, b = final_weights(straight), final_weights(interrupted)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    strip = lambda h: {k: v for k, v in h.items() if k not in ("images_per_s", "train_time_s", "wall_time_s")}
+    assert [strip(h) for h in read_history(straight)] == [strip(h) for h in read_history(interrupted)]
+    return read_history(straight)

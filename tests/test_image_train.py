@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.conftest import N_VAL
-from tests.e2e import REPO, env, final_weights, kill_after_first_epoch, read_history, read_summary, run_train
+from tests.e2e import REPO, assert_resume_is_bit_identical, env, read_history, read_summary, run_train
 
 pytestmark = pytest.mark.slow
 #: the small CNN on the 64 px images, progressive resizing 32 -> 64 -> 96 px over three epochs
@@ -33,20 +33,8 @@ def test_ffcv_run_learns_in_one_short_epoch(tmp_path, beton_dir):
 @pytest.mark.parametrize("source", ["ffcv", "imagefolder"])
 def test_kill_and_resume_is_bit_identical_with_progressive_resizing(tmp_path, source, beton_dir, jpeg_tree):
     data = ffcv(beton_dir) if source == "ffcv" else ["data=imagefolder", f"data.root={jpeg_tree}", *IMAGES]
-    overrides = [*data, "trainer.epochs=3", "trainer.max_steps_per_epoch=10"]
-    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    result = run_train(straight, *overrides)
-    assert result.returncode == 0, result.stderr[-3000:]
-    kill_after_first_epoch(interrupted, overrides, epochs=3)
-    resumed = run_train(interrupted, *overrides)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed from" in resumed.stdout
-    a, b = final_weights(straight), final_weights(interrupted)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    history = read_history(straight)
+    history = assert_resume_is_bit_identical(tmp_path, [*data, "trainer.epochs=3", "trainer.max_steps_per_epoch=10"], epochs=3)
     assert [h["resolution"] for h in history] == [32, 64, 96]
-    strip = lambda h: {k: v for k, v in h.items() if k not in ("images_per_s", "train_time_s", "wall_time_s")}
-    assert [strip(h) for h in history] == [strip(h) for h in read_history(interrupted)]
 
 
 def test_two_ranks_through_ffcv_keep_identical_parameters_and_count_each_image_once(tmp_path, beton_dir):

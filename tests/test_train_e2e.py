@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import torch
 
-from tests.e2e import REPO, env, final_weights, kill_after_first_epoch, read_history, read_summary, run_train, train_command
+from tests.e2e import REPO, assert_resume_is_bit_identical, env, read_history, read_summary, run_train, train_command
 
 pytestmark = pytest.mark.slow
 
@@ -48,19 +48,7 @@ def test_wandb_offline_run_is_written_into_the_run_directory(tmp_path):
 
 
 def test_kill_and_resume_is_bit_identical(tmp_path):
-    overrides = ["trainer.epochs=4", "data.train_subset=6144", "trainer.threads=1"]
-    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    assert run_train(straight, *overrides).returncode == 0
-
-    kill_after_first_epoch(interrupted, overrides, epochs=4)
-
-    resumed = run_train(interrupted, *overrides)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed from" in resumed.stdout
-    a, b = final_weights(straight), final_weights(interrupted)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    strip = lambda h: {k: v for k, v in h.items() if k not in ("images_per_s", "train_time_s", "wall_time_s")}
-    assert [strip(h) for h in read_history(straight)] == [strip(h) for h in read_history(interrupted)]
+    assert_resume_is_bit_identical(tmp_path, ["trainer.epochs=4", "data.train_subset=6144", "trainer.threads=1"], epochs=4)
 
 
 @pytest.mark.parametrize(
