@@ -150,3 +150,43 @@ def test_str_weight_decay_preset_goes_to_the_weights_and_thresholds():
     assert groups[2]["params"] == method.thresholds and groups[2]["ham_enabled"] is False
     plain = compose_config(["+experiment=rigl", "setting=small"])
     assert build_optimizer(model, plain, 0.1).param_groups[0]["weight_decay"] == 5e-4  # only STR uses it
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("ham.alpha=nan", "ham.alpha=nan is not valid: it must be a finite number"),
+        ("ham.beta=inf", "ham.beta=inf is not valid: it must be a finite number"),
+        ("sparsity.str_s_init=-inf", "sparsity.str_s_init=-inf is not valid: it must be a finite number"),
+        ("optimizer.lr=nan", "optimizer.lr=nan is not valid: it must be a finite number"),
+        ("ham.alpha=-1", "ham.alpha=-1.0 is not valid: it must be >= 0"),
+        ("optimizer.lr_reference_batch=0", "optimizer.lr_reference_batch=0 is not valid: it must be >= 1, or null"),
+        ("optimizer.lr_reference_batch=-1", "optimizer.lr_reference_batch=-1 is not valid: it must be >= 1, or null"),
+        ("trainer.max_steps_per_epoch=0", "trainer.max_steps_per_epoch=0 is not valid: it must be >= 1, or null"),
+        ("trainer.max_steps_per_epoch=-1", "trainer.max_steps_per_epoch=-1 is not valid: it must be >= 1, or null"),
+        ("trainer.eval_batch_size=0", "trainer.eval_batch_size=0 is not valid: it must be >= 1"),
+        ("trainer.threads=-1", "trainer.threads=-1 is not valid: it must be >= 1, or null"),
+        ("trainer.threads=0", "trainer.threads=0 is not valid: it must be >= 1, or null"),
+        ("optimizer.betas=[0.9,1.5]", "optimizer.betas=[0.9, 1.5] is not valid: it must be two numbers in [0, 1)"),
+        ("schedule.gamma=0", "schedule.gamma=0.0 is not valid: it must be in (0, 1]"),
+        ("schedule.milestones=[-1]", "schedule.milestones=[-1.0] is not valid: it must be epochs >= 0"),
+        ("sparsity.pilot_alpha=0", "sparsity.pilot_alpha=0.0 is not valid: it must be > 0"),
+        ("sparsity.pilot_l1_floor=1.5", "sparsity.pilot_l1_floor=1.5 is not valid"),
+        ("sparsity.spred_weight_decay=-1", "sparsity.spred_weight_decay=-1.0 is not valid: it must be >= 0"),
+    ],
+)
+def test_non_finite_out_of_range_and_zero_for_unset_values_name_the_key(override, message):
+    with pytest.raises(ConfigError) as info:
+        validate(compose_config([override]))
+    assert message in str(info.value)
+
+
+def test_an_unknown_timm_model_and_cuda_without_a_gpu_name_the_key():
+    with pytest.raises(ConfigError, match=r"model.timm_name='no_such_net' is not valid: it must be a model timm knows"):
+        validate(compose_config(["model=timm", "model.timm_name=no_such_net"]))
+    validate(compose_config(["model=timm", "model.timm_name=resnet18"]))
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="trainer.device='cuda' is not valid: it must be auto or cpu here"):
+            validate(compose_config(["trainer.device=cuda"]))

@@ -54,16 +54,20 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("model=resnet1000", "model"),
+        ("model=resnet1000", "model"),  # Hydra's own composition error (its exit code is 1)
         ("optimizer.lr=-1", "optimizer.lr"),
         ("data.root=/nonexistent/fmnist", "Fashion-MNIST not found"),
+        ("trainer.eval_batch_size=0", "trainer.eval_batch_size=0 is not valid"),
+        ("data.num_classes=5", "data.num_classes=5 is not valid: the labels of data.name=fashion_mnist go up to 9"),
+        ("ham.alpha=nan", "ham.alpha=nan is not valid: it must be a finite number"),
     ],
 )
 def test_bad_inputs_fail_with_a_clear_message(tmp_path, override, message):
     result = run_train(tmp_path, override)
-    assert result.returncode != 0
+    assert result.returncode == (1 if override == "model=resnet1000" else 2)
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "history.jsonl").exists()  # stopped before any training
 
 
 def test_corrupt_checkpoint_fails_and_is_left_untouched(tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -180,11 +180,39 @@ def _check(condition: bool, key: str, value: Any, rule: str) -> None:
         raise ConfigError(f"{key}={value!r} is not valid: it must be {rule}")
 
 
+def _floats(node: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
+    """Every float of the config, with its dotted key (lists included: ``data.mean.0``)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _floats(v, f"{prefix}{k}.")
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _floats(v, f"{prefix}{i}.")
+    elif isinstance(node, float):
+        yield prefix[:-1], node
+
+
+def _positive_or_null(cfg: DictConfig, key: str, meaning: str) -> None:
+    """``null`` means "not set"; 0 and negatives are refused (they used to be read as "not set")."""
+    value = OmegaConf.select(cfg, key)
+    _check(value is None or value >= 1, key, value, f">= 1, or null for {meaning}")
+
+
 def validate(cfg: DictConfig) -> None:
-    """Check every value that a type cannot express; raise :class:`ConfigError` naming the key."""
+    """Check every value that a type cannot express; raise :class:`ConfigError` naming the key.
+
+    First every float of the config must be finite (NaN and infinity are never meaningful here:
+    ``ham.alpha=nan`` used to run as if HAM were off); then each key's range.
+    """
+    for key, value in _floats(OmegaConf.to_container(cfg, resolve=True)):
+        _check(math.isfinite(value), key, value, "a finite number")
     _choice(cfg, "model.name", MODELS)
     if cfg.model.name == "timm":
         _check(bool(cfg.model.timm_name), "model.timm_name", cfg.model.timm_name, "a timm model name when model.name=timm")
+        import timm
+
+        _check(timm.is_model(cfg.model.timm_name), "model.timm_name", cfg.model.timm_name,
+               "a model timm knows (python -c \"import timm; print(timm.list_models())\" lists them)")
     _check(cfg.model.width >= 1, "model.width", cfg.model.width, ">= 1")
     _choice(cfg, "data.name", DATASETS)
     d = cfg.data
@@ -222,21 +250,33 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg.optimizer.weight_decay >= 0, "optimizer.weight_decay", cfg.optimizer.weight_decay, ">= 0")
     _check(0 <= cfg.optimizer.momentum < 1, "optimizer.momentum", cfg.optimizer.momentum, "in [0, 1)")
     _check(cfg.optimizer.rho >= 0, "optimizer.rho", cfg.optimizer.rho, ">= 0")
+    _check(all(0 <= b < 1 for b in cfg.optimizer.betas), "optimizer.betas", list(cfg.optimizer.betas), "two numbers in [0, 1)")
+    _positive_or_null(cfg, "optimizer.lr_reference_batch", "no scaling of optimizer.lr with the batch")
     _choice(cfg, "ham.sign", HAM_SIGNS)
+    _check(cfg.ham.alpha >= 0, "ham.alpha", cfg.ham.alpha, ">= 0 (ham.alpha=0 or ham=disabled turns the hyperbolic geometry off)")
     _check(cfg.ham.clamp > 0, "ham.clamp", cfg.ham.clamp, "> 0")
     _check(cfg.ham.beta >= 0, "ham.beta", cfg.ham.beta, ">= 0")
     mwn = cfg.ham.max_weight_norm
     _check(mwn is None or mwn > 0, "ham.max_weight_norm", mwn, "> 0 or null")
     _choice(cfg, "schedule.name", SCHEDULES)
     _check(cfg.schedule.warmup_epochs >= 0, "schedule.warmup_epochs", cfg.schedule.warmup_epochs, ">= 0")
+    _check(all(m >= 0 for m in cfg.schedule.milestones), "schedule.milestones", list(cfg.schedule.milestones), "epochs >= 0")
+    _check(0 < cfg.schedule.gamma <= 1, "schedule.gamma", cfg.schedule.gamma, "in (0, 1]")
     _check(0 <= cfg.schedule.final_lr_fraction <= 1, "schedule.final_lr_fraction", cfg.schedule.final_lr_fraction, "in [0, 1]")
     _check(cfg.trainer.epochs >= 1, "trainer.epochs", cfg.trainer.epochs, ">= 1")
     _check(cfg.trainer.batch_size >= 1, "trainer.batch_size", cfg.trainer.batch_size, ">= 1")
+    _check(cfg.trainer.eval_batch_size >= 1, "trainer.eval_batch_size", cfg.trainer.eval_batch_size, ">= 1")
+    _positive_or_null(cfg, "trainer.max_steps_per_epoch", "whole epochs")
+    _positive_or_null(cfg, "trainer.threads", "torch's default thread count")
     _check(0 <= cfg.trainer.label_smoothing < 1, "trainer.label_smoothing", cfg.trainer.label_smoothing, "in [0, 1)")
     _check(cfg.trainer.eval_every >= 1, "trainer.eval_every", cfg.trainer.eval_every, ">= 1")
     _check(cfg.trainer.divergence_factor > 1, "trainer.divergence_factor", cfg.trainer.divergence_factor, "> 1")
     _check(cfg.trainer.finite_check_every >= 1, "trainer.finite_check_every", cfg.trainer.finite_check_every, ">= 1")
     _choice(cfg, "trainer.device", ("auto", "cpu", "cuda"))
+    if cfg.trainer.device == "cuda":
+        import torch
+
+        _check(torch.cuda.is_available(), "trainer.device", "cuda", "auto or cpu here: torch sees no CUDA GPU on this machine")
     _choice(cfg, "logger.wandb.mode", WANDB_MODES)
     s = cfg.sparsity
     _choice(cfg, "sparsity.method", SPARSITY_METHODS)
@@ -249,4 +289,7 @@ def validate(cfg: DictConfig) -> None:
     _check(0 <= s.rigl_drop_fraction < 1, "sparsity.rigl_drop_fraction", s.rigl_drop_fraction, "in [0, 1)")
     _check(0 < s.rigl_t_end <= 1, "sparsity.rigl_t_end", s.rigl_t_end, "in (0, 1]")
     _check(s.pilot_delta > 1, "sparsity.pilot_delta", s.pilot_delta, "> 1")
+    _check(s.pilot_alpha > 0, "sparsity.pilot_alpha", s.pilot_alpha, "> 0")
+    _check(0 <= s.pilot_l1_floor < 1, "sparsity.pilot_l1_floor", s.pilot_l1_floor, "in [0, 1) (a fraction of the initial L1 norm)")
+    _check(s.spred_weight_decay >= 0, "sparsity.spred_weight_decay", s.spred_weight_decay, ">= 0")
     _check(s.str_weight_decay is None or s.str_weight_decay >= 0, "sparsity.str_weight_decay", s.str_weight_decay, ">= 0 or null")

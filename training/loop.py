@@ -60,7 +60,7 @@ class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         self.cfg, self.run_dir = cfg, run_dir
         t = cfg.trainer
-        if t.threads:
+        if t.threads is not None:
             torch.set_num_threads(t.threads)
         self.env = D.init_distributed(t.device)
         torch.manual_seed(t.seed)  # the same initial weights on every rank
@@ -78,7 +78,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, cfg, self.lr, self.method.decayed_parameters())
         self.sam = uses_sam(self.optimizer)
         self.steps_per_epoch = len(self.data.train)
-        if t.max_steps_per_epoch:
+        if t.max_steps_per_epoch is not None:
             self.steps_per_epoch = min(self.steps_per_epoch, t.max_steps_per_epoch)
         if self.steps_per_epoch == 0:
             raise ConfigError(

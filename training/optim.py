@@ -13,7 +13,7 @@ from ham import HAM, SAM, default_param_filter
 def peak_lr(cfg: DictConfig, global_batch: int) -> float:
     """The one place where the learning rate is scaled with the batch size:
     ``lr * global_batch / lr_reference_batch`` when ``optimizer.lr_reference_batch`` is set."""
-    if cfg.lr_reference_batch:
+    if cfg.lr_reference_batch is not None:
         return cfg.lr * global_batch / cfg.lr_reference_batch
     return cfg.lr
 

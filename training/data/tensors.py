@@ -173,6 +173,10 @@ def build_tensor_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, se
     splits = load_fashion_mnist(cfg.root) if cfg.name == "fashion_mnist" else synthetic(cfg)
     train = _subset(splits["train"], cfg.train_subset)
     test = _subset(splits["test"], cfg.test_subset)
+    largest = int(max(train[1].max(), test[1].max()))
+    if largest >= cfg.num_classes:
+        raise DataError(f"data.num_classes={cfg.num_classes} is not valid: the labels of data.name={cfg.name} go up to {largest} "
+                        f"(set data.num_classes={largest + 1})")
     return DataBundle(
         train=TensorLoader(*train, batch_size, shuffle=True, seed=seed, rank=rank, world_size=world_size, drop_last=True),
         test=TensorLoader(*test, eval_batch_size, shuffle=False, rank=rank, world_size=world_size),
