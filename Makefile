@@ -22,7 +22,7 @@ data:
 	bash scripts/get_fashion_mnist.sh
 
 train: setup
-	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) train.py $(ARGS)
+	$(PY) train.py $(ARGS)
 
 test: setup
 	WANDB_MODE=disabled $(PY) -m pytest $(ARGS)

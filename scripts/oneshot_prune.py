@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sparse.oneshot import prune_global_magnitude  # noqa: E402
+from training.checkpoint import read_checkpoint  # noqa: E402
 from training.data import build_data  # noqa: E402
 from training.models import build_model  # noqa: E402
 
@@ -46,7 +47,7 @@ def load_run(run_dir: Path):
         raise SystemExit(f"{run_dir}: one-shot pruning applies to dense runs, this one used sparsity.method={cfg.sparsity.method}")
     data = build_data(cfg.data, cfg.trainer.batch_size, 1024, cfg.trainer.seed)
     model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes)
-    model.load_state_dict(torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)["model"])
+    model.load_state_dict(read_checkpoint(run_dir / "checkpoint.pt")["model"])
     label = f"{cfg.name} (HAM α={cfg.ham.alpha:g})" if cfg.ham.enabled else f"{cfg.name} (no HAM)"
     return label, model, data.test
 

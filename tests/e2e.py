@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from training.checkpoint import read_checkpoint
+
 REPO = Path(__file__).resolve().parent.parent
 #: LeNet-300-100 on 2048 training images: about a second an epoch on 2 cores.
 SMALL = [
@@ -41,7 +43,7 @@ def read_history(run_dir: Path) -> list[dict]:
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+    return read_checkpoint(run_dir / "checkpoint.pt")["model"]
 
 
 def kill_after_first_epoch(run_dir: Path, overrides: list[str], epochs: int) -> None:

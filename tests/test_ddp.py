@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.compose import compose_config
-from tests.e2e import REPO, SMALL, env, read_summary
+from tests.e2e import REPO, SMALL, env, read_summary, run_train
 from training.data import build_data
 from training.models import build_model
 
@@ -68,3 +68,13 @@ def test_train_py_runs_ddp_from_slurm_variables(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
     assert read_summary(tmp_path)["world_size"] == 2
     assert "done:" in outputs[0][0] and "done:" not in outputs[1][0]  # only rank 0 reports
+
+
+def test_resuming_with_another_number_of_processes_is_refused(tmp_path):
+    assert run_train(tmp_path).returncode == 0  # one process
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    result = _torchrun(str(REPO / "train.py"), f"hydra.run.dir={tmp_path}", *SMALL)
+    assert result.returncode != 0
+    assert "was written by a run with 1 process(es), this run has 2" in result.stderr and "--nproc_per_node=1" in result.stderr
+    assert "Traceback" not in result.stderr.split("error:")[0][-500:]
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before

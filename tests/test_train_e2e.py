@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tests.e2e import REPO, assert_resume_is_bit_identical, env, read_history, read_summary, run_train, train_command
+from training.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -42,9 +43,17 @@ def test_run_writes_summary_and_history(tmp_path, setup):
 
 
 def test_wandb_offline_run_is_written_into_the_run_directory(tmp_path):
-    result = run_train(tmp_path, "logger=offline", "data.train_subset=512")
+    result = subprocess.run(train_command(tmp_path, "logger=offline", "data.train_subset=512"), cwd=REPO,
+                            env=dict(env(), WANDB_MODE="offline"), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert list((tmp_path / "wandb").glob("offline-run-*")), "no offline W&B run directory"
+
+
+def test_wandb_mode_disabled_in_the_environment_wins_over_the_config(tmp_path):
+    result = subprocess.run(train_command(tmp_path, "logger=offline", "data.train_subset=512"), cwd=REPO,
+                            env=dict(env(), WANDB_MODE="disabled"), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "wandb").exists()
 
 
 def test_kill_and_resume_is_bit_identical(tmp_path):
@@ -77,6 +86,29 @@ def test_corrupt_checkpoint_fails_and_is_left_untouched(tmp_path):
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"not a checkpoint"
 
 
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_changed_byte_inside_a_checkpoint_is_refused(tmp_path, damage):
+    assert run_train(tmp_path).returncode == 0
+    path = tmp_path / "checkpoint.pt"
+    raw = bytearray(path.read_bytes())
+    if damage == "flip":
+        raw[len(raw) // 2] ^= 0x01  # one bit, inside a weight tensor's bytes
+    else:
+        del raw[-100:]
+    path.write_bytes(bytes(raw))
+    result = run_train(tmp_path, "trainer.epochs=2")
+    assert result.returncode == 2 and "corrupt" in result.stderr and "checksum" in result.stderr
+    assert path.read_bytes() == bytes(raw)
+
+
+def test_resuming_with_other_threads_warns_that_it_is_no_longer_bit_identical(tmp_path):
+    assert run_train(tmp_path, "trainer.threads=1", "trainer.epochs=2").returncode == 0
+    same = run_train(tmp_path, "trainer.threads=1", "trainer.epochs=2")
+    assert same.returncode == 0 and "warning" not in same.stderr
+    other = run_train(tmp_path, "trainer.threads=2", "trainer.epochs=2")
+    assert other.returncode == 0 and "warning: resuming with 2 torch thread(s)" in other.stderr and "no longer bit-identical" in other.stderr
+
+
 def test_checkpoint_of_another_config_fails_and_is_left_untouched(tmp_path):
     assert run_train(tmp_path).returncode == 0
     before = (tmp_path / "checkpoint.pt").read_bytes()
@@ -102,7 +134,7 @@ def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
     message = result.stderr
     assert "diverged" in message and "at step" in message and "layer" in message and "ham.alpha" in message
     assert "after epoch 2" in message
-    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    checkpoint = read_checkpoint(tmp_path / "checkpoint.pt")
     assert checkpoint["epoch"] == 2
     assert all(torch.isfinite(w).all() for w in checkpoint["model"].values())
     assert len(read_history(tmp_path)) == 2  # it stopped in epoch 3, it did not train on

@@ -1,4 +1,5 @@
-"""Checkpoints: written atomically, checked on load against the run's configuration.
+"""Checkpoints: written atomically with a SHA-256 checksum of their content, verified on load and
+checked against the run's configuration.
 
 A checkpoint holds the model, optimizer (HAM/SAM settings included), scheduler, sparsity-method
 state, RNG states, the position (epochs done, global step) and the history so far, plus a
@@ -8,6 +9,7 @@ fingerprint of the configuration that decides the training trajectory.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import random
@@ -73,26 +75,51 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+MAGIC = b"HAM-CHECKPOINT-1 sha256="
+
+
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file in the same directory, flush to disk, then rename over ``path``."""
+    """Write ``MAGIC + sha256(data) + newline + data`` (``data``: ``torch.save`` of the payload) to a
+    temporary file in the same directory, flush it to disk, then rename it over ``path``."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getbuffer()
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        torch.save(payload, f)
+        f.write(MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n")
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The payload of a checkpoint written by :func:`save_atomic`, after verifying its checksum.
+
+    A checkpoint is a pickle (``torch.load(weights_only=False)``): load only files you trust.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({error})") from error
+    if not raw.startswith(MAGIC):
+        raise CheckpointError(f"{path} is not a checkpoint written by train.py (or it is corrupt): it does not start with {MAGIC.decode()!r}")
+    header, _, data = raw.partition(b"\n")
+    if hashlib.sha256(data).hexdigest().encode() != header[len(MAGIC):]:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt: its content does not match the checksum written with it (a changed or "
+            f"truncated byte). It was left untouched; move it away to start this run afresh, or point trainer.resume "
+            f"at a good checkpoint."
+        )
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(error).__name__}: {error}); it was left untouched") from error
+
+
 def load_checkpoint(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     """Load ``path`` and check it was written by the same trajectory configuration."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or unreadable ({type(error).__name__}: {error}). "
-            f"It was left untouched; move it away to start this run afresh, or point "
-            f"trainer.resume at a good checkpoint."
-        ) from error
+    payload = read_checkpoint(path)
     if not isinstance(payload, dict) or "fingerprint" not in payload:
         raise CheckpointError(f"{path} is not a checkpoint written by train.py")
     if payload["fingerprint"] != fingerprint(config):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -125,6 +126,21 @@ class Trainer:
                 f"to continue that run, or another run directory (name=... or hydra.run.dir=...)."
             )
         payload = load_checkpoint(path, self.config)
+        saved_world = payload.get("world_size", 1)
+        if saved_world != self.env.world_size:
+            raise CheckpointError(
+                f"checkpoint {path} was written by a run with {saved_world} process(es), this run has {self.env.world_size}: "
+                f"its step counter, learning-rate schedule and sparsity timelines count steps of {saved_world} process(es), so "
+                f"continuing would change their meaning. Resume with {saved_world} process(es) (torchrun "
+                f"--nproc_per_node={saved_world}, or srun --ntasks={saved_world}), or start a new run directory."
+            )
+        threads = torch.get_num_threads()
+        if payload.get("threads", threads) != threads and self.env.is_main:
+            print(
+                f"warning: resuming with {threads} torch thread(s) (trainer.threads) where the checkpoint was written with "
+                f"{payload['threads']}: the run continues, but on the CPU it is no longer bit-identical to an uninterrupted "
+                f"one (sums are split differently over threads)", file=sys.stderr,
+            )
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
@@ -150,6 +166,8 @@ class Trainer:
             "epoch": self.epoch,
             "global_step": self.global_step,
             "wall_time": self.wall_time,
+            "world_size": self.env.world_size,
+            "threads": torch.get_num_threads(),
             "history": self.history,
             "config": self.config,
             "fingerprint": fingerprint(self.config),

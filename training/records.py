@@ -27,12 +27,14 @@ class RunRecords:
     def __init__(self, run_dir: Path, cfg: DictConfig, enabled: bool, run_id: str) -> None:
         self.run_dir, self.cfg, self.enabled = run_dir, cfg, enabled
         self.wandb_run = None
-        if enabled and cfg.logger.wandb.mode != "disabled":
+        # WANDB_MODE in the environment wins over logger.wandb.mode: it is how users and CI turn W&B off
+        mode = os.environ.get("WANDB_MODE", cfg.logger.wandb.mode)
+        if enabled and mode != "disabled":
             import wandb
 
             w = cfg.logger.wandb
             self.wandb_run = wandb.init(
-                mode=w.mode, project=w.project, entity=w.entity, group=w.group, tags=list(w.tags),
+                mode=mode, project=w.project, entity=w.entity, group=w.group, tags=list(w.tags),
                 name=f"{cfg.name}-{run_id[:8]}", id=run_id, resume="allow", dir=str(run_dir),
                 config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
             )
