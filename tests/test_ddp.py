@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -54,18 +55,23 @@ def test_train_py_runs_under_torchrun(tmp_path):
     assert result.stdout.count("done:") == 1  # only rank 0 reports
 
 
-def test_train_py_runs_ddp_from_slurm_variables(tmp_path):
-    """Two processes started the way `srun --ntasks=2` would: only SLURM_* variables, no torchrun."""
+def srun_like(run_dir, *overrides: str, job_id: str = "4242") -> tuple[list[int], list[tuple[str, str]]]:
+    """Two train.py processes started the way `srun --ntasks=2` would: only SLURM_* variables."""
     procs = []
     for rank in range(2):
         slurm = dict(env(), SLURM_PROCID=str(rank), SLURM_NTASKS="2", SLURM_LOCALID=str(rank),
-                     SLURM_JOB_NODELIST="localhost", SLURM_JOB_ID="4242")
+                     SLURM_JOB_NODELIST="localhost", SLURM_JOB_ID=job_id)
         for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
             slurm.pop(key, None)
-        command = [sys.executable, str(REPO / "train.py"), f"hydra.run.dir={tmp_path}", *SMALL]
+        command = [sys.executable, str(REPO / "train.py"), f"hydra.run.dir={run_dir}", *SMALL, *overrides]
         procs.append(subprocess.Popen(command, cwd=REPO, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    return [p.returncode for p in procs], outputs
+
+
+def test_train_py_runs_ddp_from_slurm_variables(tmp_path):
+    codes, outputs = srun_like(tmp_path)
+    assert codes == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
     assert read_summary(tmp_path)["world_size"] == 2
     assert "done:" in outputs[0][0] and "done:" not in outputs[1][0]  # only rank 0 reports
 
@@ -78,3 +84,12 @@ def test_resuming_with_another_number_of_processes_is_refused(tmp_path):
     assert "was written by a run with 1 process(es), this run has 2" in result.stderr and "--nproc_per_node=1" in result.stderr
     assert "Traceback" not in result.stderr.split("error:")[0][-500:]
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
+def test_divergence_stops_every_rank_at_the_same_step_with_exit_code_3(tmp_path):
+    # A limit just above the untrained loss (1.006·ln 10 = 2.316): each rank's own batch loss crosses it
+    # at different steps, their mean at one step that every rank sees.
+    codes, outputs = srun_like(tmp_path, "trainer.divergence_factor=1.006", "ham=disabled", "optimizer.lr=1e-4", "trainer.batch_size=32", job_id="4343")
+    assert codes == [3, 3], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    steps = [re.search(r"at step (\d+)", err).group(1) for _, err in outputs]
+    assert steps[0] == steps[1] and all("Traceback" not in err for _, err in outputs)

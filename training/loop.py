@@ -223,6 +223,14 @@ class Trainer:
         self.method.after_step(self.global_step)
         return loss.detach(), logits.detach()
 
+    def _mean_over_ranks(self, value: torch.Tensor) -> float:
+        """A scalar averaged over the ranks (one all-reduce), so that every rank decides the same."""
+        if not self.env.distributed:
+            return value.item()
+        total = value.detach().float().reshape(1).clone()
+        D.all_reduce_sum(total, self.env)
+        return total.item() / self.env.world_size
+
     def _check_divergence(self, loss: float) -> None:
         """Stop if the loss is non-finite or exploded past ``trainer.divergence_factor·ln(C)``."""
         limit = self.cfg.trainer.divergence_factor * math.log(self.data.num_classes)
@@ -289,7 +297,7 @@ class Trainer:
             self.flips.update()
             self.global_step += 1
             if self.global_step % t.finite_check_every == 0:
-                self._check_divergence(loss.item())
+                self._check_divergence(self._mean_over_ranks(loss))
             loss_sum += loss.double() * len(y)
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)
