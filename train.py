@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from training.checkpoint import CheckpointError
 from training.config import ConfigError, register_configs, validate
 from training.data import DataError
+from training.rundir import RunDirectoryBusy, save_run_config
 
 register_configs()
 
@@ -29,15 +30,18 @@ EXIT_CONFIG, EXIT_DIVERGED = 2, 3
 FAILED_NAME = "failed.txt"
 
 
-def fail(code: int, message: str) -> None:
+def fail(code: int, message: str, cfg: DictConfig) -> None:
     """Report a failed run: exit with ``code``; inside a multirun, record the message in the run
-    directory's ``failed.txt`` and return, so that the sweep's other jobs still run."""
+    directory's ``failed.txt`` (and the configuration, if the directory has none yet) and return,
+    so that the sweep's other jobs still run."""
     print(f"error: {message}", file=sys.stderr)
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         sys.exit(code)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / FAILED_NAME).write_text(message + "\n")
+    if not (run_dir / ".hydra" / "config.yaml").exists():
+        save_run_config(run_dir, cfg)
 
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
@@ -47,14 +51,16 @@ def main(cfg: DictConfig) -> dict:
     try:
         validate(cfg)
         trainer = Trainer(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except (ConfigError, DataError, CheckpointError) as error:
-        fail(EXIT_CONFIG, str(error))
+    except (ConfigError, DataError, CheckpointError, RunDirectoryBusy) as error:
+        fail(EXIT_CONFIG, str(error), cfg)
         return {}
+    if trainer.env.is_main:
+        save_run_config(trainer.run_dir, cfg)  # only now: a refused run leaves an existing run's records alone
     try:
         summary = trainer.fit()
     except TrainingDiverged as error:
         trainer.close(exit_code=EXIT_DIVERGED)
-        fail(EXIT_DIVERGED, f"training diverged: {error}")
+        fail(EXIT_DIVERGED, f"training diverged: {error}", cfg)
         return {}
     trainer.close()
     (trainer.run_dir / FAILED_NAME).unlink(missing_ok=True)  # a resumed run that failed before

@@ -42,6 +42,11 @@ def read_history(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
 
 
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    """Every file under ``run_dir`` and its content."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return read_checkpoint(run_dir / "checkpoint.pt")["model"]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import subprocess
+import time
 
 import pytest
 import torch
 
-from tests.e2e import REPO, assert_resume_is_bit_identical, env, read_history, read_summary, run_train, train_command
+from tests.e2e import REPO, assert_resume_is_bit_identical, env, read_history, read_summary, run_train, snapshot, train_command
 from training.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -96,9 +97,10 @@ def test_a_changed_byte_inside_a_checkpoint_is_refused(tmp_path, damage):
     else:
         del raw[-100:]
     path.write_bytes(bytes(raw))
+    before = snapshot(tmp_path)
     result = run_train(tmp_path, "trainer.epochs=2")
     assert result.returncode == 2 and "corrupt" in result.stderr and "checksum" in result.stderr
-    assert path.read_bytes() == bytes(raw)
+    assert snapshot(tmp_path) == before
 
 
 def test_resuming_with_other_threads_warns_that_it_is_no_longer_bit_identical(tmp_path):
@@ -107,6 +109,35 @@ def test_resuming_with_other_threads_warns_that_it_is_no_longer_bit_identical(tm
     assert same.returncode == 0 and "warning" not in same.stderr
     other = run_train(tmp_path, "trainer.threads=2", "trainer.epochs=2")
     assert other.returncode == 0 and "warning: resuming with 2 torch thread(s)" in other.stderr and "no longer bit-identical" in other.stderr
+
+
+@pytest.mark.parametrize("refusal", [["optimizer.lr=0.01"], ["trainer.resume=never"], ["optimizer.lr=-1"]],
+                         ids=["other_config", "resume_never", "bad_value"])
+def test_a_refused_run_leaves_the_directory_exactly_as_it_was(tmp_path, refusal):
+    assert run_train(tmp_path).returncode == 0
+    before = snapshot(tmp_path)
+    assert ".hydra/overrides.yaml" in before and ".hydra/config.yaml" in before
+    result = run_train(tmp_path, *refusal)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert snapshot(tmp_path) == before
+
+
+def test_a_second_run_in_the_same_directory_is_refused_while_the_first_runs(tmp_path):
+    overrides = ["trainer.epochs=30", "data.train_subset=6144"]
+    first = subprocess.Popen(train_command(tmp_path, *overrides), cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (tmp_path / "history.jsonl").exists():
+            time.sleep(0.05)
+        second = run_train(tmp_path, *overrides)
+        assert second.returncode == 2 and "is in use by another run" in second.stderr and f"pid {first.pid}" in second.stderr
+        assert first.poll() is None  # the first one trains on
+    finally:
+        first.kill()
+        first.wait()
+    # the killed run left no lock behind: the same command resumes it
+    resumed = run_train(tmp_path, *overrides)
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr[-2000:]
 
 
 def test_checkpoint_of_another_config_fails_and_is_left_untouched(tmp_path):

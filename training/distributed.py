@@ -80,6 +80,15 @@ def all_reduce_sum(tensor: torch.Tensor, env: DistEnv) -> torch.Tensor:
     return tensor
 
 
+def broadcast_from_main(value, env: DistEnv):
+    """Rank 0's ``value`` (any picklable object) on every rank."""
+    if not env.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def average_buffers(module: torch.nn.Module, env: DistEnv) -> None:
     """Make floating-point buffers (BatchNorm running statistics) the mean over ranks."""
     if not env.distributed:

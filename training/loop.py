@@ -35,6 +35,7 @@ from training.data import build_data
 from training.models import build_model
 from training.optim import build_optimizer, peak_lr, uses_sam
 from training.records import RunRecords
+from training.rundir import RunDirectoryBusy, RunLock
 from training.schedule import lr_multiplier
 
 
@@ -64,6 +65,18 @@ class Trainer:
         if t.threads is not None:
             torch.set_num_threads(t.threads)
         self.env = D.init_distributed(t.device)
+        self.lock = RunLock(run_dir)
+        busy = D.broadcast_from_main(self.lock.acquire() if self.env.is_main else None, self.env)
+        if busy:  # every rank stops, with rank 0's message
+            raise RunDirectoryBusy(busy)
+        try:
+            self._build(cfg, run_dir)
+        except BaseException:  # refused (data, checkpoint, ...): leave the directory as it was
+            self.lock.release()
+            raise
+
+    def _build(self, cfg: DictConfig, run_dir: Path) -> None:
+        t = cfg.trainer
         torch.manual_seed(t.seed)  # the same initial weights on every rank
         self.data = build_data(cfg.data, t.batch_size, t.eval_batch_size, t.seed, self.env.rank, self.env.world_size, self.env.device)
         model = build_model(cfg.model, self.data.in_channels, self.data.image_size, self.data.num_classes)
@@ -405,4 +418,5 @@ class Trainer:
 
     def close(self, exit_code: int = 0) -> None:
         self.records.close(exit_code)
+        self.lock.release()
         D.shutdown(self.env)

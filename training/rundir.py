@@ -1,0 +1,77 @@
+"""The run directory: one run at a time, and the records of the configuration that ran there.
+
+* :class:`RunLock` — an exclusive lock on ``run.lock``, which names the holder (process, host, start
+  time) so that a second run started in the same directory can say which run it collided with.
+  The kernel drops the lock when the process ends, however it ends; the file of a killed run stays
+  but blocks nothing. A refused run leaves the directory as it found it.
+* :func:`save_run_config` — ``.hydra/config.yaml``, ``overrides.yaml`` and ``hydra.yaml``, written by
+  us (``hydra.output_subdir=null``) once a run has passed every check, so that a refused run leaves
+  an existing run's records as they were.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+LOCK_INFO = "run.lock"
+CONFIG_DIR = ".hydra"
+
+
+class RunDirectoryBusy(RuntimeError):
+    """Another run holds the run directory; the message names it."""
+
+
+class RunLock:
+    """A POSIX record lock (``lockf``) on ``run.lock`` in the run directory. Unlike ``flock`` it is
+    not inherited by forked processes (data-loader workers), and the kernel drops it when the
+    process ends, however it ends: a killed run never blocks the next one."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir, self.fd = run_dir, None
+        self.path = run_dir / LOCK_INFO
+
+    def acquire(self) -> str | None:
+        """Take the lock; return None, or a message naming the run that holds it."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            if error.errno not in (errno.EACCES, errno.EAGAIN):  # a file system without locks (some NFS)
+                print(f"warning: cannot lock {self.path} ({error}); two runs started in {self.run_dir} would not be detected", file=sys.stderr)
+                return None
+            return (
+                f"run directory {self.run_dir} is in use by another run ({holder}). Wait for it to finish, or choose "
+                f"another run directory (name=... or hydra.run.dir=...)."
+            )
+        self.fd = fd
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        return None
+
+    def release(self) -> None:
+        if self.fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self.fd)  # closing drops the lock
+            self.fd = None
+
+
+def save_run_config(run_dir: Path, cfg: DictConfig) -> None:
+    """What Hydra would write into ``.hydra/``: the composed config, the overrides, Hydra's config."""
+    target = run_dir / CONFIG_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    hydra_cfg = HydraConfig.get()
+    OmegaConf.save(cfg, target / "config.yaml")
+    OmegaConf.save(OmegaConf.create(list(hydra_cfg.overrides.task)), target / "overrides.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), target / "hydra.yaml")
