@@ -62,6 +62,10 @@ def main(cfg: DictConfig) -> dict:
         trainer.close(exit_code=EXIT_DIVERGED)
         fail(EXIT_DIVERGED, f"training diverged: {error}", cfg)
         return {}
+    except CheckpointError as error:  # the checkpoint could not be written
+        trainer.close(exit_code=EXIT_CONFIG)
+        fail(EXIT_CONFIG, str(error), cfg)
+        return {}
     trainer.close()
     (trainer.run_dir / FAILED_NAME).unlink(missing_ok=True)  # a resumed run that failed before
     if trainer.env.is_main:

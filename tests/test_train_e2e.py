@@ -140,6 +140,34 @@ def test_a_second_run_in_the_same_directory_is_refused_while_the_first_runs(tmp_
     assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr[-2000:]
 
 
+def test_a_full_disk_while_saving_stops_keeps_the_last_checkpoint_and_leaves_no_tmp(tmp_path):
+    """A real full file system: a 6 MiB tmpfs holds one checkpoint of this run (3.5 MB) but not the
+    temporary file of the second beside it. Needs root for the mount (CI runs as root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6M", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        run_dir = disk / "run"
+        result = run_train(run_dir, "trainer.epochs=2", "data.train_subset=1024")
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "could not write the checkpoint" in result.stderr and "No space left on device" in result.stderr
+        assert "the last good checkpoint" in result.stderr and "Traceback" not in result.stderr
+        assert read_checkpoint(run_dir / "checkpoint.pt")["epoch"] == 1
+        assert not list(run_dir.glob("*.tmp"))
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_run_directory_that_is_a_file_gets_one_sentence(tmp_path):
+    target = tmp_path / "a_file"
+    target.write_text("keep me")
+    result = run_train(target)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"hydra.run.dir={target} is not valid: it is a file" in result.stderr
+    assert target.read_text() == "keep me"
+
+
 def test_checkpoint_of_another_config_fails_and_is_left_untouched(tmp_path):
     assert run_train(tmp_path).returncode == 0
     before = (tmp_path / "checkpoint.pt").read_bytes()

@@ -85,12 +85,20 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
     torch.save(payload, buffer)
     data = buffer.getbuffer()
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n")
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n")
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as error:  # a full disk, a read-only or vanished directory, ...
+        tmp.unlink(missing_ok=True)
+        kept = f"the last good checkpoint {path} was kept" if path.exists() else "no checkpoint had been written yet"
+        raise CheckpointError(
+            f"could not write the checkpoint {path} ({error.strerror or error}); {kept}. Make room (or choose another "
+            f"run directory) and run the same command again to resume."
+        ) from error
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

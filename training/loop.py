@@ -166,9 +166,19 @@ class Trainer:
             print(f"resumed from {path} after epoch {self.epoch}")
 
     def _save(self) -> None:
-        if not self.env.is_main:
-            return
-        payload = {
+        """Rank 0 writes the checkpoint; if it cannot (a full disk, ...), every rank stops with its message."""
+        failure = None
+        if self.env.is_main:
+            try:
+                save_atomic(self._payload(), self.checkpoint_path)
+            except CheckpointError as error:
+                failure = str(error)
+        failure = D.broadcast_from_main(failure, self.env)
+        if failure:
+            raise CheckpointError(failure)
+
+    def _payload(self) -> dict[str, Any]:
+        return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -185,7 +195,6 @@ class Trainer:
             "config": self.config,
             "fingerprint": fingerprint(self.config),
         }
-        save_atomic(payload, self.checkpoint_path)
 
     def thetas(self) -> list[tuple[str, torch.Tensor]]:
         """The prunable weights θ as the model uses them (merged for reparameterized methods)."""

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 LOCK_INFO = "run.lock"
@@ -75,3 +76,21 @@ def save_run_config(run_dir: Path, cfg: DictConfig) -> None:
     OmegaConf.save(cfg, target / "config.yaml")
     OmegaConf.save(OmegaConf.create(list(hydra_cfg.overrides.task)), target / "overrides.yaml")
     OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), target / "hydra.yaml")
+
+
+class RunDirectoryCheck(Callback):
+    """Hydra callback (``configs/train.yaml``): stop with exit code 2 and one sentence when the run or
+    sweep directory is an existing file, before Hydra fails on it with a traceback."""
+
+    def _check(self, config: DictConfig, key: str) -> None:
+        HydraConfig.instance().set_config(config)  # resolves ${hydra:...} in the directory's name
+        path = Path(str(OmegaConf.select(config, key)))
+        if path.exists() and not path.is_dir():
+            print(f"error: {key}={path} is not valid: it is a file, and the run needs a directory there", file=sys.stderr)
+            sys.exit(2)
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        self._check(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self._check(config, "hydra.sweep.dir")
