@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # timm must not wait on a hub lookup
@@ -65,6 +66,12 @@ def main(cfg: DictConfig) -> dict:
     except CheckpointError as error:  # the checkpoint could not be written
         trainer.close(exit_code=EXIT_CONFIG)
         fail(EXIT_CONFIG, str(error), cfg)
+        return {}
+    except Exception as error:  # a bug: in a sweep, recorded (failed.txt) so that the other jobs run
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            raise
+        trainer.close(exit_code=1)
+        fail(1, f"{type(error).__name__}: {error}\n{traceback.format_exc()}", cfg)
         return {}
     trainer.close()
     (trainer.run_dir / FAILED_NAME).unlink(missing_ok=True)  # a resumed run that failed before

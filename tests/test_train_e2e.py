@@ -200,6 +200,15 @@ def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
     assert not (tmp_path / "summary.json").exists()
 
 
+def test_a_sweep_lists_its_failed_jobs_and_exits_non_zero(tmp_path):
+    command = train_command(tmp_path / "unused", "hydra/launcher=local", "ham.alpha=5,-1", f"hydra.sweep.dir={tmp_path}")
+    command[command.index(f"hydra.run.dir={tmp_path / 'unused'}")] = "--multirun"
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "1 job(s) of the sweep" in result.stderr and "ham.alpha=-1.0 is not valid" in result.stderr
+    assert len(list(tmp_path.glob("default/*/summary.json"))) == 1  # the other job ran
+
+
 def test_multirun_sweep_through_the_submitit_launcher(tmp_path):
     """The SLURM launcher's machinery, run locally (hydra/launcher=local): one job per value."""
     command = train_command(tmp_path / "unused", "hydra/launcher=local", "ham.alpha=5,10", f"hydra.sweep.dir={tmp_path}")

@@ -94,3 +94,18 @@ class RunDirectoryCheck(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         self._check(config, "hydra.sweep.dir")
+
+
+class SweepReport(Callback):
+    """Hydra callback: at the end of a multirun, list the jobs that failed (their ``failed.txt``)
+    with their messages, and exit with code 1 if any did, so that a sweep's failures are visible."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
+        failed = sorted(sweep_dir.rglob("failed.txt"))
+        if not failed:
+            return
+        print(f"error: {len(failed)} job(s) of the sweep in {sweep_dir} failed:", file=sys.stderr)
+        for path in failed:
+            print(f"  {path.parent}: {path.read_text().strip().splitlines()[0]}", file=sys.stderr)
+        sys.exit(1)
