@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import time
 
@@ -219,3 +220,14 @@ def test_multirun_sweep_through_the_submitit_launcher(tmp_path):
     assert len(summaries) == 2
     alphas = sorted(read_summary(s.parent)["config"]["ham"]["alpha"] for s in summaries)
     assert alphas == [5.0, 10.0]
+    assert all(read_summary(s.parent)["threads"] == 1 for s in summaries)  # trainer.threads=1 wins
+
+
+def test_a_local_sweep_shares_the_cores_among_its_jobs(tmp_path):
+    command = train_command(tmp_path / "unused", "hydra/launcher=local", "ham.alpha=5,10", "trainer.threads=null",
+                            f"hydra.sweep.dir={tmp_path}")
+    command[command.index(f"hydra.run.dir={tmp_path / 'unused'}")] = "--multirun"
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = max(1, len(os.sched_getaffinity(0)) // 2)  # two jobs started together
+    assert [read_summary(s.parent)["threads"] for s in tmp_path.glob("default/*/summary.json")] == [expected, expected]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,10 @@ from training.rundir import RunDirectoryBusy, RunLock
 from training.schedule import lr_multiplier
 
 
+#: torch threads for a job of a local sweep when trainer.threads is null (training/rundir.py: LocalSweepThreads)
+SWEEP_THREADS_VARIABLE = "HAM_SWEEP_THREADS"
+
+
 class TrainingDiverged(RuntimeError):
     """The loss or the weights became non-finite; the message names the step and the layer."""
 
@@ -62,8 +67,9 @@ class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         self.cfg, self.run_dir = cfg, run_dir
         t = cfg.trainer
-        if t.threads is not None:
-            torch.set_num_threads(t.threads)
+        threads = t.threads if t.threads is not None else os.environ.get(SWEEP_THREADS_VARIABLE)  # see the constant
+        if threads is not None:
+            torch.set_num_threads(int(threads))
         self.env = D.init_distributed(t.device)
         self.lock = RunLock(run_dir)
         busy = D.broadcast_from_main(self.lock.acquire() if self.env.is_main else None, self.env)
@@ -420,6 +426,7 @@ class Trainer:
             "sign_flips_total": sum(h["sign_flips"] for h in self.history),
             "wall_time_s": self.wall_time,
             "world_size": self.env.world_size,
+            "threads": torch.get_num_threads(),
             "run_dir": str(self.run_dir),
         }
         self.records.write_summary(summary)
