@@ -169,6 +169,20 @@ def test_a_run_directory_that_is_a_file_gets_one_sentence(tmp_path):
     assert target.read_text() == "keep me"
 
 
+def test_a_read_only_output_directory_gets_one_sentence(tmp_path):
+    """A real read-only file system (a tmpfs mounted ro: refused even to root). Needs root to mount."""
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        result = run_train(disk / "run")
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert f"hydra.run.dir={disk / 'run'} is not valid: {disk} is not writable" in result.stderr
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
 def test_checkpoint_of_another_config_fails_and_is_left_untouched(tmp_path):
     assert run_train(tmp_path).returncode == 0
     before = (tmp_path / "checkpoint.pt").read_bytes()

@@ -80,13 +80,18 @@ def save_run_config(run_dir: Path, cfg: DictConfig) -> None:
 
 class RunDirectoryCheck(Callback):
     """Hydra callback (``configs/train.yaml``): stop with exit code 2 and one sentence when the run or
-    sweep directory is an existing file, before Hydra fails on it with a traceback."""
+    sweep directory is an existing file or cannot be written, before Hydra fails on it with a
+    traceback."""
 
     def _check(self, config: DictConfig, key: str) -> None:
         HydraConfig.instance().set_config(config)  # resolves ${hydra:...} in the directory's name
-        path = Path(str(OmegaConf.select(config, key)))
+        path = Path(str(OmegaConf.select(config, key))).absolute()
         if path.exists() and not path.is_dir():
             print(f"error: {key}={path} is not valid: it is a file, and the run needs a directory there", file=sys.stderr)
+            sys.exit(2)
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        if not os.access(existing, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
+            print(f"error: {key}={path} is not valid: {existing} is not writable; choose another directory", file=sys.stderr)
             sys.exit(2)
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
