@@ -36,12 +36,8 @@ from training.data import build_data
 from training.models import build_model
 from training.optim import build_optimizer, peak_lr, uses_sam
 from training.records import RunRecords
-from training.rundir import RunDirectoryBusy, RunLock
+from training.rundir import SWEEP_THREADS_VARIABLE, RunDirectoryBusy, RunLock
 from training.schedule import lr_multiplier
-
-
-#: torch threads for a job of a local sweep when trainer.threads is null (training/rundir.py: LocalSweepThreads)
-SWEEP_THREADS_VARIABLE = "HAM_SWEEP_THREADS"
 
 
 class TrainingDiverged(RuntimeError):
@@ -67,7 +63,7 @@ class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         self.cfg, self.run_dir = cfg, run_dir
         t = cfg.trainer
-        threads = t.threads if t.threads is not None else os.environ.get(SWEEP_THREADS_VARIABLE)  # see the constant
+        threads = t.threads if t.threads is not None else os.environ.get(SWEEP_THREADS_VARIABLE)  # a local sweep's share
         if threads is not None:
             torch.set_num_threads(int(threads))
         self.env = D.init_distributed(t.device)

@@ -25,6 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 LOCK_INFO = "run.lock"
 CONFIG_DIR = ".hydra"
+#: torch threads of each job of a local sweep, read by the trainer when trainer.threads is null
+SWEEP_THREADS_VARIABLE = "HAM_SWEEP_THREADS"
 
 
 class RunDirectoryBusy(RuntimeError):
@@ -124,8 +126,6 @@ class LocalSweepThreads(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        from training.loop import SWEEP_THREADS_VARIABLE
 
         if not str(OmegaConf.select(config, "hydra.launcher._target_")).endswith("LocalLauncher"):
             return
