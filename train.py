@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from training.checkpoint import CheckpointError
 from training.config import ConfigError, register_configs, validate
 from training.data import DataError
-from training.rundir import RunDirectoryBusy, save_run_config
+from training.rundir import CONFIG_DIR, RunDirectoryBusy, save_run_config
 
 register_configs()
 
@@ -41,7 +41,7 @@ def fail(code: int, message: str, cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / FAILED_NAME).write_text(message + "\n")
-    if not (run_dir / ".hydra" / "config.yaml").exists():
+    if not (run_dir / CONFIG_DIR / "config.yaml").exists():
         save_run_config(run_dir, cfg)
 
 

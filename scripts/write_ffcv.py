@@ -34,10 +34,10 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training.data.base import DataError  # noqa: E402
+from training.data.ffcv_loader import META_NAME  # noqa: E402  (what the loader reads beside the files)
 from training.data.imagefolder import scan_split  # noqa: E402
 
 SPLITS = ("train", "val")
-META_NAME = "dataset.json"
 EXIT_BAD_INPUT = 2
 
 

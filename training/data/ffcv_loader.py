@@ -304,8 +304,8 @@ class FfcvLoader:
         return len(self.loader)
 
 
-def _check_fields(reader: Reader, path: Path) -> tuple[int, int]:
-    """Positions of the ``image`` and ``label`` fields; a clear error for other files."""
+def _label_field(reader: Reader, path: Path) -> int:
+    """The position of the ``label`` field; a clear error for a file without ``image`` and ``label``."""
     from ffcv.fields import IntField, RGBImageField
 
     names = list(reader.handlers)
@@ -315,18 +315,19 @@ def _check_fields(reader: Reader, path: Path) -> tuple[int, int]:
             f"{path} has fields {kinds}; data=ffcv_imagenet needs an RGBImageField 'image' and an IntField 'label' "
             f"(write it with scripts/write_ffcv.py)"
         )
-    return names.index("image"), names.index("label")
+    return names.index("label")
 
 
-def _open(path: Path) -> tuple[Reader, np.ndarray, int]:
+def _open(path: Path) -> tuple[Reader, np.ndarray]:
+    """The reader of ``path`` and its labels (from the metadata, without decoding any image)."""
     try:
         reader = Reader(str(path))
     except Exception as error:  # FFCV raises assorted errors on a truncated or foreign file
         raise DataError(f"{path} is not a readable FFCV file ({type(error).__name__}: {error}); write it again with scripts/write_ffcv.py") from error
-    image_ix, label_ix = _check_fields(reader, path)
+    label_ix = _label_field(reader, path)
     if reader.num_samples == 0:
         raise DataError(f"{path} holds no images")
-    return reader, reader.metadata[f"f{label_ix}"], image_ix
+    return reader, reader.metadata[f"f{label_ix}"]
 
 
 def _num_classes(root: Path, configured: int | None, train_labels: np.ndarray, val_labels: np.ndarray) -> int:
@@ -356,8 +357,8 @@ def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed
             f"the same method at small scale on Fashion-MNIST with setting=small."
         )
     assert root is not None
-    train_reader, train_labels, _ = _open(root / "train.beton")
-    val_reader, val_labels, _ = _open(root / "val.beton")
+    train_reader, train_labels = _open(root / "train.beton")
+    val_reader, val_labels = _open(root / "val.beton")
     num_classes = _num_classes(root, cfg.num_classes, train_labels, val_labels)
     if world_size > 1 and cfg.order == "quasi_random":
         raise DataError("data.order=quasi_random is not available with more than one process (FFCV); use data.order=random")
