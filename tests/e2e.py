@@ -51,9 +51,10 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return read_checkpoint(run_dir / "checkpoint.pt")["model"]
 
 
-def kill_after_first_epoch(run_dir: Path, overrides: list[str], epochs: int) -> None:
+def kill_after_first_epoch(run_dir: Path, overrides: list[str], epochs: int, extra_env: dict[str, str] | None = None) -> None:
     """Start train.py, SIGKILL it once its first epoch is recorded, check it was cut mid-run."""
-    process = subprocess.Popen(train_command(run_dir, *overrides), cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(train_command(run_dir, *overrides), cwd=REPO, env=dict(env(), **(extra_env or {})),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = run_dir / "history.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and not (history.exists() and history.read_text().count("\n") >= 1):

@@ -10,7 +10,10 @@ import time
 import pytest
 import torch
 
-from tests.e2e import REPO, assert_resume_is_bit_identical, env, read_history, read_summary, run_train, snapshot, train_command
+from tests import wandb_log
+from tests.e2e import (
+    REPO, assert_resume_is_bit_identical, env, kill_after_first_epoch, read_history, read_summary, run_train, snapshot, train_command,
+)
 from training.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -49,6 +52,23 @@ def test_wandb_offline_run_is_written_into_the_run_directory(tmp_path):
                             env=dict(env(), WANDB_MODE="offline"), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert list((tmp_path / "wandb").glob("offline-run-*")), "no offline W&B run directory"
+
+
+def test_resumed_offline_run_continues_one_wandb_run_with_the_whole_history(tmp_path):
+    overrides = ["logger=offline", "trainer.epochs=3", "data.train_subset=4096"]
+    kill_after_first_epoch(tmp_path, overrides, epochs=3, extra_env={"WANDB_MODE": "offline"})
+    result = subprocess.run(train_command(tmp_path, *overrides), cwd=REPO, env=dict(env(), WANDB_MODE="offline"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resumed from" in result.stdout
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1, runs
+    logged = wandb_log.history(next(runs[0].glob("run-*.wandb")))
+    expected = read_history(tmp_path)
+    assert [step for step, _ in logged] == [h["epoch"] for h in expected] == [1, 2, 3]
+    for (_, row), h in zip(logged, expected):
+        assert row["test_acc"] == h["test_acc"] and row["train_loss"] == h["train_loss"]
+        assert row["layer_density/1.weight"] == h["layer_density"]["1.weight"]
 
 
 def test_wandb_mode_disabled_in_the_environment_wins_over_the_config(tmp_path):

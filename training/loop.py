@@ -115,9 +115,7 @@ class Trainer:
         self.config = trajectory_config(cfg)
         run_id = hashlib.sha256(f"{run_dir.resolve()}:{fingerprint(self.config)}".encode()).hexdigest()[:16]
         self._resume()
-        self.records = RunRecords(run_dir, cfg, self.env.is_main, run_id)
-        if self.history:
-            self.records.rewrite_history(self.history)
+        self.records = RunRecords(run_dir, cfg, self.env.is_main, run_id, self.history)
 
     # -- checkpoints -------------------------------------------------------------------------
     @property

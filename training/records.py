@@ -2,12 +2,19 @@
 
 Only the main rank writes. ``history.jsonl`` holds one JSON object per finished epoch;
 ``summary.json`` holds the last epoch's metrics, the totals and the resolved configuration.
+
+The W&B run has the id of the run directory and trajectory, so a resumed run continues it. Online,
+W&B itself appends to the run. Offline, W&B cannot append to an earlier process's directory (each
+``wandb.init`` makes a new ``wandb/offline-run-<time>-<id>``), so a resumed run logs the epochs its
+checkpoint holds into its new directory and then removes the earlier directories of the same run:
+the run directory always holds one offline W&B run with the whole history, ready for ``wandb sync``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +31,9 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 
 class RunRecords:
-    def __init__(self, run_dir: Path, cfg: DictConfig, enabled: bool, run_id: str) -> None:
+    """Records of one run; ``history`` holds the epochs a resumed checkpoint already finished."""
+
+    def __init__(self, run_dir: Path, cfg: DictConfig, enabled: bool, run_id: str, history: list[dict[str, Any]]) -> None:
         self.run_dir, self.cfg, self.enabled = run_dir, cfg, enabled
         self.wandb_run = None
         # WANDB_MODE in the environment wins over logger.wandb.mode: it is how users and CI turn W&B off
@@ -38,11 +47,30 @@ class RunRecords:
                 name=f"{cfg.name}-{run_id[:8]}", id=run_id, resume="allow", dir=str(run_dir),
                 config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
             )
+        if history or (run_dir / HISTORY_NAME).exists():
+            self._rewrite_history(history)
+        if self.wandb_run is not None and mode == "offline":
+            for record in history:
+                self._log_wandb(record)
+            self._remove_earlier_offline_runs(run_id)
 
-    def rewrite_history(self, history: list[dict[str, Any]]) -> None:
+    def _rewrite_history(self, history: list[dict[str, Any]]) -> None:
         """Make ``history.jsonl`` exactly the epochs a checkpoint holds (after a resume)."""
         if self.enabled:
             _write_text_atomic(self.run_dir / HISTORY_NAME, "".join(json.dumps(h) + "\n" for h in history))
+
+    def _remove_earlier_offline_runs(self, run_id: str) -> None:
+        current = Path(self.wandb_run.settings.sync_dir).resolve()
+        for earlier in (self.run_dir / "wandb").glob(f"offline-run-*-{run_id}*"):
+            if earlier.is_dir() and earlier.resolve() != current:
+                shutil.rmtree(earlier)
+
+    def _log_wandb(self, record: dict[str, Any]) -> None:
+        flat = {k: v for k, v in record.items() if not isinstance(v, dict)}
+        for group in ("layer_density", "layer_sign_flips"):
+            for layer, value in record.get(group, {}).items():
+                flat[f"{group}/{layer}"] = value
+        self.wandb_run.log(flat, step=record["epoch"])
 
     def log_epoch(self, record: dict[str, Any]) -> None:
         if not self.enabled:
@@ -50,11 +78,7 @@ class RunRecords:
         with open(self.run_dir / HISTORY_NAME, "a") as f:
             f.write(json.dumps(record) + "\n")
         if self.wandb_run is not None:
-            flat = {k: v for k, v in record.items() if not isinstance(v, dict)}
-            for group in ("layer_density", "layer_sign_flips"):
-                for layer, value in record.get(group, {}).items():
-                    flat[f"{group}/{layer}"] = value
-            self.wandb_run.log(flat, step=record["epoch"])
+            self._log_wandb(record)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if not self.enabled:
