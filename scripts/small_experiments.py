@@ -34,8 +34,24 @@ SWEEPS = {
     },
     "str-presets": {
         "dir": "multirun/str_presets",
-        "overrides": [["+experiment=str", "sparsity.str_weight_decay=2.5e-3,4.5e-3,6e-3"]],
+        "overrides": [[
+            "+experiment=str,str_ham", "sparsity.str_weight_decay=1e-3,1.5e-3,2e-3,2.5e-3,3e-3,3.5e-3,4e-3,4.5e-3,5e-3,6e-3,7e-3",
+        ]],
         "output": "results/str_presets.md",
+    },
+    "mirror-presets": {
+        "dir": "multirun/mirror_presets",
+        "overrides": [
+            ["+experiment=pilot", "sparsity.pilot_alpha=1e-4,3e-4,1e-3,3e-3", "sparsity.pilot_alpha_growth=10,117.39",
+             "sparsity.target=0.8,0.9,0.95"],
+            ["+experiment=spred", "sparsity.spred_weight_decay=1e-4,3e-4,1e-3,3e-3,1e-2", "sparsity.target=0.8,0.9,0.95"],
+        ],
+        "output": "results/mirror_presets.md",
+    },
+    "ham-weight-decay": {
+        "dir": "multirun/ham_weight_decay",
+        "overrides": [["+experiment=dense_ham", "ham.keep_weight_decay=true,false", "trainer.seed=0,1,2"]],
+        "output": "results/ham_weight_decay.md",
     },
     "methods": {
         "dir": "multirun/small_methods",
@@ -49,9 +65,9 @@ SWEEPS = {
 }
 
 
-def run_sweep(sweep: dict) -> None:
+def run_sweep(sweep: dict, extra: list[str]) -> None:
     for overrides in sweep["overrides"]:
-        command = [sys.executable, "train.py", "--multirun", *overrides, *COMMON, f"hydra.sweep.dir={sweep['dir']}"]
+        command = [sys.executable, "train.py", "--multirun", *overrides, *COMMON, *extra, f"hydra.sweep.dir={sweep['dir']}"]
         print("+", " ".join(command), flush=True)
         # exit code 1: some jobs failed (listed by the sweep; archived below as failed records)
         returncode = subprocess.run(command, cwd=REPO).returncode
@@ -194,11 +210,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep", choices=sorted(SWEEPS))
     parser.add_argument("--tables-only", action="store_true", help="do not run, only rebuild the table")
+    parser.add_argument("--threads", type=int, help="torch threads per run (trainer.threads; default: all cores)")
     args = parser.parse_args()
     sweep = SWEEPS[args.sweep]
     records = REPO / "results" / "records" / args.sweep
     if not args.tables_only:
-        run_sweep(sweep)
+        run_sweep(sweep, [] if args.threads is None else [f"trainer.threads={args.threads}"])
         archive_records(REPO / sweep["dir"], records)
     runs = load_runs(records)
     if not runs:

@@ -3,12 +3,14 @@
 The trainer calls, in this order::
 
     method.prepare(model)                      # before the optimizer exists: reparameterize, init masks
-    method.attach(optimizer, steps_per_epoch, epochs)
+    method.attach(optimizer, steps_per_epoch, epochs)   # the optimizer's groups follow decayed_parameters()
+                                                        # and undecayed_parameters()
     for each step:  backward -> method.before_step(step) -> optimizer.step() -> method.after_step(step)
                     (SAM: before_step(step, update=False) before the first step, before_step(step)
                     before the second: masks and penalties apply to both gradients; masks change
                     only with the second, which DDP has all-reduced)
     for each epoch: method.end_epoch(epochs_done, train_acc)   # before evaluation and checkpoint
+                    (if method.prunes_at(epochs_done): the trainer evaluates before end_epoch too)
     method.metrics(); method.state_dict(); method.load_state_dict(state)
 
 Masking is done in place: gradients are masked before the step (so no optimizer, weight decay or
@@ -68,11 +70,20 @@ class SparsityMethod:
     def end_epoch(self, epochs_done: int, train_acc: float) -> None:
         """After the training part of an epoch, before evaluation and the checkpoint."""
 
+    def prunes_at(self, epochs_done: int) -> bool:
+        """Whether ``end_epoch(epochs_done)`` prunes at once (the trainer then evaluates before it too)."""
+        return False
+
     def metrics(self) -> dict[str, float]:
         return {}
 
     def decayed_parameters(self) -> list[nn.Parameter]:
         """Non-weight parameters that must get the base weight decay (STR's thresholds)."""
+        return []
+
+    def undecayed_parameters(self) -> list[nn.Parameter]:
+        """Trained tensors whose only decay is the method's own penalty (PILoT, spred: m and w):
+        the optimizer gives them no base weight decay."""
         return []
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,19 +1,25 @@
-r"""Continuous sparsification through θ = m ⊙ w with an L2 penalty on m and w (an L1 penalty on θ
-in disguise), then magnitude pruning to the target at the end of training.
+"""Continuous sparsification through θ = m ⊙ w with an L2 penalty on m and w (an L1 penalty on θ
+in disguise), then magnitude pruning to the target at the end of training, without fine-tuning
+(as both papers do, as far as their texts and code show).
 
 * PILoT (Jacobs & Burkholz, "Mask in the Mirror", ICLR 2025): ``m² - w² = 1`` at init; the loss
-  gets ``α_k(‖m‖² + ‖w‖²)``; after each epoch α is multiplied by δ if the training accuracy
-  improved, ``‖m⊙w‖₁ ≥ K`` and we are in the first half of training, else divided by δ. K is
-  ``sparsity.pilot_l1_floor`` times the initial ``‖θ‖₁`` (**our choice**: the value of K is not in
-  SPEC.md).
+  gets ``α_k(‖m‖² + ‖w‖²)``; after epoch k, α is multiplied by δ if the training accuracy improved
+  on the previous epoch's, ``‖m⊙w‖₁ ≥ K`` and ``k < T/2``, else divided by δ. **Our choices:** δ is
+  derived from the run length, ``δ = G^(1/⌈T/2⌉)`` with ``G = sparsity.pilot_alpha_growth``, so
+  that α can grow by the same factor G in a 10- and a 100-epoch run (a fixed δ per epoch reaches
+  1.1^5 = 1.6 in 10 epochs and 1.1^50 = 117 in 100); K is ``sparsity.pilot_l1_floor`` times the
+  initial ``‖θ‖₁`` (K is not in SPEC.md).
 * spred (Ziyin & Wang): balanced init ``m = sqrt|θ|``, ``w = sign(θ)·sqrt|θ|`` and a constant
   penalty ``α = sparsity.spred_weight_decay``.
 
-The penalty's gradient ``2α·m`` / ``2α·w`` is added to the gradients before the optimizer step.
+The penalty's gradient ``2α·m`` / ``2α·w`` is added to the gradients before the optimizer step,
+and it is the only decay on m and w: the optimizer's base weight decay is off for them
+(:meth:`undecayed_parameters`), as in PILoT's Algorithm 1 and spred's code.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -28,7 +34,7 @@ class MirrorMethod(SparsityMethod):
     def prepare(self, model: nn.Module) -> None:
         super().prepare(model)
         self.alpha = self.initial_alpha()
-        self.pruned = False
+        self.pruned, self.pruned_mass = False, 0.0
 
     def initial_alpha(self) -> float:
         raise NotImplementedError
@@ -40,25 +46,38 @@ class MirrorMethod(SparsityMethod):
                 if p.grad is not None:
                     p.grad.add_(p.detach(), alpha=2 * self.alpha)
 
+    def undecayed_parameters(self) -> list[nn.Parameter]:
+        return [p for layer in self.layers for p in layer.trained]
+
+    def prunes_at(self, epochs_done: int) -> bool:
+        return epochs_done == self.epochs
+
     def end_epoch(self, epochs_done: int, train_acc: float) -> None:
-        if epochs_done == self.epochs:
+        if self.prunes_at(epochs_done):
             self.prune_to_target()
 
     @torch.no_grad()
     def prune_to_target(self) -> None:
-        masks = global_magnitude_masks(self.thetas(), self.cfg.target)
+        """Global magnitude pruning to the target; records the fraction of ‖θ‖₁ it removed."""
+        thetas = self.thetas()
+        masks = global_magnitude_masks(thetas, self.cfg.target)
+        removed = sum(float(t.abs()[~m].sum()) for t, m in zip(thetas, masks))
+        self.pruned_mass = removed / max(sum(float(t.abs().sum()) for t in thetas), 1e-30)
         for layer, mask in zip(self.layers, masks):
             layer.zero_where(~mask, self.optimizer_state)
         self.pruned = True
 
     def metrics(self) -> dict[str, float]:
-        return {"penalty_alpha": self.alpha}
+        out = {"penalty_alpha": self.alpha}
+        if self.pruned:
+            out["pruned_mass_fraction"] = self.pruned_mass
+        return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "pruned": self.pruned}
+        return {"alpha": self.alpha, "pruned": self.pruned, "pruned_mass": self.pruned_mass}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.alpha, self.pruned = state["alpha"], state["pruned"]
+        self.alpha, self.pruned, self.pruned_mass = state["alpha"], state["pruned"], state["pruned_mass"]
 
 
 class PILoT(MirrorMethod):
@@ -66,25 +85,30 @@ class PILoT(MirrorMethod):
 
     def prepare(self, model: nn.Module) -> None:
         super().prepare(model)
-        self.best_acc = -1.0
+        self.previous_acc = -1.0
         self.l1_floor = self.cfg.pilot_l1_floor * sum(float(t.abs().sum()) for t in self.thetas())
 
     def initial_alpha(self) -> float:
         return float(self.cfg.pilot_alpha)
 
+    @property
+    def delta(self) -> float:
+        """δ = G^(1/⌈T/2⌉): α grows at most by G = ``sparsity.pilot_alpha_growth`` over the first half."""
+        return float(self.cfg.pilot_alpha_growth) ** (1 / math.ceil(self.epochs / 2))
+
     def end_epoch(self, epochs_done: int, train_acc: float) -> None:
         l1 = sum(float(t.abs().sum()) for t in self.thetas())
-        improved = train_acc > self.best_acc
-        self.best_acc = max(self.best_acc, train_acc)
-        self.alpha = pilot_next_alpha(self.alpha, improved, l1, self.l1_floor, epochs_done - 1, self.epochs, self.cfg.pilot_delta)
+        improved = train_acc > self.previous_acc
+        self.previous_acc = train_acc
+        self.alpha = pilot_next_alpha(self.alpha, improved, l1, self.l1_floor, epochs_done - 1, self.epochs, self.delta)
         super().end_epoch(epochs_done, train_acc)
 
     def state_dict(self) -> dict[str, Any]:
-        return dict(super().state_dict(), best_acc=self.best_acc, l1_floor=self.l1_floor)
+        return dict(super().state_dict(), previous_acc=self.previous_acc, l1_floor=self.l1_floor)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.best_acc, self.l1_floor = state["best_acc"], state["l1_floor"]
+        self.previous_acc, self.l1_floor = state["previous_acc"], state["l1_floor"]
 
 
 class Spred(MirrorMethod):

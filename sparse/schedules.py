@@ -36,8 +36,8 @@ def rigl_drop_fraction(step: int, t_end: int, initial: float = 0.3) -> float:
 
 
 def pilot_next_alpha(alpha: float, acc_improved: bool, l1: float, l1_floor: float, epoch: int, epochs: int, delta: float) -> float:
-    """PILoT's rule after an epoch: grow α by δ if the training accuracy improved, ‖m⊙w‖₁ ≥ K and
-    we are in the first half of training; otherwise shrink it by δ."""
+    """PILoT's rule after epoch ``epoch`` (0-based): grow α by δ if the training accuracy improved on
+    the previous epoch's, ‖m⊙w‖₁ ≥ K and we are in the first half of training; otherwise shrink it by δ."""
     if acc_improved and l1 >= l1_floor and epoch < epochs / 2:
         return alpha * delta
     return alpha / delta

@@ -171,22 +171,55 @@ def test_pilot_schedule_follows_its_rule_on_a_scripted_sequence():
     assert got == [2.0, 4.0, 2.0, 1.0, 2.0, 1.0]
 
 
-def test_pilot_method_uses_train_accuracy_and_prunes_at_the_end():
-    model, method, opt = setup("pilot", 2, 4, target=0.6, pilot_alpha=1e-3, pilot_delta=2.0, pilot_l1_floor=0.0)
-    for epoch, acc in enumerate([0.3, 0.5, 0.4, 0.6], start=1):
+def test_pilot_method_compares_with_the_previous_epoch_and_prunes_at_the_end():
+    # 8 epochs, G = 16: δ = 16^(1/4) = 2 over the 4 epochs of the first half
+    model, method, opt = setup("pilot", 2, 8, target=0.6, pilot_alpha=1e-3, pilot_alpha_growth=16.0, pilot_l1_floor=0.0)
+    assert method.delta == pytest.approx(2.0)
+    alphas = []
+    for epoch, acc in enumerate([0.5, 0.3, 0.4, 0.45, 0.6, 0.7, 0.8, 0.9], start=1):
         train_steps(model, method, opt, 2 * (epoch - 1), 2)
+        assert method.prunes_at(epoch) == (epoch == 8)
         method.end_epoch(epoch, acc)
-    # epoch 1: improved (grow), 2: improved (grow), 3: no (shrink), 4: improved but second half
-    assert method.alpha == pytest.approx(1e-3 * 2 * 2 / 2 / 2)
-    zeros = sum(int((_theta(l) == 0).sum()) for l in method.layers)
-    total = sum(l.w.numel() for l in method.layers)
+        alphas.append(method.alpha / 1e-3)
+    # grow (first epoch), shrink (0.3 < 0.5), grow (0.4 > 0.3 though below the best 0.5: the original
+    # compares with the previous epoch), grow, then shrink in the second half
+    assert alphas == pytest.approx([2, 1, 2, 4, 2, 1, 0.5, 0.25])
+    thetas = [_theta(l) for l in method.layers]
+    zeros = sum(int((t == 0).sum()) for t in thetas)
+    total = sum(t.numel() for t in thetas)
     assert zeros == math.floor(0.6 * total) or zeros == total - int(0.4 * total + 1e-9)
+    assert 0 < method.metrics()["pruned_mass_fraction"] < 0.6  # the smallest 60 % carry less than 60 % of the mass
+
+
+@pytest.mark.parametrize("epochs", [10, 100, 7])
+def test_pilot_alpha_reaches_the_same_multiple_whatever_the_run_length(epochs):
+    model, method, opt = setup("pilot", 1, epochs, target=0.5, pilot_alpha=1e-3, pilot_alpha_growth=100.0, pilot_l1_floor=0.0)
+    peak = 0.0
+    for epoch in range(1, epochs + 1):
+        method.end_epoch(epoch, epoch / (epochs + 1))  # the training accuracy always improves
+        peak = max(peak, method.alpha / 1e-3)
+    assert peak == pytest.approx(100.0)
+
+
+def test_pilot_and_spred_penalty_is_the_only_decay_on_m_and_w():
+    from tests.compose import compose_config
+    from training.optim import build_optimizer
+
+    for experiment in ("pilot", "spred"):
+        cfg = compose_config([f"+experiment={experiment}", "setting=small"])
+        assert cfg.optimizer.weight_decay == 5e-4
+        model, method, _ = setup(experiment)
+        opt = build_optimizer(model, cfg, 0.1, method.decayed_parameters(), method.undecayed_parameters())
+        decay = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+        trained = [p for layer in method.layers for p in layer.trained]
+        assert len(trained) == 2 * len(method.layers) and all(decay[id(p)] == 0.0 for p in trained)
+        biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+        assert biases and all(id(p) in decay for p in biases)
 
 
 def test_spred_balanced_init_and_penalty_gradient():
     model, method, opt = setup("spred", spred_weight_decay=0.01, ham=False)
     layer = method.layers[0]
-    torch.testing.assert_close(layer.m, _theta(layer).abs().sqrt() if False else layer.m)
     torch.testing.assert_close(layer.m * layer.w, layer.module.weight)
     torch.testing.assert_close(layer.m, layer.w.abs())
     for p in layer.trained:

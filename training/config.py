@@ -147,7 +147,7 @@ class SparsityConfig:
     str_s_init: float = -3200.0  # initial threshold logit
     str_weight_decay: Optional[float] = None  # STR: replaces optimizer.weight_decay (weights and thresholds)
     pilot_alpha: float = 1e-5  # initial penalty α
-    pilot_delta: float = 1.1  # α multiplier δ
+    pilot_alpha_growth: float = 117.39  # G: α may grow by G over the first half (δ = G^(1/⌈T/2⌉); 1.1^50)
     pilot_l1_floor: float = 0.1  # K as a fraction of the initial ‖θ‖₁ (our choice)
     spred_weight_decay: float = 1e-4  # spred's constant penalty α
 
@@ -288,7 +288,7 @@ def validate(cfg: DictConfig) -> None:
     _check(s.rigl_delta_t >= 1, "sparsity.rigl_delta_t", s.rigl_delta_t, ">= 1")
     _check(0 <= s.rigl_drop_fraction < 1, "sparsity.rigl_drop_fraction", s.rigl_drop_fraction, "in [0, 1)")
     _check(0 < s.rigl_t_end <= 1, "sparsity.rigl_t_end", s.rigl_t_end, "in (0, 1]")
-    _check(s.pilot_delta > 1, "sparsity.pilot_delta", s.pilot_delta, "> 1")
+    _check(s.pilot_alpha_growth >= 1, "sparsity.pilot_alpha_growth", s.pilot_alpha_growth, ">= 1")
     _check(s.pilot_alpha > 0, "sparsity.pilot_alpha", s.pilot_alpha, "> 0")
     _check(0 <= s.pilot_l1_floor < 1, "sparsity.pilot_l1_floor", s.pilot_l1_floor, "in [0, 1) (a fraction of the initial L1 norm)")
     _check(s.spred_weight_decay >= 0, "sparsity.spred_weight_decay", s.spred_weight_decay, ">= 0")

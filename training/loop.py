@@ -91,7 +91,9 @@ class Trainer:
             device_ids = [self.env.local_rank] if self.env.device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         self.lr = peak_lr(cfg.optimizer, t.batch_size * self.env.world_size)
-        self.optimizer = build_optimizer(self.model, cfg, self.lr, self.method.decayed_parameters())
+        self.optimizer = build_optimizer(
+            self.model, cfg, self.lr, self.method.decayed_parameters(), self.method.undecayed_parameters()
+        )
         self.sam = uses_sam(self.optimizer)
         self.steps_per_epoch = len(self.data.train)
         if t.max_steps_per_epoch is not None:
@@ -369,6 +371,10 @@ class Trainer:
             record.update(self.train_epoch())
             self.epoch += 1
             self._check_not_at_chance(record)
+            if self.method.prunes_at(self.epoch):  # PILoT/spred: what the final prune costs
+                D.average_buffers(self.model, self.env)
+                before = self.evaluate()
+                record.update(test_acc_before_prune=before["test_acc"], test_loss_before_prune=before["test_loss"])
             self.method.end_epoch(self.epoch, record["train_acc"])
             record.update(self.method.metrics())
             D.average_buffers(self.model, self.env)  # the same BatchNorm statistics for evaluation and saving
@@ -415,6 +421,7 @@ class Trainer:
             "epoch": self.epoch,
             "global_step": self.global_step,
             "sparsity": last.get("sparsity"),
+            **{k: last[k] for k in ("test_acc_before_prune", "pruned_mass_fraction") if k in last},
             "layer_density": last.get("layer_density"),
             "sign_flips": last.get("sign_flips"),
             "sign_flips_total": sum(h["sign_flips"] for h in self.history),

@@ -27,15 +27,24 @@ def weight_decay(opt_cfg: DictConfig, sparsity_cfg: DictConfig) -> float:
 
 
 def param_groups(
-    model: torch.nn.Module, wd: float, opt_cfg: DictConfig, ham_cfg: DictConfig, decayed: Sequence[torch.Tensor] = ()
+    model: torch.nn.Module,
+    wd: float,
+    opt_cfg: DictConfig,
+    ham_cfg: DictConfig,
+    decayed: Sequence[torch.Tensor] = (),
+    undecayed: Sequence[torch.Tensor] = (),
 ) -> list[dict]:
-    """Weights (ndim >= 2), the rest (biases, norms) and ``decayed`` extras (e.g. STR's
-    thresholds, which get the weights' decay ``wd`` but not HAM), each with its weight decay."""
-    extra = {id(p) for p in decayed}
-    weights = [p for p in model.parameters() if p.requires_grad and default_param_filter(p)]
-    others = [p for p in model.parameters() if p.requires_grad and not default_param_filter(p) and id(p) not in extra]
+    """Weights (ndim >= 2), the rest (biases, norms), ``decayed`` extras (e.g. STR's thresholds,
+    which get the weights' decay ``wd`` but not HAM) and ``undecayed`` weights (PILoT's and spred's
+    m and w, whose only decay is the method's penalty), each with its weight decay."""
+    extra = {id(p) for p in decayed} | {id(p) for p in undecayed}
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in extra]
+    weights = [p for p in params if default_param_filter(p)]
+    others = [p for p in params if not default_param_filter(p)]
     weights_decay = 0.0 if ham_cfg.enabled and not ham_cfg.keep_weight_decay else wd  # else HAM's beta alone
     groups = [{"params": weights, "weight_decay": weights_decay}]
+    if undecayed:
+        groups.append({"params": list(undecayed), "weight_decay": 0.0})
     if others:
         groups.append({"params": others, "weight_decay": wd if opt_cfg.decay_bn_and_bias else 0.0})
     if decayed:
@@ -44,11 +53,15 @@ def param_groups(
 
 
 def build_optimizer(
-    model: torch.nn.Module, cfg: DictConfig, lr: float, decayed: Sequence[torch.Tensor] = ()
+    model: torch.nn.Module,
+    cfg: DictConfig,
+    lr: float,
+    decayed: Sequence[torch.Tensor] = (),
+    undecayed: Sequence[torch.Tensor] = (),
 ) -> torch.optim.Optimizer:
     """The optimizer stack for ``cfg`` (the whole run config: optimizer, ham, sparsity)."""
     opt_cfg, ham_cfg = cfg.optimizer, cfg.ham
-    groups = param_groups(model, weight_decay(opt_cfg, cfg.sparsity), opt_cfg, ham_cfg, decayed)
+    groups = param_groups(model, weight_decay(opt_cfg, cfg.sparsity), opt_cfg, ham_cfg, decayed, undecayed)
     base_name = opt_cfg.sam_base if opt_cfg.name == "sam" else opt_cfg.name
     if base_name == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=lr, momentum=opt_cfg.momentum, nesterov=opt_cfg.nesterov)
