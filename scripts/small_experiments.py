@@ -4,6 +4,9 @@ runs' ``summary.json`` records.
     python scripts/small_experiments.py ham-grid     # results/ham_grid.md: HAM's (alpha, beta) for the small setting
     python scripts/small_experiments.py methods      # results/small_methods.md: every method at 90 % sparsity
     python scripts/small_experiments.py str-presets  # results/str_presets.md: STR's weight decay -> sparsity
+    python scripts/small_experiments.py str-targets  # results/str_targets.md: STR (+HAM) presets at 80/90/95 %, 3 seeds
+    python scripts/small_experiments.py mirror-presets    # results/mirror_presets.md: PILoT's and spred's penalties
+    python scripts/small_experiments.py ham-weight-decay  # results/ham_weight_decay.md: base weight decay with HAM's beta
     python scripts/small_experiments.py methods --tables-only   # rebuild the table from the records
 
 Each sweep is a Hydra multirun of train.py (runs already finished are resumed, i.e. skipped). The
@@ -39,12 +42,17 @@ SWEEPS = {
         ]],
         "output": "results/str_presets.md",
     },
+    "str-targets": {
+        "dir": "multirun/str_targets",
+        "overrides": [["+experiment=str,str_ham", "sparsity.target=0.8,0.9,0.95", "trainer.seed=0,1,2"]],
+        "output": "results/str_targets.md",
+    },
     "mirror-presets": {
         "dir": "multirun/mirror_presets",
         "overrides": [
-            ["+experiment=pilot", "sparsity.pilot_alpha=1e-4,3e-4,1e-3,3e-3", "sparsity.pilot_alpha_growth=10,117.39",
+            ["+experiment=pilot", "sparsity.pilot_alpha=1e-4,3e-4,1e-3,3e-3,1e-2", "sparsity.pilot_alpha_growth=10,117.39",
              "sparsity.target=0.8,0.9,0.95"],
-            ["+experiment=spred", "sparsity.spred_weight_decay=1e-4,3e-4,1e-3,3e-3,1e-2", "sparsity.target=0.8,0.9,0.95"],
+            ["+experiment=spred", "sparsity.spred_weight_decay=1e-4,3e-4,1e-3,3e-3,1e-2,3e-2", "sparsity.target=0.8,0.9,0.95"],
         ],
         "output": "results/mirror_presets.md",
     },
@@ -137,11 +145,9 @@ def ham_grid_table(runs: list[dict], command: str) -> str:
 
 def mean_std(values: list[float]) -> str:
     """``mean ± std`` in percent (sample std over seeds; the mean alone for one seed)."""
-    mean = sum(values) / len(values)
     if len(values) == 1:
-        return f"{100 * mean:.2f}"
-    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+        return f"{100 * values[0]:.2f}"
+    return f"{100 * _mean(values):.2f} ± {100 * _std(values):.2f}"
 
 
 def methods_table(runs: list[dict], command: str) -> str:
@@ -193,17 +199,127 @@ def str_presets_table(runs: list[dict], command: str) -> str:
     lines = header(
         "STR presets for the small setting",
         ["STR's sparsity emerges from the weight decay on the weights and thresholds (`sparsity.str_weight_decay`),",
-         "with `sparsity.str_s_init=-5`; LeNet-300-100 on Fashion-MNIST, 10 epochs, one seed."],
+         "with `sparsity.str_s_init=-5`; LeNet-300-100 on Fashion-MNIST, 10 epochs, one seed, with and without HAM.",
+         "The preset for a target is the weight decay interpolated linearly between the two grid points whose",
+         "sparsity brackets it (rounded to two significant digits); `results/str_targets.md` checks them on 3 seeds."],
         command,
     )
-    lines += ["| sparsity.str_weight_decay | achieved sparsity % | test top-1 % |", "|---:|---:|---:|"]
-    for run in sorted(runs, key=lambda r: r["config"]["sparsity"]["str_weight_decay"]):
-        wd = run["config"]["sparsity"]["str_weight_decay"]
-        lines.append(f"| {wd:g} | {pct(run.get('sparsity'))} | {pct(run.get('test_acc'))} |")
+    lines += ["| HAM | sparsity.str_weight_decay | achieved sparsity % | test top-1 % |", "|---|---:|---:|---:|"]
+    by_ham: dict[bool, list[tuple[float, float]]] = {}
+    for run in sorted(runs, key=lambda r: (r["config"]["ham"]["enabled"], r["config"]["sparsity"]["str_weight_decay"])):
+        ham, wd = run["config"]["ham"]["enabled"], run["config"]["sparsity"]["str_weight_decay"]
+        lines.append(f"| {'yes' if ham else 'no'} | {wd:g} | {pct(run.get('sparsity'))} | {pct(run.get('test_acc'))} |")
+        if not run.get("failed"):
+            by_ham.setdefault(ham, []).append((wd, run["sparsity"]))
+    lines += ["", "| HAM | target % | preset sparsity.str_weight_decay |", "|---|---:|---:|"]
+    for ham, points in sorted(by_ham.items()):
+        for target in (0.8, 0.9, 0.95):
+            lines.append(f"| {'yes' if ham else 'no'} | {100 * target:g} | {_interpolate(points, target)} |")
     return "\n".join(lines) + "\n"
 
 
-TABLES = {"ham-grid": ham_grid_table, "methods": methods_table, "str-presets": str_presets_table}
+def _interpolate(points: list[tuple[float, float]], target: float) -> str:
+    """The x at which the piecewise-linear y(x) through ``points`` (sorted by x) reaches ``target``."""
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if y0 <= target <= y1 and y1 > y0:
+            return f"{x0 + (target - y0) / (y1 - y0) * (x1 - x0):.2g}"
+    return "outside the grid"
+
+
+def str_targets_table(runs: list[dict], command: str) -> str:
+    lines = header(
+        "STR and STR+HAM at their targets, small setting",
+        ["Each run uses the setting's preset for its target (`configs/setting/small.yaml`, from `results/str_presets.md`);",
+         "LeNet-300-100 on Fashion-MNIST, 10 epochs; mean ± sample std over the seeds. A preset is kept when every",
+         "seed lands within ±0.5 points of the target."],
+        command,
+    )
+    lines += ["| experiment | target % | sparsity.str_weight_decay | seeds | achieved sparsity % (min – max) | test top-1 % | within ±0.5 |",
+              "|---|---:|---:|---:|---:|---:|---|"]
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for run in runs:
+        if not run.get("failed"):
+            groups.setdefault((run["config"]["name"], run["config"]["sparsity"]["target"]), []).append(run)
+    for (name, target), rs in sorted(groups.items()):
+        sp = [r["sparsity"] for r in rs]
+        ok = all(abs(x - target) <= 0.005 for x in sp)
+        lines.append(
+            f"| {name} | {100 * target:g} | {rs[0]['config']['sparsity']['str_weight_decay']:g} | {len(rs)} | "
+            f"{mean_std(sp)} ({pct(min(sp))} – {pct(max(sp))}) | {mean_std([r['test_acc'] for r in rs])} | {'yes' if ok else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def mirror_presets_table(runs: list[dict], command: str) -> str:
+    lines = header(
+        "PILoT and spred penalties for the small setting",
+        ["LeNet-300-100 on Fashion-MNIST, 10 epochs, one seed; the penalty is the only decay on m and w.",
+         "Both prune to the target by global magnitude after the last epoch, without fine-tuning. `before` is",
+         "the test accuracy just before that prune, `after` just after it (the reported result); `mass` is the",
+         "fraction of ‖θ‖₁ the prune removed (near 0: the penalty had already made those weights ~0).",
+         "For each target the preset is the setting with the best `after` (marked **bold**)."],
+        command,
+    )
+    for method, knobs in (("pilot", ("pilot_alpha", "pilot_alpha_growth")), ("spred", ("spred_weight_decay",))):
+        rows = [r for r in runs if r["config"]["sparsity"]["method"] == method and not r.get("failed")]
+        if not rows:
+            continue
+        best = {}
+        for r in rows:
+            t = r["config"]["sparsity"]["target"]
+            if t not in best or r["test_acc"] > best[t]["test_acc"]:
+                best[t] = r
+        lines += ["", f"## {method}", "",
+                  "| " + " | ".join(f"sparsity.{k}" for k in knobs) + " | target % | before % | after % | mass % |",
+                  "|" + "---:|" * (len(knobs) + 4)]
+        for r in sorted(rows, key=lambda r: (r["config"]["sparsity"]["target"], *(r["config"]["sparsity"][k] for k in knobs))):
+            sc = r["config"]["sparsity"]
+            cells = [f"{sc[k]:g}" for k in knobs] + [f"{100 * sc['target']:g}", pct(r.get("test_acc_before_prune")),
+                                                       pct(r["test_acc"]), pct(r.get("pruned_mass_fraction"))]
+            if r is best[sc["target"]]:
+                cells = [f"**{c}**" for c in cells]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def ham_weight_decay_table(runs: list[dict], command: str) -> str:
+    lines = header(
+        "The base weight decay with HAM's beta, small setting",
+        ["`ham.keep_weight_decay=true`: the base weight decay (5e-4) stays on the weights HAM acts on, beside β;",
+         "`false`: β alone. Dense LeNet-300-100 on Fashion-MNIST with HAM (alpha=20, beta=1e-3), 10 epochs;",
+         "mean ± sample std over the seeds."],
+        command,
+    )
+    lines += ["| ham.keep_weight_decay | seeds | test top-1 % | train loss |", "|---|---:|---:|---:|"]
+    accs = {}
+    for keep in (True, False):
+        rs = [r for r in runs if r["config"]["ham"]["keep_weight_decay"] == keep and not r.get("failed")]
+        if rs:
+            accs[keep] = [r["test_acc"] for r in rs]
+            loss = sum(r["train_loss"] for r in rs) / len(rs)
+            lines.append(f"| {str(keep).lower()} | {len(rs)} | {mean_std(accs[keep])} | {loss:.4f} |")
+    if len(accs) == 2 and all(len(a) > 1 for a in accs.values()):
+        diff = abs(_mean(accs[True]) - _mean(accs[False]))
+        spread = max(_std(a) for a in accs.values())
+        verdict = "within" if diff <= 2 * spread else "beyond"
+        lines += ["", f"The means differ by {100 * diff:.2f} points, {verdict} twice the larger seed std ({100 * spread:.2f}).",
+                  "The settings keep `true` (our choice, SPEC.md §5: β on top of the base weight decay; the paper does not say which)."]
+    return "\n".join(lines) + "\n"
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _std(values: list[float]) -> float:
+    m = _mean(values)
+    return (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+TABLES = {
+    "ham-grid": ham_grid_table, "methods": methods_table, "str-presets": str_presets_table, "str-targets": str_targets_table,
+    "mirror-presets": mirror_presets_table, "ham-weight-decay": ham_weight_decay_table,
+}
 
 
 def main() -> None:

@@ -4,14 +4,25 @@ The phase timeline (``sparse.schedules.acdc_phases``) is the 100-epoch ResNet-50
 the run's length in optimizer steps. At the start of each compressed phase the weights are pruned
 straight to the target by one global magnitude threshold over all prunable layers; at the start of
 a decompressed phase the mask is lifted (the pruned weights come back as zeros) and the momentum of
-the prunable tensors is reset.
+every parameter is reset (as AC/DC's code does: BatchNorm and biases included).
 """
 
 from __future__ import annotations
 
+import torch
+
 from sparse.masks import global_magnitude_masks
 from sparse.method import MaskedMethod
 from sparse.schedules import acdc_compressed
+
+
+@torch.no_grad()
+def reset_momentum(optimizer_state: dict) -> None:
+    """Zero the per-element buffers (momentum, Adam moments) of every parameter's optimizer state."""
+    for state in optimizer_state.values():
+        for value in state.values():
+            if torch.is_tensor(value) and value.ndim > 0:
+                value.zero_()
 
 
 class ACDC(MaskedMethod):
@@ -22,8 +33,7 @@ class ACDC(MaskedMethod):
             self.set_masks(global_magnitude_masks(self.thetas(), self.cfg.target))
         elif not compressed and is_compressed_now:
             self.masks = [None] * len(self.layers)
-            for layer in self.layers:
-                layer.reset_optimizer_state(self.optimizer_state)
+            reset_momentum(self.optimizer_state)
         super().before_step(step, update)
 
     def metrics(self) -> dict[str, float]:

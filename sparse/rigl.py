@@ -1,11 +1,12 @@
 r"""RiGL (Evci et al. 2020): drop the smallest |θ|, grow the largest dense |∂L/∂θ|.
 
-Every ``ΔT`` steps until ``T_end`` (a fraction of training), per layer with ``n`` active weights:
+Every ``ΔT`` steps from step 0 until ``T_end`` (a fraction of training), per layer with ``n`` active weights:
 drop the ``k = floor(f(t)·n)`` active weights of smallest magnitude, then grow the ``k`` inactive
 ones (a just-dropped weight included) with the largest dense-gradient magnitude, where
 ``f(t) = f₀/2·(1 + cos(π t / T_end))``. Grown weights and their momentum start at exactly 0, and
 the active count of every layer is preserved. Under DDP the gradient is the all-reduced one, so
-every rank takes the same decision.
+every rank takes the same decision. **Our choice:** on an update step the weights also take their
+optimizer step (RiGL's code skips it there: 1 step in ``ΔT``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class RigL(RandomPaI):
 
     def _update_due(self, step: int) -> bool:
         t_end = int(self.cfg.rigl_t_end * self.total_steps)
-        return step > 0 and step % self.cfg.rigl_delta_t == 0 and step < t_end
+        return step % self.cfg.rigl_delta_t == 0 and step < t_end  # step 0 included, as in RiGL's code
 
     @torch.no_grad()
     def before_step(self, step: int, update: bool = True) -> None:

@@ -55,11 +55,6 @@ class PrunableWeight:
         for buffer in self._state_buffers(optimizer_state):
             buffer.masked_fill_(pruned, 0.0)
 
-    @torch.no_grad()
-    def reset_optimizer_state(self, optimizer_state: dict) -> None:
-        for buffer in self._state_buffers(optimizer_state):
-            buffer.zero_()
-
     def _state_buffers(self, optimizer_state: dict) -> list[torch.Tensor]:
         """The per-element optimizer buffers of the trained tensors (momentum, Adam moments)."""
         return [

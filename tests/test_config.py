@@ -5,7 +5,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
 from tests.compose import compose_config, group_options
-from training.config import ConfigError, validate
+from training.config import PRESET_KEYS, ConfigError, validate
 
 GROUPS = ["model", "data", "optimizer", "ham", "schedule", "trainer", "logger", "sparsity", "setting"]
 
@@ -17,6 +17,8 @@ def test_every_group_option_composes_and_validates(group, option):
         overrides.append("data.root=/some/imagenet")
     if (group, option) in (("data", "imagefolder"), ("data", "ffcv_imagenet")):
         overrides.append("model=resnet18")  # progressive resizing needs a model that takes any size
+    if group == "sparsity" and option in PRESET_KEYS:  # outside a setting there are no presets: set the knob
+        overrides.append(f"sparsity.{PRESET_KEYS[option]}=1e-3")
     cfg = compose_config(overrides)
     validate(cfg)
 
@@ -52,26 +54,75 @@ PAPER_EXPERIMENTS = [
     "dense", "dense_ham", "dense_sam", "dense_sam_ham", "random", "random_signin", "random_ham", "acdc",
     "acdc_signin", "acdc_ham", "rigl", "rigl_signin", "rigl_ham", "spred", "pilot", "str", "str_ham",
 ]
+DENSE_ROWS = ["dense", "dense_ham", "dense_sam", "dense_sam_ham"]
+#: Every cell of the paper's Tables 3 and 4: (experiment, sparsity.target or None, epochs on ImageNet)
+TABLE_CELLS = (
+    [(e, None, 100) for e in DENSE_ROWS] + [(f"{e}_200ep", None, 200) for e in DENSE_ROWS]
+    + [(e, t, 100) for e in PAPER_EXPERIMENTS if e not in DENSE_ROWS for t in (0.8, 0.9, 0.95)]
+)
+#: ImageNet cells without a known STR preset (STR's published one is for 90 % without HAM): they stop
+IMAGENET_WITHOUT_PRESET = {("str", 0.8), ("str", 0.95), ("str_ham", 0.8), ("str_ham", 0.9), ("str_ham", 0.95)}
 
 
 def test_there_is_an_experiment_for_every_table_cell_family():
-    assert set(PAPER_EXPERIMENTS) <= set(group_options("experiment"))
+    assert {e for e, _, _ in TABLE_CELLS} <= set(group_options("experiment"))
 
 
 @pytest.mark.parametrize("setting", ["imagenet", "small"])
-@pytest.mark.parametrize("experiment", group_options("experiment"))
-def test_every_experiment_composes_and_validates_in_both_settings(experiment, setting):
-    overrides = [f"+experiment={experiment}"] + ([] if setting == "imagenet" else ["setting=small"])
-    cfg = compose_config(overrides)
+@pytest.mark.parametrize("experiment,target,epochs", TABLE_CELLS, ids=[f"{e}-{t}" for e, t, _ in TABLE_CELLS])
+def test_every_table_cell_is_one_experiment_that_validates(experiment, target, epochs, setting):
+    overrides = [f"+experiment={experiment}"] + ([] if target is None else [f"sparsity.target={target}"])
+    cfg = compose_config(overrides + ([] if setting == "imagenet" else ["setting=small"]))
+    if setting == "imagenet" and (experiment, target) in IMAGENET_WITHOUT_PRESET:
+        with pytest.raises(ConfigError, match=rf"sparsity\.target={target} is not valid for sparsity\.method=str"):
+            validate(cfg)
+        return
     validate(cfg)
+    base = experiment.removesuffix("_200ep")
     assert cfg.name == experiment
+    assert cfg.trainer.epochs == (epochs if setting == "imagenet" or epochs == 200 else 10)
     assert cfg.model.name == ("resnet50" if setting == "imagenet" else "lenet300_100")
-    assert cfg.ham.enabled == experiment.endswith("_ham")
+    assert cfg.ham.enabled == base.endswith("_ham")
     assert cfg.ham.alpha == (200.0 if setting == "imagenet" else 20.0)
-    assert cfg.optimizer.name == ("sam" if "_sam" in experiment else "sgd")
-    assert cfg.sparsity.sign_in == experiment.endswith("_signin")
-    method = experiment.removesuffix("_ham").removesuffix("_signin").removesuffix("_sam")
+    assert cfg.optimizer.name == ("sam" if "_sam" in base else "sgd")
+    assert cfg.sparsity.sign_in == base.endswith("_signin")
+    method = base.removesuffix("_ham").removesuffix("_signin").removesuffix("_sam")
     assert cfg.sparsity.method == method
+    if target is not None:
+        assert cfg.sparsity.target == target
+    if method in PRESET_KEYS:  # the knob that reaches the target was filled in from the setting's preset
+        assert cfg.sparsity[PRESET_KEYS[method]] is not None
+
+
+def test_str_runs_under_strs_own_recipe_on_imagenet_and_the_common_one_otherwise():
+    cfg = compose_config(["+experiment=str"])
+    validate(cfg)
+    assert (cfg.optimizer.lr, cfg.optimizer.lr_reference_batch, cfg.optimizer.momentum) == (0.256, 256, 0.875)
+    assert (cfg.schedule.name, cfg.schedule.warmup_epochs, cfg.trainer.label_smoothing) == ("cosine", 5, 0.1)
+    assert (cfg.sparsity.str_weight_decay, cfg.sparsity.str_s_init) == (2.25e-5, -3200)
+    rigl = compose_config(["+experiment=rigl"])
+    assert (rigl.optimizer.lr, rigl.schedule.name) == (1.7, "linear_ramp")
+
+
+def test_str_preset_depends_on_ham_and_an_explicit_value_wins():
+    plain, ham = (compose_config([f"+experiment={e}", "setting=small"]) for e in ("str", "str_ham"))
+    validate(plain)
+    validate(ham)
+    assert plain.sparsity.str_weight_decay != ham.sparsity.str_weight_decay
+    explicit = compose_config(["+experiment=str_ham", "setting=small", "sparsity.target=0.85", "sparsity.str_weight_decay=1e-3"])
+    validate(explicit)
+    assert explicit.sparsity.str_weight_decay == 1e-3
+
+
+@pytest.mark.parametrize("experiment,key", [("str", "str_weight_decay"), ("str_ham", "str_weight_decay"),
+                                            ("pilot", "pilot_alpha"), ("spred", "spred_weight_decay")])
+def test_a_target_without_a_preset_stops_with_the_targets_that_have_one(experiment, key):
+    cfg = compose_config([f"+experiment={experiment}", "setting=small", "sparsity.target=0.85"])
+    with pytest.raises(ConfigError) as info:
+        validate(cfg)
+    message = str(info.value)
+    assert message.startswith(f"sparsity.target=0.85 is not valid for sparsity.method={experiment.removesuffix('_ham')}")
+    assert f"presets of sparsity.{key} for the targets 0.8, 0.9, 0.95" in message and f"set sparsity.{key} yourself" in message
 
 
 def test_imagenet_recipe_scales_the_learning_rate_with_the_global_batch():
@@ -141,12 +192,15 @@ def test_str_weight_decay_preset_goes_to_the_weights_and_thresholds():
     from training.optim import build_optimizer
 
     cfg = compose_config(["+experiment=str_ham", "setting=small"])
+    validate(cfg)
+    wd = cfg.sparsity.str_weight_decay
+    assert wd is not None and wd != cfg.optimizer.weight_decay
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
     method = build_method(cfg.sparsity)
     method.prepare(model)
     opt = build_optimizer(model, cfg, 0.1, method.decayed_parameters())
     groups = opt.param_groups
-    assert [g["weight_decay"] for g in groups] == [4.5e-3, 0.0, 4.5e-3]  # weights, biases, thresholds
+    assert [g["weight_decay"] for g in groups] == [wd, 0.0, wd]  # weights, biases, thresholds
     assert groups[2]["params"] == method.thresholds and groups[2]["ham_enabled"] is False
     plain = compose_config(["+experiment=rigl", "setting=small"])
     assert build_optimizer(model, plain, 0.1).param_groups[0]["weight_decay"] == 5e-4  # only STR uses it

@@ -28,7 +28,7 @@ def test_random_masks_have_exact_erk_counts():
 
 @pytest.mark.parametrize("method_name,extra", [("random", {}), ("rigl", {}), ("random", {"sign_in": True})])
 def test_pruned_weights_stay_zero_through_sgd_momentum_weight_decay_and_ham(method_name, extra):
-    model, method, opt = setup(method_name, target=0.7, rigl_delta_t=1000, **extra)
+    model, method, opt = setup(method_name, target=0.7, rigl_delta_t=1000, rigl_t_end=0.001, **extra)  # no mask update
     pruned = [~m for m in method.masks]
     train_steps(model, method, opt, 0, 30)
     for layer, p in zip(method.layers, pruned):
@@ -71,6 +71,9 @@ def test_acdc_phase_boundaries_compress_to_target_and_decompress_from_zeros():
             # gradient plus weight decay alone (0.9·0 + g + wd·w), with no memory of the past
             for layer, w in zip(method.layers, w_before):
                 torch.testing.assert_close(opt.state[layer.w]["momentum_buffer"], layer.w.grad + 1e-2 * w, rtol=1e-6, atol=1e-9)
+            # ... for every parameter, biases included, as AC/DC's code resets them all (no decay on biases here)
+            for bias in (p for p in model.parameters() if p.ndim == 1):
+                torch.testing.assert_close(opt.state[bias]["momentum_buffer"], bias.grad, rtol=1e-6, atol=1e-9)
     assert sum(int((_theta(l) == 0).sum()) for l in method.layers) >= math.floor(0.9 * total) - 1
 
 
@@ -90,7 +93,11 @@ def test_rigl_drop_and_grow_rule_on_a_crafted_layer():
 def test_rigl_update_preserves_counts_zeros_grown_and_stops_after_t_end():
     steps_per_epoch, epochs = 10, 4
     model, method, opt = setup("rigl", steps_per_epoch, epochs, target=0.8, rigl_delta_t=5, rigl_t_end=0.5)
-    train_steps(model, method, opt, 0, 5)
+    initial = [m.clone() for m in method.masks]
+    train_steps(model, method, opt, 0, 1)
+    assert not all(torch.equal(a, b) for a, b in zip(initial, method.masks)), "step 0 is an update (RiGL's code)"
+    train_steps(model, method, opt, 1, 4)
+    method.metrics()  # reads (and clears) the count of step 0's update
     counts = [int(m.sum()) for m in method.masks]
     old = [m.clone() for m in method.masks]
     # step 5 is an update: compute the expected swap count from the rule
@@ -208,7 +215,7 @@ def test_pilot_and_spred_penalty_is_the_only_decay_on_m_and_w():
     for experiment in ("pilot", "spred"):
         cfg = compose_config([f"+experiment={experiment}", "setting=small"])
         assert cfg.optimizer.weight_decay == 5e-4
-        model, method, _ = setup(experiment)
+        model, method, _ = setup(experiment, pilot_alpha=1e-3, spred_weight_decay=1e-3)
         opt = build_optimizer(model, cfg, 0.1, method.decayed_parameters(), method.undecayed_parameters())
         decay = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
         trained = [p for layer in method.layers for p in layer.trained]

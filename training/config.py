@@ -130,6 +130,22 @@ class LoggerConfig:
 
 
 @dataclass
+class SparsityPreset:
+    """A method's knob chosen for one target sparsity in one setting (by a committed sweep):
+    ``sparsity.<PRESET_KEYS[method]> = value`` when that key is null."""
+
+    method: str
+    target: float
+    value: float
+    ham: Optional[bool] = None  # null: with and without HAM
+
+
+#: The knob through which each method reaches its target (STR's sparsity emerges from its weight
+#: decay; PILoT and spred prune at the end, and their penalty decides how much that costs).
+PRESET_KEYS = {"str": "str_weight_decay", "pilot": "pilot_alpha", "spred": "spred_weight_decay"}
+
+
+@dataclass
 class SparsityConfig:
     """The ``sparsity`` group; the knobs that depend on the run length are fractions of it."""
 
@@ -145,11 +161,12 @@ class SparsityConfig:
     rigl_drop_fraction: float = 0.3  # initial drop fraction (cosine decay)
     rigl_t_end: float = 0.75  # fraction of training after which the mask is fixed
     str_s_init: float = -3200.0  # initial threshold logit
-    str_weight_decay: Optional[float] = None  # STR: replaces optimizer.weight_decay (weights and thresholds)
-    pilot_alpha: float = 1e-5  # initial penalty α
+    str_weight_decay: Optional[float] = None  # STR: replaces optimizer.weight_decay (weights and thresholds); null: preset
+    pilot_alpha: Optional[float] = None  # initial penalty α; null: the setting's preset for the target
     pilot_alpha_growth: float = 117.39  # G: α may grow by G over the first half (δ = G^(1/⌈T/2⌉); 1.1^50)
     pilot_l1_floor: float = 0.1  # K as a fraction of the initial ‖θ‖₁ (our choice)
-    spred_weight_decay: float = 1e-4  # spred's constant penalty α
+    spred_weight_decay: Optional[float] = None  # spred's constant penalty α; null: the setting's preset for the target
+    presets: list[SparsityPreset] = field(default_factory=list)  # set by the setting (configs/setting/*.yaml)
 
 
 @dataclass
@@ -196,6 +213,26 @@ def _positive_or_null(cfg: DictConfig, key: str, meaning: str) -> None:
     """``null`` means "not set"; 0 and negatives are refused (they used to be read as "not set")."""
     value = OmegaConf.select(cfg, key)
     _check(value is None or value >= 1, key, value, f">= 1, or null for {meaning}")
+
+
+def apply_preset(cfg: DictConfig) -> None:
+    """Fill the method's knob (:data:`PRESET_KEYS`) from the setting's preset for the target, unless
+    it was set; a target without a preset stops the run instead of running at another sparsity."""
+    s = cfg.sparsity
+    key = PRESET_KEYS.get(s.method)
+    if key is None or s[key] is not None:
+        return
+    ham = bool(cfg.ham.enabled)
+    own = [p for p in s.presets if p.method == s.method and (p.ham is None or p.ham == ham)]
+    match = [p for p in own if abs(p.target - s.target) < 1e-9]
+    if not match:
+        targets = ", ".join(f"{p.target:g}" for p in sorted(own, key=lambda p: p.target)) or "none"
+        with_ham = f" with ham.enabled={str(ham).lower()}" if any(p.ham is not None for p in s.presets if p.method == s.method) else ""
+        raise ConfigError(
+            f"sparsity.target={s.target} is not valid for sparsity.method={s.method}{with_ham}: this setting has "
+            f"presets of sparsity.{key} for the targets {targets}; use one of them, or set sparsity.{key} yourself"
+        )
+    s[key] = match[0].value
 
 
 def validate(cfg: DictConfig) -> None:
@@ -289,7 +326,8 @@ def validate(cfg: DictConfig) -> None:
     _check(0 <= s.rigl_drop_fraction < 1, "sparsity.rigl_drop_fraction", s.rigl_drop_fraction, "in [0, 1)")
     _check(0 < s.rigl_t_end <= 1, "sparsity.rigl_t_end", s.rigl_t_end, "in (0, 1]")
     _check(s.pilot_alpha_growth >= 1, "sparsity.pilot_alpha_growth", s.pilot_alpha_growth, ">= 1")
-    _check(s.pilot_alpha > 0, "sparsity.pilot_alpha", s.pilot_alpha, "> 0")
+    apply_preset(cfg)
+    _check(s.pilot_alpha is None or s.pilot_alpha > 0, "sparsity.pilot_alpha", s.pilot_alpha, "> 0")
     _check(0 <= s.pilot_l1_floor < 1, "sparsity.pilot_l1_floor", s.pilot_l1_floor, "in [0, 1) (a fraction of the initial L1 norm)")
-    _check(s.spred_weight_decay >= 0, "sparsity.spred_weight_decay", s.spred_weight_decay, ">= 0")
+    _check(s.spred_weight_decay is None or s.spred_weight_decay >= 0, "sparsity.spred_weight_decay", s.spred_weight_decay, ">= 0")
     _check(s.str_weight_decay is None or s.str_weight_decay >= 0, "sparsity.str_weight_decay", s.str_weight_decay, ">= 0 or null")

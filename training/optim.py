@@ -19,9 +19,12 @@ def peak_lr(cfg: DictConfig, global_batch: int) -> float:
 
 
 def weight_decay(opt_cfg: DictConfig, sparsity_cfg: DictConfig) -> float:
-    """The base weight decay: STR's recipe puts one value (``sparsity.str_weight_decay``) on the
-    weights and the thresholds, and that is how STR's sparsity is steered."""
-    if sparsity_cfg.method == "str" and sparsity_cfg.str_weight_decay is not None:
+    """The base weight decay: STR's recipe puts one value (``sparsity.str_weight_decay``, from the
+    setting's preset for the target unless set) on the weights and the thresholds, and that is how
+    STR's sparsity is steered."""
+    if sparsity_cfg.method == "str":
+        if sparsity_cfg.str_weight_decay is None:
+            raise ValueError("sparsity.str_weight_decay is null: training.config.validate fills it from the presets")
         return sparsity_cfg.str_weight_decay
     return opt_cfg.weight_decay
 
