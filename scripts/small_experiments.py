@@ -229,25 +229,48 @@ def _interpolate(points: list[tuple[float, float]], target: float) -> str:
 def str_targets_table(runs: list[dict], command: str) -> str:
     lines = header(
         "STR and STR+HAM at their targets, small setting",
-        ["Each run uses the setting's preset for its target (`configs/setting/small.yaml`, from `results/str_presets.md`);",
-         "LeNet-300-100 on Fashion-MNIST, 10 epochs; mean ± sample std over the seeds. A preset is kept when every",
-         "seed lands within ±0.5 points of the target."],
+        ["Each run uses the setting's preset for its target (`configs/setting/small.yaml`). The presets were read",
+         "off the one-seed grid of `results/str_presets.md`, checked here on 3 seeds, and where the mean missed the",
+         "target by more than 0.5 points, moved along the grid's local slope (the last column) and checked again.",
+         "A preset is kept when the mean over seeds lies within ±0.5 points of the target; single seeds spread",
+         "further (min – max), so per-seed sparsity is reported beside the accuracy in every table.",
+         "LeNet-300-100 on Fashion-MNIST, 10 epochs; mean ± sample std over the seeds."],
         command,
     )
-    lines += ["| experiment | target % | sparsity.str_weight_decay | seeds | achieved sparsity % (min – max) | test top-1 % | within ±0.5 |",
-              "|---|---:|---:|---:|---:|---:|---|"]
+    lines += ["| experiment | target % | sparsity.str_weight_decay | seeds | achieved sparsity % (min – max) | test top-1 % | mean within ±0.5 | slope-corrected preset |",
+              "|---|---:|---:|---:|---:|---:|---|---:|"]
+    grid = _str_grid()
     groups: dict[tuple[str, float], list[dict]] = {}
     for run in runs:
         if not run.get("failed"):
             groups.setdefault((run["config"]["name"], run["config"]["sparsity"]["target"]), []).append(run)
     for (name, target), rs in sorted(groups.items()):
         sp = [r["sparsity"] for r in rs]
-        ok = all(abs(x - target) <= 0.005 for x in sp)
+        wd = rs[0]["config"]["sparsity"]["str_weight_decay"]
+        ok = abs(_mean(sp) - target) <= 0.005
+        corrected = "–" if ok else _slope_corrected(grid.get(rs[0]["config"]["ham"]["enabled"], []), wd, _mean(sp), target)
         lines.append(
-            f"| {name} | {100 * target:g} | {rs[0]['config']['sparsity']['str_weight_decay']:g} | {len(rs)} | "
-            f"{mean_std(sp)} ({pct(min(sp))} – {pct(max(sp))}) | {mean_std([r['test_acc'] for r in rs])} | {'yes' if ok else 'no'} |"
+            f"| {name} | {100 * target:g} | {wd:g} | {len(rs)} | {mean_std(sp)} ({pct(min(sp))} – {pct(max(sp))}) | "
+            f"{mean_std([r['test_acc'] for r in rs])} | {'yes' if ok else 'no'} | {corrected} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _str_grid() -> dict[bool, list[tuple[float, float]]]:
+    """(weight decay, sparsity) points of the str-presets sweep, with and without HAM, sorted."""
+    grid: dict[bool, list[tuple[float, float]]] = {}
+    for run in load_runs(REPO / "results" / "records" / "str-presets"):
+        if not run.get("failed"):
+            grid.setdefault(run["config"]["ham"]["enabled"], []).append((run["config"]["sparsity"]["str_weight_decay"], run["sparsity"]))
+    return {ham: sorted(points) for ham, points in grid.items()}
+
+
+def _slope_corrected(points: list[tuple[float, float]], wd: float, achieved: float, target: float) -> str:
+    """``wd`` moved by (target - achieved) / slope, the slope of the grid segment around ``wd``."""
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x0 <= wd <= x1 and y1 > y0:
+            return f"{wd + (target - achieved) * (x1 - x0) / (y1 - y0):.3g}"
+    return "outside the grid"
 
 
 def mirror_presets_table(runs: list[dict], command: str) -> str:

@@ -244,3 +244,16 @@ def test_an_unknown_timm_model_and_cuda_without_a_gpu_name_the_key():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="trainer.device='cuda' is not valid: it must be auto or cpu here"):
             validate(compose_config(["trainer.device=cuda"]))
+
+
+def test_presets_do_not_enter_the_fingerprint_but_the_knob_they_fill_does():
+    from training.checkpoint import fingerprint, trajectory_config
+
+    def filled(*extra):
+        cfg = compose_config(["+experiment=str", "setting=small", *extra])
+        validate(cfg)
+        return fingerprint(trajectory_config(cfg))
+
+    base = filled()
+    assert filled("sparsity.presets.0.value=1.0") == base  # another preset for 80 %: this 90 % run is unchanged
+    assert filled("sparsity.presets.1.value=1.0") != base  # the preset this run uses

@@ -26,3 +26,38 @@ def test_methods_table_reports_mean_and_sample_std_over_seeds_and_counts_failure
     assert "diverged" in rows["rigl_ham"] and "not run" in rows["dense"]
     reference = json.loads(small_experiments.REFERENCE.read_text())["dense"]["dense"]["100ep"]
     assert "reference" in table and f"{reference[0]:.2f} ± {reference[1]:.2f} |" in rows["dense"]  # in its labelled column
+
+
+def test_str_preset_is_read_off_the_grid_by_linear_interpolation():
+    points = [(1e-3, 0.70), (2e-3, 0.78), (3e-3, 0.86)]
+    # 0.82 lies half way from 0.78 to 0.86: 2e-3 + 0.5e-3; 0.74 half way from 0.70 to 0.78
+    assert small_experiments._interpolate(points, 0.82) == "0.0025"
+    assert small_experiments._interpolate(points, 0.74) == "0.0015"
+    assert small_experiments._interpolate(points, 0.95) == "outside the grid"
+
+
+def _str_run(name, target, sparsity, acc=0.87, wd=3e-3):
+    config = {"name": name, "ham": {"enabled": name.endswith("_ham")}, "sparsity": {"target": target, "str_weight_decay": wd}}
+    return {"config": config, "sparsity": sparsity, "test_acc": acc}
+
+
+def test_str_targets_table_checks_the_mean_against_half_a_point_and_corrects_along_the_slope(monkeypatch):
+    # grid with HAM: 2.5e-3 -> 85 %, 3.5e-3 -> 95 %: 10 points per 1e-3
+    monkeypatch.setattr(small_experiments, "_str_grid", lambda: {True: [(2.5e-3, 0.85), (3.5e-3, 0.95)]})
+    runs = [_str_run("str", 0.9, s) for s in (0.897, 0.903, 0.9049)] + [_str_run("str_ham", 0.9, s) for s in (0.88, 0.89)]
+    rows = [line for line in small_experiments.str_targets_table(runs, "cmd").splitlines() if line.startswith("| str")]
+    assert rows[0].startswith("| str | 90 |") and rows[0].endswith("| yes | – |")
+    assert "(89.70 – 90.49)" in rows[0]
+    # mean 88.5 %: 1.5 points short at 10 points per 1e-3 -> 3e-3 + 0.15e-3
+    assert rows[1].startswith("| str_ham | 90 |") and rows[1].endswith("| no | 0.00315 |")
+
+
+def test_mirror_presets_table_marks_the_best_final_accuracy_per_target():
+    def run(alpha, target, acc):
+        sparsity = {"method": "spred", "target": target, "spred_weight_decay": alpha}
+        return {"config": {"sparsity": sparsity}, "test_acc": acc, "test_acc_before_prune": 0.88, "pruned_mass_fraction": 0.01}
+
+    runs = [run(1e-3, 0.9, 0.80), run(3e-3, 0.9, 0.85), run(1e-3, 0.8, 0.86), run(3e-3, 0.8, 0.84)]
+    table = small_experiments.mirror_presets_table(runs, "cmd")
+    bold = [line for line in table.splitlines() if line.startswith("| **")]
+    assert bold == ["| **0.001** | **80** | **88.00** | **86.00** | **1.00** |", "| **0.003** | **90** | **88.00** | **85.00** | **1.00** |"]

@@ -22,7 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 
 CHECKPOINT_NAME = "checkpoint.pt"
 #: Keys that may change between an interrupted run and its continuation.
-NON_TRAJECTORY_KEYS = ("trainer.resume", "trainer.progress", "trainer.threads", "logger", "data.root", "data.workers")
+#: ``sparsity.presets`` only fills a knob, and the filled knob is part of the config itself
+NON_TRAJECTORY_KEYS = (
+    "trainer.resume", "trainer.progress", "trainer.threads", "logger", "data.root", "data.workers", "sparsity.presets",
+)
 
 
 class CheckpointError(RuntimeError):
