@@ -2,8 +2,9 @@
 
 * torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``;
 * under ``srun`` (one task per GPU) SLURM sets ``SLURM_PROCID``, ``SLURM_NTASKS``,
-  ``SLURM_LOCALID`` and ``SLURM_JOB_NODELIST``: the master is the first host of the node list and
-  the port is derived from the job id unless ``MASTER_PORT`` is set.
+  ``SLURM_LOCALID`` and the node list (``SLURM_STEP_NODELIST``, else ``SLURM_JOB_NODELIST``): the
+  master is the first host of the node list and the port is derived from the job id unless
+  ``MASTER_PORT`` is set; the device is ``cuda:SLURM_LOCALID``. The same holds on several nodes.
 
 The backend is NCCL on GPUs and gloo on the CPU.
 """
@@ -34,16 +35,32 @@ class DistEnv:
         return self.world_size > 1
 
 
-def first_host(nodelist: str) -> str:
-    """The first host name of a SLURM node list such as ``gpu[003-005,010],cpu01``."""
-    match = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist.strip())
-    if not match:
+def expand_nodelist(nodelist: str) -> list[str]:
+    """The host names of a SLURM node list in SLURM's order: ``gpu[01-03,07],cpu1`` ->
+    ``gpu01 gpu02 gpu03 gpu07 cpu1`` (zero padding kept; a suffix after the brackets too)."""
+    hosts: list[str] = []
+    for item in re.findall(r"[^,\[]+(?:\[[^\]]*\][^,\[]*)*", nodelist.strip()):
+        match = re.fullmatch(r"([^\[]*)\[([^\]]+)\](.*)", item)
+        if match is None:
+            hosts.append(item)
+            continue
+        prefix, ranges, suffix = match.groups()
+        if "[" in suffix:
+            raise ValueError(f"cannot parse SLURM node list {nodelist!r}: one bracket group per host name is supported")
+        for part in ranges.split(","):
+            first, _, last = part.partition("-")
+            if not first.isdigit() or last and not last.isdigit():
+                raise ValueError(f"cannot parse SLURM node list {nodelist!r}")
+            for number in range(int(first), int(last or first) + 1):
+                hosts.append(f"{prefix}{number:0{len(first)}d}{suffix}")
+    if not hosts:
         raise ValueError(f"cannot parse SLURM node list {nodelist!r}")
-    prefix, ranges = match.group(1), match.group(2)
-    if ranges is None:
-        return prefix
-    first = ranges.split(",")[0].split("-")[0]
-    return prefix + first
+    return hosts
+
+
+def first_host(nodelist: str) -> str:
+    """The first host of a SLURM node list (the DDP master under ``srun``)."""
+    return expand_nodelist(nodelist)[0]
 
 
 def environment_ranks(env: dict[str, str] | None = None) -> tuple[int, int, int]:
@@ -55,7 +72,9 @@ def environment_ranks(env: dict[str, str] | None = None) -> tuple[int, int, int]
     if "RANK" in env and "WORLD_SIZE" in env:
         return int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0))
     if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
-        env.setdefault("MASTER_ADDR", first_host(env.get("SLURM_JOB_NODELIST", env.get("SLURM_NODELIST", "localhost"))))
+        # the job step's nodes (srun may run on part of the allocation), else the job's
+        nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST", "localhost")
+        env.setdefault("MASTER_ADDR", first_host(nodelist))
         env.setdefault("MASTER_PORT", str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000))
         return int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]), int(env.get("SLURM_LOCALID", 0))
     return 0, 1, 0
