@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from training.checkpoint import CheckpointError
 from training.config import ConfigError, register_configs, validate
 from training.data import DataError
+from training.preemption import EXIT_STOPPED, Stopped
 from training.rundir import CONFIG_DIR, RunDirectoryBusy, save_run_config
 
 register_configs()
@@ -59,6 +60,11 @@ def main(cfg: DictConfig) -> dict:
         save_run_config(trainer.run_dir, cfg)  # only now: a refused run leaves an existing run's records alone
     try:
         summary = trainer.fit()
+    except Stopped as stopped:  # SIGUSR1/SIGTERM: the position is saved; hand the signal on and exit
+        trainer.close(exit_code=EXIT_STOPPED)
+        if trainer.env.is_main:
+            print(f"{stopped} (exit code {EXIT_STOPPED})", file=sys.stderr)
+        trainer.stop.hand_on(stopped.signum)
     except TrainingDiverged as error:
         trainer.close(exit_code=EXIT_DIVERGED)
         fail(EXIT_DIVERGED, f"training diverged: {error}", cfg)

@@ -116,7 +116,7 @@ def main() -> None:
     matched = matching_weight_decay(common, s_init, own_epoch) if own_epoch is not None else None
     lines += [
         "",
-        f"Under the common recipe the same preset brings the thresholds into play much later, so STR would end far",
+        "Under the common recipe the same preset brings the thresholds into play much later, so STR would end far",
         "less sparse than its preset promises. The STR experiments therefore run STR's own recipe",
         "(`configs/setting/imagenet_str.yaml`)." + (
             f" For reference only (not used): the weight decay with which the common recipe reaches s = -10 at"

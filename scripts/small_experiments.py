@@ -50,9 +50,9 @@ SWEEPS = {
     "mirror-presets": {
         "dir": "multirun/mirror_presets",
         "overrides": [
-            ["+experiment=pilot", "sparsity.pilot_alpha=1e-4,3e-4,1e-3,3e-3,1e-2", "sparsity.pilot_alpha_growth=10,117.39",
+            ["+experiment=pilot", "sparsity.pilot_alpha=1e-4,3e-4,5e-4,1e-3,2e-3,3e-3,1e-2", "sparsity.pilot_alpha_growth=10,117.39",
              "sparsity.target=0.8,0.9,0.95"],
-            ["+experiment=spred", "sparsity.spred_weight_decay=1e-4,3e-4,1e-3,3e-3,1e-2,3e-2", "sparsity.target=0.8,0.9,0.95"],
+            ["+experiment=spred", "sparsity.spred_weight_decay=1e-4,3e-4,5e-4,1e-3,3e-3,1e-2,3e-2", "sparsity.target=0.8,0.9,0.95"],
         ],
         "output": "results/mirror_presets.md",
     },
@@ -284,22 +284,25 @@ def mirror_presets_table(runs: list[dict], command: str) -> str:
         command,
     )
     for method, knobs in (("pilot", ("pilot_alpha", "pilot_alpha_growth")), ("spred", ("spred_weight_decay",))):
-        rows = [r for r in runs if r["config"]["sparsity"]["method"] == method and not r.get("failed")]
+        rows = [r for r in runs if r["config"]["sparsity"]["method"] == method]
         if not rows:
             continue
         best = {}
         for r in rows:
             t = r["config"]["sparsity"]["target"]
-            if t not in best or r["test_acc"] > best[t]["test_acc"]:
+            if not r.get("failed") and (t not in best or r["test_acc"] > best[t]["test_acc"]):
                 best[t] = r
         lines += ["", f"## {method}", "",
                   "| " + " | ".join(f"sparsity.{k}" for k in knobs) + " | target % | before % | after % | mass % |",
                   "|" + "---:|" * (len(knobs) + 4)]
         for r in sorted(rows, key=lambda r: (r["config"]["sparsity"]["target"], *(r["config"]["sparsity"][k] for k in knobs))):
             sc = r["config"]["sparsity"]
+            if r.get("failed"):  # the divergence guard stopped it (the penalty collapsed the network)
+                lines.append("| " + " | ".join([f"{sc[k]:g}" for k in knobs] + [f"{100 * sc['target']:g}", "diverged", "–", "–"]) + " |")
+                continue
             cells = [f"{sc[k]:g}" for k in knobs] + [f"{100 * sc['target']:g}", pct(r.get("test_acc_before_prune")),
                                                        pct(r["test_acc"]), pct(r.get("pruned_mass_fraction"))]
-            if r is best[sc["target"]]:
+            if r is best.get(sc["target"]):
                 cells = [f"**{c}**" for c in cells]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -110,6 +110,7 @@ class TrainerConfig:
     device: str = "auto"  # auto, cpu, cuda
     threads: Optional[int] = None  # torch.set_num_threads on CPU
     finite_check_every: int = 1  # steps between divergence checks of the loss (each a host sync)
+    signal_check_every: int = 10  # steps between checks for SIGUSR1/SIGTERM under DDP (each an all-reduce)
     divergence_factor: float = 20.0  # stop when the loss exceeds this times ln(classes)
     progress: bool = True
     max_steps_per_epoch: Optional[int] = None  # cut epochs short (smoke tests)
@@ -309,6 +310,7 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg.trainer.eval_every >= 1, "trainer.eval_every", cfg.trainer.eval_every, ">= 1")
     _check(cfg.trainer.divergence_factor > 1, "trainer.divergence_factor", cfg.trainer.divergence_factor, "> 1")
     _check(cfg.trainer.finite_check_every >= 1, "trainer.finite_check_every", cfg.trainer.finite_check_every, ">= 1")
+    _check(cfg.trainer.signal_check_every >= 1, "trainer.signal_check_every", cfg.trainer.signal_check_every, ">= 1")
     _choice(cfg, "trainer.device", ("auto", "cpu", "cuda"))
     if cfg.trainer.device == "cuda":
         import torch

@@ -108,6 +108,15 @@ def broadcast_from_main(value, env: DistEnv):
     return box[0]
 
 
+def gather_objects(value, env: DistEnv) -> list:
+    """Every rank's ``value`` (any picklable object), in rank order, on every rank."""
+    if not env.distributed:
+        return [value]
+    out = [None] * env.world_size
+    dist.all_gather_object(out, value)
+    return out
+
+
 def average_buffers(module: torch.nn.Module, env: DistEnv) -> None:
     """Make floating-point buffers (BatchNorm running statistics) the mean over ranks."""
     if not env.distributed:

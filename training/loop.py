@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from training.config import ConfigError
 from training.data import build_data
 from training.models import build_model
 from training.optim import build_optimizer, peak_lr, uses_sam
+from training.preemption import StopSignals, Stopped
 from training.records import RunRecords
 from training.rundir import SWEEP_THREADS_VARIABLE, RunDirectoryBusy, RunLock
 from training.schedule import lr_multiplier
@@ -114,6 +116,9 @@ class Trainer:
         self.autocast_dtype = torch.bfloat16 if t.amp else None
         self.epoch, self.global_step, self.wall_time = 0, 0, 0.0
         self.history: list[dict[str, Any]] = []
+        #: inside an epoch (a run stopped by a signal): steps done and the epoch's running sums
+        self.partial: dict[str, Any] | None = None
+        self.stop = StopSignals()
         self.config = trajectory_config(cfg)
         run_id = hashlib.sha256(f"{run_dir.resolve()}:{fingerprint(self.config)}".encode()).hexdigest()[:16]
         self._resume()
@@ -163,9 +168,10 @@ class Trainer:
         self.method.load_state_dict(payload["method"])
         set_rng_state(payload["rng"])
         self.epoch, self.global_step = payload["epoch"], payload["global_step"]
-        self.wall_time, self.history = payload["wall_time"], payload["history"]
+        self.wall_time, self.history, self.partial = payload["wall_time"], payload["history"], payload["partial"]
         if self.env.is_main:
-            print(f"resumed from {path} after epoch {self.epoch}")
+            inside = f", step {self.partial['step']} of epoch {self.epoch + 1}" if self.partial else ""
+            print(f"resumed from {path} after epoch {self.epoch}{inside}")
 
     def _save(self) -> None:
         """Rank 0 writes the checkpoint; if it cannot (a full disk, ...), every rank stops with its message."""
@@ -194,6 +200,7 @@ class Trainer:
             "world_size": self.env.world_size,
             "threads": torch.get_num_threads(),
             "history": self.history,
+            "partial": self.partial,
             "config": self.config,
             "fingerprint": fingerprint(self.config),
         }
@@ -303,16 +310,20 @@ class Trainer:
         return f"The last good checkpoint ({self.checkpoint_path}, after epoch {epochs_saved}) was kept."
 
     def train_epoch(self) -> dict[str, float]:
+        """One epoch of training (the rest of it, after a stop inside it)."""
         t = self.cfg.trainer
         self.net.train()
-        self.data.train.set_epoch(self.epoch)
+        partial = self.partial or {"step": 0, "train_time_s": 0.0, "ranks": [{"loss_sum": 0.0, "correct": 0, "seen": 0}] * self.env.world_size}
+        first, sums = partial["step"], partial["ranks"][self.env.rank]  # this rank's running sums
+        self.data.train.set_epoch(self.epoch, first)
         device = self.env.device
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        correct = torch.zeros((), device=device, dtype=torch.int64)
-        seen = 0
-        bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{t.epochs}", disable=not (t.progress and self.env.is_main), leave=False, dynamic_ncols=True)
-        start = time.perf_counter()
-        for i, (x, y) in enumerate(self.data.train):
+        loss_sum = torch.tensor(sums["loss_sum"], device=device, dtype=torch.float64)
+        correct = torch.tensor(sums["correct"], device=device, dtype=torch.int64)
+        seen = sums["seen"]
+        bar = tqdm(total=self.steps_per_epoch, initial=first, desc=f"epoch {self.epoch + 1}/{t.epochs}",
+                   disable=not (t.progress and self.env.is_main), leave=False, dynamic_ncols=True)
+        start = time.perf_counter() - partial["train_time_s"]
+        for i, (x, y) in enumerate(self.data.train, start=first):
             if i >= self.steps_per_epoch:
                 break
             x, y = self._to_device(x, y)
@@ -328,13 +339,34 @@ class Trainer:
             bar.update(1)
             if i % 20 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}")
+            if i + 1 < self.steps_per_epoch:
+                self._stop_if_signalled(i + 1, loss_sum, correct, seen, time.perf_counter() - start)
         bar.close()
+        self.partial = None
         elapsed = time.perf_counter() - start
         totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), device=device, dtype=torch.float64)])
         D.all_reduce_sum(totals, self.env)
         loss_total, correct_total, n = totals.tolist()
         self._check_divergence(loss_total / n)
         return {"train_loss": loss_total / n, "train_acc": correct_total / n, "images_per_s": n / elapsed, "train_time_s": elapsed}
+
+    def _stop_if_signalled(self, steps_done: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, train_time: float) -> None:
+        """After a step: if a rank got SIGUSR1/SIGTERM (all ranks agree at the same step), save the
+        position inside the epoch and raise :class:`Stopped`."""
+        every = self.cfg.trainer.signal_check_every if self.env.distributed else 1
+        if self.global_step % every:
+            return
+        signum = self.stop.agreed(self.env)
+        if not signum:
+            return
+        sums = {"loss_sum": loss_sum.item(), "correct": int(correct.item()), "seen": seen}
+        self.partial = {"step": steps_done, "train_time_s": train_time, "ranks": D.gather_objects(sums, self.env)}
+        self.wall_time += time.perf_counter() - self._epoch_started
+        self._save()
+        raise Stopped(signum, (
+            f"stopped by {signal.Signals(signum).name} after step {steps_done} of epoch {self.epoch + 1} (global step "
+            f"{self.global_step}); its position is saved in {self.checkpoint_path}: the same command continues from there"
+        ))
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -359,11 +391,25 @@ class Trainer:
 
     # -- the run -------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
+        """Train the remaining epochs. SIGUSR1/SIGTERM stop it inside an epoch (:class:`Stopped`,
+        with the position saved); ``train.py`` then hands the signal on to the handlers installed before."""
+        self.stop.install()
+        try:
+            summary = self._fit()
+        except Stopped:
+            raise
+        except BaseException:
+            self.stop.uninstall()
+            raise
+        self.stop.uninstall()
+        return summary
+
+    def _fit(self) -> dict[str, Any]:
         t = self.cfg.trainer
         if self.epoch >= t.epochs and self.env.is_main:
             print(f"nothing to do: the checkpoint already holds {self.epoch} of trainer.epochs={t.epochs} epochs")
         while self.epoch < t.epochs:
-            start = time.perf_counter()
+            start = self._epoch_started = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
             record: dict[str, Any] = {"epoch": self.epoch + 1, "lr": lr}
             if self.data.resolution_at is not None:

@@ -14,9 +14,11 @@ class DataError(RuntimeError):
 
 class Loader(Protocol):
     """Batches ``(x, y)`` already on the run's device; ``set_epoch`` fixes the order (and the
-    augmentation) of the next pass, so that an epoch does not depend on what ran before it."""
+    augmentation) of the next pass, so that an epoch does not depend on what ran before it.
+    ``start_batch`` > 0 makes the next pass begin at that batch of the epoch, with the same content
+    as in a whole pass (a run resumed inside an epoch); later passes start at 0 again."""
 
-    def set_epoch(self, epoch: int) -> None: ...
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None: ...
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
     def __len__(self) -> int: ...
 

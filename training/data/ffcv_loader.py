@@ -274,10 +274,13 @@ class _Loader(FfcvLoaderBase):
             self.traversal_order = traversal(self)
             self.first_traversal_order = self.next_traversal_order()
 
+    start_batch = 0  # the next pass begins at this batch of its epoch
+
     def __iter__(self):  # FFCV's Loader.__iter__ with our iterator
         Compiler.set_num_threads(self.num_workers)
         epoch = self.next_epoch
-        order = self.next_traversal_order()[: len(self) * self.batch_size]
+        start, self.start_batch = self.start_batch, 0
+        order = self.next_traversal_order()[start * self.batch_size : len(self) * self.batch_size]
         self.next_epoch += 1
         if self.code is None or self.recompile:
             self.generate_code()
@@ -290,8 +293,9 @@ class FfcvLoader:
     def __init__(self, loader: _Loader, normalize: Normalize | None, schedule: ResolutionSchedule | None = None) -> None:
         self.loader, self.normalize, self.schedule = loader, normalize, schedule
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         self.loader.next_epoch = epoch  # FFCV's order (and our key) of epoch e: seed + e
+        self.loader.start_batch = start_batch
         if self.schedule is not None:
             res = self.schedule(epoch)
             self.loader.keyed_decoder.output_size = (res, res)

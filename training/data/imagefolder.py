@@ -12,6 +12,7 @@ workers' random state and a resumed run sees exactly the batches of an uninterru
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Iterator
 
@@ -86,10 +87,14 @@ class CropDataset(torch.utils.data.Dataset):
 
 
 class EpochSampler(torch.utils.data.DistributedSampler):
-    """PyTorch's DistributedSampler (order from ``(seed, epoch)``) yielding ``(index, epoch)``."""
+    """PyTorch's DistributedSampler (order from ``(seed, epoch)``) yielding ``(index, epoch)``;
+    the next pass skips its first ``skip`` indices (a run resumed inside an epoch)."""
+
+    skip = 0
 
     def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
-        return ((index, self.epoch) for index in super().__iter__())
+        skip, self.skip = self.skip, 0
+        return ((index, self.epoch) for index in itertools.islice(super().__iter__(), skip, None))
 
 
 class FolderLoader:
@@ -102,9 +107,12 @@ class FolderLoader:
             drop_last=drop_last, persistent_workers=workers > 0,
         )
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         if isinstance(self.sampler, EpochSampler):
             self.sampler.set_epoch(epoch)
+            self.sampler.skip = start_batch * self.loader.batch_size
+        elif start_batch:
+            raise ValueError("only a training loader (EpochSampler) can start inside an epoch")
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels in self.loader:

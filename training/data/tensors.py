@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import struct
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -42,16 +42,14 @@ class TensorLoader:
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = False,
-        transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     ) -> None:
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
-        self.transform = transform
-        self.epoch = 0
+        self.epoch, self.start_batch = 0, 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
 
     def _indices(self) -> torch.Tensor:
         n = len(self.x)
@@ -69,13 +67,10 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         indices = self._indices()
-        gen = torch.Generator().manual_seed(self.seed * 7919 + self.epoch + 1)
-        for b in range(len(self)):
+        start, self.start_batch = self.start_batch, 0
+        for b in range(start, len(self)):
             idx = indices[b * self.batch_size : (b + 1) * self.batch_size]
-            x = self.x[idx]
-            if self.transform is not None:
-                x = self.transform(x, gen)
-            yield x, self.y[idx]
+            yield self.x[idx], self.y[idx]
 
 
 def _read_idx(path: Path) -> np.ndarray:

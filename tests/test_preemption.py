@@ -1,0 +1,112 @@
+"""SIGUSR1/SIGTERM stop a running train.py inside an epoch; the same command continues it, bit-identical.
+
+Real processes and real signals: one process, two processes started from SLURM's variables (the
+signal reaches one rank only, as when a node is told first), and torchrun (its agent forwards the
+SIGTERM it gets to the workers).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.e2e import REPO, SMALL, env, final_weights, read_history, run_train, train_command
+from training.checkpoint import read_checkpoint
+from training.preemption import EXIT_STOPPED
+
+pytestmark = pytest.mark.slow
+# the whole training set: 468 steps an epoch in one process (about 2 s), so that a signal lands inside an epoch
+SETUP = ["data.train_subset=null", "trainer.epochs=3", "sparsity=rigl", "sparsity.rigl_delta_t=50", "trainer.signal_check_every=1"]
+TIMINGS = ("images_per_s", "train_time_s", "wall_time_s")
+
+
+def _strip(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in h.items() if k not in TIMINGS} for h in history]
+
+
+def _wait_for_first_epoch(run_dir: Path, processes: list[subprocess.Popen]) -> None:
+    history = run_dir / "history.jsonl"
+    deadline = time.time() + 300
+    while not (history.exists() and history.read_text().count("\n") >= 1):
+        assert time.time() < deadline and all(p.poll() is None for p in processes), "the run ended before its first epoch"
+        time.sleep(0.01)
+
+
+def _assert_stopped_inside_an_epoch(run_dir: Path, steps_per_epoch: int) -> dict:
+    payload = read_checkpoint(run_dir / "checkpoint.pt")
+    assert payload["partial"] is not None and 0 < payload["partial"]["step"] < steps_per_epoch, payload["partial"]
+    assert payload["epoch"] in (1, 2) and payload["global_step"] == steps_per_epoch * payload["epoch"] + payload["partial"]["step"]
+    return payload
+
+
+def _assert_equal_runs(a: Path, b: Path) -> None:
+    wa, wb = final_weights(a), final_weights(b)
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert _strip(read_history(a)) == _strip(read_history(b))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM], ids=["SIGUSR1", "SIGTERM"])
+def test_one_process_stops_inside_an_epoch_and_resumes_bit_identical(tmp_path, sig):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run_train(straight, *SETUP).returncode == 0
+    process = subprocess.Popen(train_command(stopped, *SETUP), cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_first_epoch(stopped, [process])
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == EXIT_STOPPED, err[-3000:]
+    assert f"stopped by {sig.name} after step" in err and "the same command continues from there" in err
+    payload = _assert_stopped_inside_an_epoch(stopped, 468)
+    assert not list(stopped.glob("*.tmp")) and not (stopped / "run.lock").exists()
+    resumed = run_train(stopped, *SETUP)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"step {payload['partial']['step']} of epoch {payload['epoch'] + 1}" in resumed.stdout
+    _assert_equal_runs(straight, stopped)
+
+
+def _srun_like(run_dir: Path, job_id: str) -> list[subprocess.Popen]:
+    """Two train.py processes with only SLURM's variables, as `srun --ntasks=2` starts them."""
+    procs = []
+    for rank in range(2):
+        slurm = dict(env(), SLURM_PROCID=str(rank), SLURM_NTASKS="2", SLURM_LOCALID=str(rank), SLURM_JOB_NODELIST="localhost",
+                     SLURM_JOB_ID=job_id)
+        for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+            slurm.pop(key, None)
+        procs.append(subprocess.Popen(train_command(run_dir, *SETUP), cwd=REPO, env=slurm, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    return procs
+
+
+def test_two_ranks_stop_at_the_same_step_when_one_is_signalled_and_resume_bit_identical(tmp_path):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    procs = _srun_like(straight, "5151")
+    assert [p.wait(timeout=600) for p in procs] == [0, 0], procs[0].stderr.read()[-2000:]
+    procs = _srun_like(stopped, "5252")
+    _wait_for_first_epoch(stopped, procs)
+    procs[1].send_signal(signal.SIGUSR1)  # rank 1 only: the ranks must still agree on the step
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [EXIT_STOPPED, EXIT_STOPPED], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    assert "stopped by SIGUSR1 after step" in outputs[0][1]  # reported by rank 0, which was not signalled itself
+    _assert_stopped_inside_an_epoch(stopped, 234)  # 60000 / 2 ranks / 128
+    procs = _srun_like(stopped, "5353")
+    assert [p.wait(timeout=600) for p in procs] == [0, 0], procs[0].stderr.read()[-2000:]
+    _assert_equal_runs(straight, stopped)
+
+
+def test_torchrun_forwards_sigterm_and_both_ranks_save_one_position(tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+               str(REPO / "train.py"), f"hydra.run.dir={tmp_path}", *SMALL, *SETUP]
+    agent = subprocess.Popen(command, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_first_epoch(tmp_path, [agent])
+    agent.send_signal(signal.SIGTERM)
+    _, err = agent.communicate(timeout=300)
+    assert "stopped by SIGTERM after step" in err, err[-3000:]
+    _assert_stopped_inside_an_epoch(tmp_path, 234)
+    resumed = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert [h["epoch"] for h in read_history(tmp_path)] == [1, 2, 3]
