@@ -227,11 +227,12 @@ def apply_preset(cfg: DictConfig) -> None:
     own = [p for p in s.presets if p.method == s.method and (p.ham is None or p.ham == ham)]
     match = [p for p in own if abs(p.target - s.target) < 1e-9]
     if not match:
-        targets = ", ".join(f"{p.target:g}" for p in sorted(own, key=lambda p: p.target)) or "none"
+        targets = ", ".join(f"{p.target:g}" for p in sorted(own, key=lambda p: p.target))
         with_ham = f" with ham.enabled={str(ham).lower()}" if any(p.ham is not None for p in s.presets if p.method == s.method) else ""
+        has = f"presets of sparsity.{key} for the targets {targets}; use one of them" if own else f"no preset of sparsity.{key}"
         raise ConfigError(
             f"sparsity.target={s.target} is not valid for sparsity.method={s.method}{with_ham}: this setting has "
-            f"presets of sparsity.{key} for the targets {targets}; use one of them, or set sparsity.{key} yourself"
+            f"{has}, or set sparsity.{key} yourself"
         )
     s[key] = match[0].value
 
