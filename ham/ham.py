@@ -160,6 +160,8 @@ class HAM(OptimizerWrapper):
             bias_t = torch.full((), bias, dtype=params[0].dtype, device=params[0].device)
             if self.fused:
                 _fused_step(params, grads, group_signs, coef, bias_t, bound)
+            elif params[0].device.type != "cpu":  # an accelerator: a few kernels per group, no host sync
+                _flat_step(params, grads, group_signs, coef, bias_t, bound)
             else:
                 for i, (p, g) in enumerate(zip(params, grads)):
                     s = None if group_signs is None else group_signs[i]
@@ -218,6 +220,28 @@ def _hyperbolic_inplace(
     torch.addcmul(bias, sign, g, value=coef, out=e)
     torch.nan_to_num_(e, nan=0.0, posinf=0.0, neginf=0.0).clamp_(-bound, bound).exp2_()
     p.mul_(e)
+
+
+def _flat_step(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    signs: list[torch.Tensor] | None,
+    coef: float,
+    bias: torch.Tensor,
+    bound: float,
+) -> None:
+    """The hyperbolic step of a whole group on one flat buffer: the tensors are concatenated (in
+    their logical order, so any memory layout works), the exponent is computed with one kernel per
+    operation, and one multi-tensor multiply applies it; no value is read back to the host."""
+    flat_p = torch.cat([p.reshape(-1) for p in params])
+    flat_g = torch.cat([g.reshape(-1) for g in grads])
+    flat_s = None if signs is None else torch.cat([s.reshape(-1) for s in signs])
+    e = torch.empty_like(flat_p)
+    sign = torch.sign(flat_p, out=e) if flat_s is None else flat_s
+    torch.addcmul(bias, sign, flat_g, value=coef, out=e)
+    torch.nan_to_num_(e, nan=0.0, posinf=0.0, neginf=0.0).clamp_(-bound, bound).exp2_()
+    factors = [f.view(p.shape) for f, p in zip(e.split([p.numel() for p in params]), params)]
+    torch._foreach_mul_(params, factors)
 
 
 def _aligned_flat_views(

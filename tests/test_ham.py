@@ -184,6 +184,26 @@ def test_max_weight_norm_rescales_only_finite_norms_over_the_limit():
     assert broken[1, 1].item() == 50.0  # an infinite norm does not zero the whole tensor
 
 
+@pytest.mark.parametrize("pre", [False, True], ids=["sign_post", "sign_pre"])
+def test_accelerator_flat_step_matches_reference_with_mixed_layouts_and_non_finite_gradients(pre):
+    # the path HAM takes on a GPU, run here on the CPU: one flat buffer per group, no host sync
+    from ham.ham import LOG2E, _flat_step
+
+    w1, w2 = _weights(10), _weights(11, (4, 3, 2, 2)).contiguous(memory_format=torch.channels_last)
+    g1, g2 = torch.randn(w1.shape), torch.randn(w2.shape).contiguous(memory_format=torch.channels_last)
+    g1[1, 1], g2[0, 0, 0, 0] = float("nan"), float("inf")
+    s1, s2 = (torch.sign(-w1), torch.sign(w2)) if pre else (None, None)
+    p1, p2 = w1.clone(), w2.clone()
+    lr, alpha, beta, clamp = 0.1, 30.0, 0.3, 5.0
+    _flat_step([p1, p2], [g1, g2], None if not pre else [s1, s2], -lr * alpha * LOG2E, torch.tensor(-lr * beta * LOG2E),
+               clamp * LOG2E)
+    for p, w, g, s in ((p1, w1, g1, s1), (p2, w2, g2, s2)):
+        source = None if s is None else -w.numpy() if s is s1 else w.numpy()
+        expected = hyperbolic_ref(w.numpy(), g.numpy(), lr, alpha, beta, sign_source=source)
+        np.testing.assert_allclose(p.numpy(), expected, rtol=1e-6, atol=0)
+    assert p2.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_fused_compiled_step_matches_reference():
     w1, w2 = _weights(8), _weights(9, (3, 2, 3, 3))
     g1, g2 = torch.randn(w1.shape), torch.randn(w2.shape)
