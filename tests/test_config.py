@@ -257,3 +257,13 @@ def test_presets_do_not_enter_the_fingerprint_but_the_knob_they_fill_does():
     base = filled()
     assert filled("sparsity.presets.0.value=1.0") == base  # another preset for 80 %: this 90 % run is unchanged
     assert filled("sparsity.presets.1.value=1.0") != base  # the preset this run uses
+
+
+def test_wandb_groups_a_table_cell_and_tags_what_it_runs():
+    from training.records import wandb_labels
+
+    group, tags = wandb_labels(compose_config(["+experiment=rigl_signin", "sparsity.target=0.95", "logger.wandb.tags=[mine]"]))
+    assert group == "rigl_signin@0.95"
+    assert tags == ["method:rigl+signin", "sparsity:0.95", "ham:off", "optimizer:sgd", "model:resnet50", "epochs:100", "mine"]
+    group, tags = wandb_labels(compose_config(["+experiment=dense_sam_ham_200ep", "logger.wandb.group=g"]))
+    assert group == "g" and tags[:4] == ["method:dense", "sparsity:0", "ham:on", "optimizer:sam"] and "epochs:200" in tags

@@ -61,3 +61,14 @@ def test_mirror_presets_table_marks_the_best_final_accuracy_per_target():
     table = small_experiments.mirror_presets_table(runs, "cmd")
     bold = [line for line in table.splitlines() if line.startswith("| **")]
     assert bold == ["| **0.001** | **80** | **88.00** | **86.00** | **1.00** |", "| **0.003** | **90** | **88.00** | **85.00** | **1.00** |"]
+
+
+def test_a_shared_knob_is_chosen_by_the_mean_of_the_per_target_bests():
+    def run(alpha, growth, target, acc):
+        return {"config": {"sparsity": {"pilot_alpha": alpha, "pilot_alpha_growth": growth, "target": target}}, "test_acc": acc}
+
+    rows = [run(1, 10, 0.8, 0.86), run(2, 10, 0.8, 0.80), run(1, 10, 0.9, 0.70), run(2, 10, 0.9, 0.84),   # G=10: (86+84)/2 = 85
+            run(1, 100, 0.8, 0.90), run(2, 100, 0.8, 0.70), run(1, 100, 0.9, 0.60), run(2, 100, 0.9, 0.78)]  # G=100: (90+78)/2 = 84
+    best = small_experiments._best_per_target(rows, ("pilot_alpha_growth",))
+    assert {t: (r["config"]["sparsity"]["pilot_alpha"], r["config"]["sparsity"]["pilot_alpha_growth"]) for t, r in best.items()} == {
+        0.8: (1, 10), 0.9: (2, 10)}  # though the single best run at 80 % has G=100

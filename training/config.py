@@ -164,7 +164,7 @@ class SparsityConfig:
     str_s_init: float = -3200.0  # initial threshold logit
     str_weight_decay: Optional[float] = None  # STR: replaces optimizer.weight_decay (weights and thresholds); null: preset
     pilot_alpha: Optional[float] = None  # initial penalty α; null: the setting's preset for the target
-    pilot_alpha_growth: float = 117.39  # G: α may grow by G over the first half (δ = G^(1/⌈T/2⌉); 1.1^50)
+    pilot_alpha_growth: float = 10.0  # G: α may grow by G over the first half (δ = G^(1/⌈T/2⌉))
     pilot_l1_floor: float = 0.1  # K as a fraction of the initial ‖θ‖₁ (our choice)
     spred_weight_decay: Optional[float] = None  # spred's constant penalty α; null: the setting's preset for the target
     presets: list[SparsityPreset] = field(default_factory=list)  # set by the setting (configs/setting/*.yaml)

@@ -437,6 +437,8 @@ class Trainer:
             )
             self.wall_time += time.perf_counter() - start
             record["wall_time_s"] = self.wall_time
+            if self.env.device.type == "cuda":  # this rank's peak since the start (or the resume)
+                record["peak_memory_gib"] = torch.cuda.max_memory_allocated(self.env.device) / 2**30
             self.history.append(record)
             self._save()
             self.records.log_epoch(record)

@@ -30,6 +30,24 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def wandb_labels(cfg: DictConfig) -> tuple[str, list[str]]:
+    """The W&B group (one per table cell: the experiment, and the target for a sparse method, so
+    that the seeds of a cell sit together) and the tags (method, sparsity, HAM, optimizer, setting);
+    ``logger.wandb.group`` replaces the group, ``logger.wandb.tags`` are added to the tags."""
+    s, w = cfg.sparsity, cfg.logger.wandb
+    sparse = s.method != "dense"
+    group = w.group or (f"{cfg.name}@{s.target:g}" if sparse else cfg.name)
+    tags = [
+        f"method:{s.method}" + ("+signin" if s.sign_in else ""),
+        f"sparsity:{s.target:g}" if sparse else "sparsity:0",
+        f"ham:{'on' if cfg.ham.enabled else 'off'}",
+        f"optimizer:{cfg.optimizer.name}",
+        f"model:{cfg.model.name}",
+        f"epochs:{cfg.trainer.epochs}",
+    ]
+    return group, tags + [t for t in w.tags if t not in tags]
+
+
 class RunRecords:
     """Records of one run; ``history`` holds the epochs a resumed checkpoint already finished."""
 
@@ -42,8 +60,9 @@ class RunRecords:
             import wandb
 
             w = cfg.logger.wandb
+            group, tags = wandb_labels(cfg)
             self.wandb_run = wandb.init(
-                mode=mode, project=w.project, entity=w.entity, group=w.group, tags=list(w.tags),
+                mode=mode, project=w.project, entity=w.entity, group=group, tags=tags,
                 name=f"{cfg.name}-{run_id[:8]}", id=run_id, resume="allow", dir=str(run_dir),
                 config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
             )
