@@ -83,7 +83,8 @@ def main() -> None:
         lines += [
             "## FFCV + ResNet-50 + HAM (train.py)", "",
             f"{len(history)} epochs of {per_class * 10 // batch} steps, batch {batch} at {res} px, bf16, channels_last:",
-            f"{ips:,.0f} images/s per GPU (mean over the epochs after the first), peak memory {peak:.2f} GiB.", "",
+            f"{ips:,.0f} images/s per {'GPU' if gpus else 'process'} (mean over the epochs after the first), "
+            + (f"peak GPU memory {peak:.2f} GiB." if gpus else "no GPU memory to report on the CPU."), "",
         ]
         bench = Path(tmp) / "train_step.md"
         run([python, "benchmarks/train_step.py", "--device", args.device, "--batch", str(batch), "--res", str(res),
@@ -99,7 +100,7 @@ def main() -> None:
             lines += ["## NCCL DDP", "", f"{gpus} ranks, RiGL + HAM, 2 epochs: parameters and buffers identical on every rank: "
                       f"{'yes' if same else 'NO'}.", ""]
         else:
-            lines += ["## NCCL DDP", "", "Not run: one GPU visible.", ""]
+            lines += ["## NCCL DDP", "", f"Not run: {gpus} GPU(s) visible (it needs two or more).", ""]
     args.output.write_text("\n".join(lines))
     print("\n".join(lines))
 

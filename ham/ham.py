@@ -216,10 +216,16 @@ def _hyperbolic_inplace(
 ) -> None:
     """``p *= exp2(clamp(coef·sign·g + bias, ±bound))`` with ``e`` as scratch; factor 1 where the
     exponent is not finite (a non-finite gradient)."""
+    p.mul_(_factor(p, g, s, e, coef, bias, bound))
+
+
+def _factor(
+    p: torch.Tensor, g: torch.Tensor, s: torch.Tensor | None, e: torch.Tensor, coef: float, bias: torch.Tensor, bound: float
+) -> torch.Tensor:
+    """``e = exp2(clamp(coef·sign·g + bias, ±bound))``, 1 where the exponent is not finite."""
     sign = torch.sign(p, out=e) if s is None else s
     torch.addcmul(bias, sign, g, value=coef, out=e)
-    torch.nan_to_num_(e, nan=0.0, posinf=0.0, neginf=0.0).clamp_(-bound, bound).exp2_()
-    p.mul_(e)
+    return torch.nan_to_num_(e, nan=0.0, posinf=0.0, neginf=0.0).clamp_(-bound, bound).exp2_()
 
 
 def _flat_step(
@@ -236,10 +242,7 @@ def _flat_step(
     flat_p = torch.cat([p.reshape(-1) for p in params])
     flat_g = torch.cat([g.reshape(-1) for g in grads])
     flat_s = None if signs is None else torch.cat([s.reshape(-1) for s in signs])
-    e = torch.empty_like(flat_p)
-    sign = torch.sign(flat_p, out=e) if flat_s is None else flat_s
-    torch.addcmul(bias, sign, flat_g, value=coef, out=e)
-    torch.nan_to_num_(e, nan=0.0, posinf=0.0, neginf=0.0).clamp_(-bound, bound).exp2_()
+    e = _factor(flat_p, flat_g, flat_s, torch.empty_like(flat_p), coef, bias, bound)
     factors = [f.view(p.shape) for f, p in zip(e.split([p.numel() for p in params]), params)]
     torch._foreach_mul_(params, factors)
 
