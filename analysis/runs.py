@@ -1,0 +1,126 @@
+"""Run records from disk or from W&B, in one form: :class:`Run`.
+
+On disk a run directory holds ``summary.json`` (with the resolved ``config``) when it finished,
+``failed.txt`` (and ``.hydra/config.yaml``) when it failed, and only a checkpoint or a history
+while it is unfinished; a records folder (``results/records/<sweep>/*.json``) holds the same
+summaries. From W&B, ``wandb.Api().runs(path)`` gives each run's config and summary; they are turned
+into the same dictionaries, so everything after fetching is one code path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+IMAGE_DATA = ("ffcv_imagenet", "imagefolder")
+
+
+@dataclass
+class Run:
+    """One run: where it came from, its resolved config, its final metrics (None unless finished)."""
+
+    source: str
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+    status: str  # finished | failed | unfinished
+    error: str = ""
+
+    @property
+    def experiment(self) -> str:
+        return self.config["name"]
+
+    @property
+    def setting(self) -> str:
+        return "imagenet" if self.config["data"]["name"] in IMAGE_DATA else "small"
+
+    @property
+    def target(self) -> float | None:
+        sparsity = self.config["sparsity"]
+        return None if sparsity["method"] == "dense" else float(sparsity["target"])
+
+    @property
+    def epochs(self) -> int:
+        return int(self.config["trainer"]["epochs"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["trainer"]["seed"])
+
+
+def from_summary(source: str, summary: dict[str, Any]) -> Run:
+    """A finished run from its ``summary.json`` content (or an archived record of it)."""
+    if summary.get("failed"):
+        return Run(source, summary["config"], None, "failed", summary.get("error", ""))
+    return Run(source, summary["config"], summary, "finished")
+
+
+def _from_run_dir(run_dir: Path) -> Run | None:
+    summary, failed = run_dir / "summary.json", run_dir / "failed.txt"
+    if failed.exists():
+        from omegaconf import OmegaConf
+
+        config_file = run_dir / ".hydra" / "config.yaml"
+        config = OmegaConf.to_container(OmegaConf.load(config_file), resolve=False) if config_file.exists() else {}
+        return Run(str(run_dir), config, None, "failed", failed.read_text().strip()) if config else None  # type: ignore[arg-type]
+    if summary.exists():
+        data = json.loads(summary.read_text())
+        if data.get("epoch") is not None and data["epoch"] < data["config"]["trainer"]["epochs"]:
+            return Run(str(run_dir), data["config"], None, "unfinished")
+        return from_summary(str(run_dir), data)
+    config_file = run_dir / ".hydra" / "config.yaml"
+    if config_file.exists():  # started, not finished (killed, preempted, or still running)
+        from omegaconf import OmegaConf
+
+        return Run(str(run_dir), OmegaConf.to_container(OmegaConf.load(config_file), resolve=True), None, "unfinished")  # type: ignore[arg-type]
+    return None
+
+
+def from_disk(sources: Iterable[Path]) -> list[Run]:
+    """Every run under the given run directories, sweep directories or records folders."""
+    runs: list[Run] = []
+    for source in sources:
+        source = Path(source)
+        if not source.exists():
+            raise FileNotFoundError(f"{source} does not exist")
+        if source.is_file():
+            runs.append(from_summary(str(source), json.loads(source.read_text())))
+            continue
+        run_dirs = {p.parent.parent for p in source.rglob(".hydra/config.yaml")} | {p.parent for p in source.rglob("summary.json")}
+        for run_dir in sorted(run_dirs):
+            run = _from_run_dir(run_dir)
+            if run is not None:
+                runs.append(run)
+        for record in sorted(source.rglob("*.json")):  # archived records (results/records/...)
+            if record.name != "summary.json" and record.parent not in run_dirs and _is_record(record):
+                runs.append(from_summary(str(record), json.loads(record.read_text())))
+    return runs
+
+
+def _is_record(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("config"), dict) and "name" in data["config"]
+
+
+def from_wandb(path: str, api: Any = None) -> list[Run]:
+    """Every run of the W&B project ``entity/project`` (``api``: a ``wandb.Api()``, given in tests)."""
+    if api is None:
+        import wandb
+
+        api = wandb.Api()
+    runs = []
+    for wandb_run in api.runs(path):
+        summary = {k: v for k, v in dict(wandb_run.summary).items() if not k.startswith("_")}
+        config = dict(wandb_run.config)
+        source = f"wandb:{path}/{wandb_run.id}"
+        if wandb_run.state == "finished" and "test_acc" in summary:
+            runs.append(Run(source, config, summary, "finished"))
+        elif wandb_run.state in ("failed", "crashed"):
+            runs.append(Run(source, config, None, "failed", wandb_run.state))
+        else:
+            runs.append(Run(source, config, None, "unfinished"))
+    return runs

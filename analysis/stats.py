@@ -1,0 +1,60 @@
+"""Welch's two-sample t-test, without SciPy: is a mean difference larger than the seed noise?
+
+``welch(a, b)`` returns ``(difference, t, degrees of freedom, two-sided p)`` for the means of two
+small samples with unequal variances: ``t = (mean_a - mean_b) / sqrt(s_a²/n_a + s_b²/n_b)`` with the
+Welch–Satterthwaite degrees of freedom; ``p = I_{df/(df+t²)}(df/2, 1/2)`` (the regularised incomplete
+beta function, evaluated by its continued fraction).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _beta_continued_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz's method)."""
+    tiny, c, d = 1e-300, 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)), -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def regularized_beta(x: float, a: float, b: float) -> float:
+    """``I_x(a, b)`` for ``0 <= x <= 1``."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom."""
+    return regularized_beta(df / (df + t * t), df / 2, 0.5)
+
+
+def welch(a: list[float], b: list[float]) -> tuple[float, float, float, float]:
+    """Welch's test of mean(a) - mean(b); needs two values or more on each side."""
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("Welch's test needs at least two values on each side")
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    va = sum((x - ma) ** 2 for x in a) / (len(a) - 1) / len(a)
+    vb = sum((x - mb) ** 2 for x in b) / (len(b) - 1) / len(b)
+    diff = ma - mb
+    if va + vb == 0.0:
+        return diff, math.copysign(math.inf, diff) if diff else 0.0, float(len(a) + len(b) - 2), 0.0 if diff else 1.0
+    t = diff / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va * va / (len(a) - 1) + vb * vb / (len(b) - 1))
+    return diff, t, df, t_two_sided_p(t, df)

@@ -1,0 +1,61 @@
+"""Our runs in the paper's tables, beside the paper's numbers, and HAM's gain against the seed noise.
+
+    python scripts/compare.py multirun/                       # every run under a sweep directory
+    python scripts/compare.py multirun/paper_imagenet --table 4
+    python scripts/compare.py results/records/methods --setting small
+    python scripts/compare.py --wandb my-entity/ham            # runs from a W&B project (wandb.Api)
+
+Sources are run directories, sweep directories or records folders (``results/records/...``).
+Runs are grouped by table cell (experiment, target sparsity, epochs, setting); each cell is our mean
+± sample std over seeds with n, and STR's achieved sparsity; the paper's ImageNet value sits beside
+it (reference data, results/reference/). The gain view tests HAM − baseline with Welch's two-sided
+t-test over the seeds. Failed and unfinished runs are listed, not averaged. Writes Markdown and CSV
+into ``--output-dir`` (default ``results/compare``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from analysis import runs as R  # noqa: E402
+from analysis import tables as T  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sources", nargs="*", type=Path)
+    parser.add_argument("--wandb", action="append", default=[], metavar="ENTITY/PROJECT")
+    parser.add_argument("--table", choices=["3", "4", "gains", "all"], default="all")
+    parser.add_argument("--setting", choices=["imagenet", "small", "all"], default="all")
+    parser.add_argument("--output-dir", type=Path, default=REPO / "results" / "compare")
+    args = parser.parse_args(argv)
+    if not args.sources and not args.wandb:
+        parser.error("give run/sweep/records directories, or --wandb entity/project")
+    runs = R.from_disk(args.sources) + [r for path in args.wandb for r in R.from_wandb(path)]
+    settings = sorted({r.setting for r in runs}) if args.setting == "all" else [args.setting]
+    builders = {"3": ("Table 3 (dense)", T.table3), "4": ("Table 4 (sparse)", T.table4), "gains": ("HAM's gain", T.gains)}
+    chosen = list(builders) if args.table == "all" else [args.table]
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    out = [f"{len(runs)} runs: " + ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in ("finished", "failed", "unfinished"))]
+    for setting in settings:
+        for key in chosen:
+            title, build = builders[key]
+            rows = build(runs, setting)
+            name = f"table{key}_{setting}" if key != "gains" else f"gains_{setting}"
+            (args.output_dir / f"{name}.md").write_text(f"# {title}, {setting} setting\n\n" + T.markdown(rows))
+            (args.output_dir / f"{name}.csv").write_text(T.csv_text(rows))
+            out += ["", f"## {title}, {setting} setting", "", T.markdown(rows).rstrip()]
+    listed = T.not_averaged(runs)
+    if listed:
+        out += ["", "Not averaged:", *listed]
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

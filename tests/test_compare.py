@@ -1,0 +1,79 @@
+"""scripts/compare.py on real run directories (short runs made here), and the W&B path with a small
+stand-in for ``wandb.Api`` (the service cannot run here): grouping, mean/std by hand, the paper's
+values in their columns, missing cells, failed and unfinished runs listed and not averaged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from analysis import runs as R
+from analysis import tables as T
+from tests.e2e import REPO, env, kill_after_first_epoch, run_train, train_command
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    for experiment in ("dense", "dense_ham"):
+        for seed in (0, 1):
+            result = run_train(root / f"{experiment}_{seed}", f"+experiment={experiment}", "setting=small", f"trainer.seed={seed}")
+            assert result.returncode == 0, result.stderr[-2000:]
+    # a failed job of a sweep (a refused value) and an unfinished run (killed after one of 3 epochs)
+    command = train_command(root / "unused", "+experiment=rigl_ham", "setting=small", "trainer.divergence_factor=0.01",
+                            f"hydra.sweep.dir={root / 'sweep'}")
+    failed = subprocess.run([*command[:2], "--multirun", *command[2:]], cwd=REPO, env=env(), capture_output=True, text=True)
+    assert failed.returncode == 1, failed.stderr[-2000:]
+    kill_after_first_epoch(root / "killed", ["+experiment=random", "setting=small", "trainer.epochs=3"], epochs=3)
+    return root
+
+
+def _mean_std(values: list[float]) -> str:
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{100 * mean:.2f} ± {100 * std:.2f} (n={len(values)})"
+
+
+def test_tables_from_run_directories(run_root, tmp_path):
+    runs = R.from_disk([run_root])
+    assert sorted(r.status for r in runs) == ["failed", "finished", "finished", "finished", "finished", "unfinished"]
+    rows = T.table3(runs, "small")
+    assert rows[0][:3] == ["", "SGD 1 ep", "SAM 1 ep"]  # the run length found
+    for label, experiment in (("Baseline", "dense"), ("HAM", "dense_ham")):
+        accs = [json.loads((run_root / f"{experiment}_{s}" / "summary.json").read_text())["test_acc"] for s in (0, 1)]
+        row = next(r for r in rows if r[0] == label)
+        assert row[1] == _mean_std(accs)  # computed here from the summaries
+        assert row[2] == "missing"  # no SAM run
+    reference = json.loads(T.REFERENCE.read_text())["dense"]
+    assert rows[2][3] == f"{reference['dense_ham']['100ep'][0]:.2f} ± {reference['dense_ham']['100ep'][1]:.2f}"
+    gains = T.gains(runs, "small")
+    assert len(gains) == 2 and gains[1][0] == "dense" and gains[1][-1] in ("yes", "no")
+    listed = T.not_averaged(runs)
+    assert any(line.startswith("failed:") and "divergence_factor=0.01 is not valid" in line for line in listed)
+    assert any(line.startswith("unfinished:") and "killed" in line for line in listed)
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(run_root), "--output-dir", str(tmp_path)],
+                            cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "6 runs: 4 finished, 1 failed, 1 unfinished" in result.stdout
+    assert (tmp_path / "table3_small.csv").read_text().splitlines()[0].startswith(",SGD 1 ep,SAM 1 ep")
+
+
+def test_the_wandb_source_gives_the_same_tables(run_root):
+    disk = [r for r in R.from_disk([run_root]) if r.status == "finished"]
+
+    class StandInApi:  # what the code reads of wandb.Api().runs(path): state, id, config, summary
+        def runs(self, path):
+            assert path == "me/ham"
+            return [SimpleNamespace(state="finished", id=str(i), config=r.config, summary={**r.summary, "_step": 1})
+                    for i, r in enumerate(disk)] + [SimpleNamespace(state="crashed", id="x", config=disk[0].config, summary={})]
+
+    remote = R.from_wandb("me/ham", api=StandInApi())
+    assert [r.status for r in remote] == ["finished"] * 4 + ["failed"]
+    assert T.table3(remote, "small") == T.table3(disk, "small")
