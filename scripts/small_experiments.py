@@ -84,14 +84,18 @@ def run_sweep(sweep: dict, extra: list[str]) -> None:
 
 
 def archive_records(sweep_dir: Path, records_dir: Path) -> None:
-    """Copy each run's record into ``records_dir``: its ``summary.json``, or for a failed run
-    (``failed.txt``) its config, the message and ``failed: true``."""
+    """Copy each run's record into ``records_dir``: its ``summary.json`` with its per-epoch
+    ``history`` (from ``history.jsonl``), or for a failed run (``failed.txt``) its config, the
+    message and ``failed: true``."""
     from omegaconf import OmegaConf
 
     records_dir.mkdir(parents=True, exist_ok=True)
     for run_dir in sorted(p.parent for p in sweep_dir.glob("*/*/.hydra")):
         if (run_dir / "summary.json").exists():
             record = json.loads((run_dir / "summary.json").read_text())
+            history = run_dir / "history.jsonl"
+            if history.exists():
+                record["history"] = [json.loads(line) for line in history.read_text().splitlines()]
         elif (run_dir / "failed.txt").exists():
             config = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"), resolve=False)
             record = {"config": config, "failed": True, "error": (run_dir / "failed.txt").read_text().strip()}

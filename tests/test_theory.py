@@ -36,3 +36,18 @@ def test_larger_alpha_gives_sparser_interpolating_solutions():
     assert max(res_gd, res_100, res_500) < 1e-6  # all three interpolate
     assert l1_500 < l1_100 < 0.8 * l1_gd  # L1 norm falls as α grows
     assert err_500 < 0.5 * err_gd  # and HAM lands much closer to the sparse ground truth
+
+
+def test_the_theory_script_short_version_orders_the_l1_norms(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "theory_experiment.py"
+    spec = importlib.util.spec_from_file_location("theory_experiment", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    results = module.main(["--steps", "2000", "--seeds", "2", "--output", str(tmp_path / "t.md"), "--figure", str(tmp_path / "t.png")])
+    l1 = {m: sum(r["l1"][-1] for r in runs) / len(runs) for m, runs in results.items()}
+    assert l1["HAM α=200"] < l1["HAM α=50"] < l1["HAM α=10"] < l1["GD"]
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "t.png").stat().st_size > 10_000
+    assert "| HAM α=200 |" in (tmp_path / "t.md").read_text()
