@@ -113,9 +113,9 @@ def plot(results: dict[str, list[dict[str, list[float]]]], path: Path) -> None:
         steps = runs[0]["step"]
         for ax, key in zip(axes, ("error", "l1")):
             mean = [sum(r[key][i] for r in runs) / len(runs) for i in range(len(steps))]
-            ax.plot(steps, mean, label=method)
-    axes[0].set(xlabel="iteration", ylabel="‖x − x*‖₂", yscale="log", title="distance to the sparse ground truth")
-    axes[1].set(xlabel="iteration", ylabel="‖x‖₁", title="L1 norm of the iterate")
+            ax.plot([s + 1 for s in steps], mean, label=method)
+    axes[0].set(xlabel="iteration + 1", ylabel="‖x − x*‖₂", xscale="log", yscale="log", title="distance to the sparse ground truth")
+    axes[1].set(xlabel="iteration + 1", ylabel="‖x‖₁", xscale="log", title="L1 norm of the iterate")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

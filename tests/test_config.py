@@ -259,11 +259,13 @@ def test_presets_do_not_enter_the_fingerprint_but_the_knob_they_fill_does():
     assert filled("sparsity.presets.1.value=1.0") != base  # the preset this run uses
 
 
-def test_wandb_groups_a_table_cell_and_tags_what_it_runs():
+def test_wandb_names_groups_and_tags_say_what_a_run_is():
     from training.records import wandb_labels
 
-    group, tags = wandb_labels(compose_config(["+experiment=rigl_signin", "sparsity.target=0.95", "logger.wandb.tags=[mine]"]))
-    assert group == "rigl_signin@0.95"
-    assert tags == ["method:rigl+signin", "sparsity:0.95", "ham:off", "optimizer:sgd", "model:resnet50", "epochs:100", "mine"]
-    group, tags = wandb_labels(compose_config(["+experiment=dense_sam_ham_200ep", "logger.wandb.group=g"]))
-    assert group == "g" and tags[:4] == ["method:dense", "sparsity:0", "ham:on", "optimizer:sam"] and "epochs:200" in tags
+    cfg = compose_config(["+experiment=rigl_signin", "sparsity.target=0.95", "trainer.seed=2", "logger.wandb.tags=[mine]"])
+    name, group, tags = wandb_labels(cfg)
+    assert (name, group) == ("rigl_signin@0.95-seed2", "rigl_signin")
+    assert tags == ["method:rigl", "signin:on", "ham:off", "optimizer:sgd", "sparsity:0.95", "setting:imagenet", "epochs:100", "mine"]
+    name, group, tags = wandb_labels(compose_config(["+experiment=dense_sam_ham_200ep", "setting=small", "logger.wandb.group=g"]))
+    assert (name, group) == ("dense_sam_ham_200ep-seed0", "g")
+    assert tags[:7] == ["method:dense", "signin:off", "ham:on", "optimizer:sam", "sparsity:0", "setting:small", "epochs:200"]

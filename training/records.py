@@ -30,22 +30,24 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def wandb_labels(cfg: DictConfig) -> tuple[str, list[str]]:
-    """The W&B group (one per table cell: the experiment, and the target for a sparse method, so
-    that the seeds of a cell sit together) and the tags (method, sparsity, HAM, optimizer, setting);
-    ``logger.wandb.group`` replaces the group, ``logger.wandb.tags`` are added to the tags."""
+def wandb_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
+    """The W&B run name (experiment, target sparsity, seed), group (the experiment) and tags (method,
+    Sign-In, HAM, optimizer, target sparsity, setting, epochs), so that W&B's own UI groups and
+    filters runs by table cell; ``logger.wandb.group`` replaces the group, ``logger.wandb.tags`` are
+    added to the tags."""
     s, w = cfg.sparsity, cfg.logger.wandb
     sparse = s.method != "dense"
-    group = w.group or (f"{cfg.name}@{s.target:g}" if sparse else cfg.name)
+    name = f"{cfg.name}" + (f"@{s.target:g}" if sparse else "") + f"-seed{cfg.trainer.seed}"
     tags = [
-        f"method:{s.method}" + ("+signin" if s.sign_in else ""),
-        f"sparsity:{s.target:g}" if sparse else "sparsity:0",
+        f"method:{s.method}",
+        f"signin:{'on' if s.sign_in else 'off'}",
         f"ham:{'on' if cfg.ham.enabled else 'off'}",
         f"optimizer:{cfg.optimizer.name}",
-        f"model:{cfg.model.name}",
+        f"sparsity:{s.target:g}" if sparse else "sparsity:0",
+        f"setting:{'imagenet' if cfg.data.name in ('ffcv_imagenet', 'imagefolder') else 'small'}",
         f"epochs:{cfg.trainer.epochs}",
     ]
-    return group, tags + [t for t in w.tags if t not in tags]
+    return name, w.group or cfg.name, tags + [t for t in w.tags if t not in tags]
 
 
 class RunRecords:
@@ -60,10 +62,10 @@ class RunRecords:
             import wandb
 
             w = cfg.logger.wandb
-            group, tags = wandb_labels(cfg)
+            name, group, tags = wandb_labels(cfg)
             self.wandb_run = wandb.init(
                 mode=mode, project=w.project, entity=w.entity, group=group, tags=tags,
-                name=f"{cfg.name}-{run_id[:8]}", id=run_id, resume="allow", dir=str(run_dir),
+                name=name, id=run_id, resume="allow", dir=str(run_dir),
                 config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
             )
         if history or (run_dir / HISTORY_NAME).exists():
