@@ -40,7 +40,7 @@ def problem(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.
     return z, z @ x_star, x_star, x0
 
 
-def run(method: str, seed: int, steps: int, every: int) -> dict[str, list[float]]:
+def run(method: str, seed: int, steps: int, recorded: set[int]) -> dict[str, list[float]]:
     z, y, x_star, x0 = problem(seed)
     if method == "m ⊙ w":
         m, w = (torch.nn.Parameter(t) for t in hyperbolic_split(x0.clone()))
@@ -53,7 +53,7 @@ def run(method: str, seed: int, steps: int, every: int) -> dict[str, list[float]
         opt = HAM(opt, alpha=float(method.split("=")[1]), beta=0.0, max_weight_norm=None, param_filter=lambda p: True)
     curves: dict[str, list[float]] = {"step": [], "error": [], "l1": [], "residual": []}
     for step in range(steps + 1):
-        if step % every == 0 or step == steps:
+        if step in recorded or step == steps:
             with torch.no_grad():
                 xt = current()
                 curves["step"].append(step)
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, list[float]]
     parser.add_argument("--output", type=Path, default=REPO / "results" / "theory.md")
     parser.add_argument("--figure", type=Path, default=REPO / "results" / "figures" / "theory.png")
     args = parser.parse_args(argv)
-    every = max(1, args.steps // 200)
-    results = {m: [run(m, seed, args.steps, every) for seed in range(args.seeds)] for m in METHODS}
+    recorded = {0} | {round(args.steps ** (i / 150)) for i in range(151)}  # log-spaced: the curves are drawn on a log axis
+    results = {m: [run(m, seed, args.steps, recorded) for seed in range(args.seeds)] for m in METHODS}
     truth = [float(problem(seed)[2].abs().sum()) for seed in range(args.seeds)]
     command = "python scripts/theory_experiment.py" + ("" if args.steps == 20_000 else f" --steps {args.steps}") + (
         "" if args.seeds == 5 else f" --seeds {args.seeds}")
