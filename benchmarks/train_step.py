@@ -70,6 +70,19 @@ def time_steps(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, steps: int, s
     return (time.perf_counter() - start) / steps
 
 
+def regenerate(args: argparse.Namespace, device: torch.device) -> str:
+    """The command that measures this table again (the non-default arguments only)."""
+    parts = ["python benchmarks/train_step.py"]
+    if device.type != "cpu":
+        parts.append(f"--device {device.type}")
+    for flag, default in (("batch", 8), ("res", 64), ("steps", 3), ("repeats", 7)):
+        if getattr(args, flag) != default:
+            parts.append(f"--{flag} {getattr(args, flag)}")
+    if args.output.resolve() != (REPO / "results" / "train_step.md").resolve():
+        parts.append(f"--output {args.output.relative_to(REPO) if args.output.is_relative_to(REPO) else args.output}")
+    return " ".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -110,8 +123,7 @@ def main() -> None:
         f"ResNet-50, batch {args.batch} at {args.res} px, bf16 autocast, channels_last, on {device.type} ({name}); torch {torch.__version__}.",
         f"Each variant is a `Trainer` timed through its own step; {args.repeats} interleaved repeats of {args.steps} steps;",
         "medians. Ratios are against the baseline (SGD, dense, HAM off) timed in the same process.",
-        f"Regenerate with `python benchmarks/train_step.py{'' if device.type == 'cpu' else ' --device ' + device.type}"
-        f"{'' if args.batch == 8 else f' --batch {args.batch}'}{'' if args.res == 64 else f' --res {args.res}'}`.", "",
+        f"Regenerate with `{regenerate(args, device)}`.", "",
         f"Baseline step: {1000 * median['baseline']:.1f} ms (min {1000 * min(times['baseline']):.1f}, max {1000 * max(times['baseline']):.1f}).", "",
         "| variant | step ms | ratio to baseline | target | met |", "|---|---:|---:|---:|---|",
     ]
