@@ -60,7 +60,7 @@ def main(cfg: DictConfig) -> dict:
         save_run_config(trainer.run_dir, cfg)  # only now: a refused run leaves an existing run's records alone
     try:
         summary = trainer.fit()
-    except Stopped as stopped:  # SIGUSR1/SIGTERM: the position is saved; hand the signal on and exit
+    except Stopped as stopped:  # SIGUSR1/SIGUSR2/SIGTERM: the position is saved; hand the signal on and exit
         trainer.close(exit_code=EXIT_STOPPED)
         if trainer.env.is_main:
             print(f"{stopped} (exit code {EXIT_STOPPED})", file=sys.stderr)

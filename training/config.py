@@ -110,7 +110,7 @@ class TrainerConfig:
     device: str = "auto"  # auto, cpu, cuda
     threads: Optional[int] = None  # torch.set_num_threads on CPU
     finite_check_every: int = 1  # steps between divergence checks of the loss (each a host sync)
-    signal_check_every: int = 10  # steps between checks for SIGUSR1/SIGTERM under DDP (each an all-reduce)
+    signal_check_every: int = 10  # steps between checks for SIGUSR1/SIGUSR2/SIGTERM under DDP (each an all-reduce)
     divergence_factor: float = 20.0  # stop when the loss exceeds this times ln(classes)
     progress: bool = True
     max_steps_per_epoch: Optional[int] = None  # cut epochs short (smoke tests)

@@ -351,7 +351,7 @@ class Trainer:
         return {"train_loss": loss_total / n, "train_acc": correct_total / n, "images_per_s": n / elapsed, "train_time_s": elapsed}
 
     def _stop_if_signalled(self, steps_done: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, train_time: float) -> None:
-        """After a step: if a rank got SIGUSR1/SIGTERM (all ranks agree at the same step), save the
+        """After a step: if a rank got SIGUSR1/SIGUSR2/SIGTERM (all ranks agree at the same step), save the
         position inside the epoch and raise :class:`Stopped`."""
         every = self.cfg.trainer.signal_check_every if self.env.distributed else 1
         if self.global_step % every:
@@ -391,7 +391,7 @@ class Trainer:
 
     # -- the run -------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
-        """Train the remaining epochs. SIGUSR1/SIGTERM stop it inside an epoch (:class:`Stopped`,
+        """Train the remaining epochs. SIGUSR1/SIGUSR2/SIGTERM stop it inside an epoch (:class:`Stopped`,
         with the position saved); ``train.py`` then hands the signal on to the handlers installed before."""
         self.stop.install()
         try:

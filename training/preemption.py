@@ -1,7 +1,8 @@
-"""Stop on SIGUSR1 or SIGTERM at a step every rank agrees on, save, then hand the signal on.
+"""Stop on SIGUSR1, SIGUSR2 or SIGTERM at a step every rank agrees on, save, then hand the signal on.
 
-SLURM (``--signal``) and submitit send SIGUSR1 before a time-out, SLURM sends SIGTERM before a
-preemption or a cancel. The handler only records the signal; the trainer asks :meth:`agreed`
+Before a time-out SLURM sends the signal asked for with ``--signal`` (submitit asks for SIGUSR2,
+``#SBATCH --signal=USR2@<signal_delay_s>``; SIGUSR1 is the common choice in hand-written batch
+scripts); before a preemption or a cancel it sends SIGTERM. The handler only records the signal; the trainer asks :meth:`agreed`
 every ``trainer.signal_check_every`` steps (an all-reduce of the signal over the ranks, so that one
 signalled rank is enough and all stop after the same step), writes a checkpoint that holds its
 position inside the epoch, and raises :class:`Stopped`. ``train.py`` then calls :meth:`hand_on`:
@@ -20,7 +21,7 @@ import torch
 
 from training import distributed as D
 
-SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
+SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM)
 #: exit code of a run that stopped on a signal after saving: the same command continues it
 EXIT_STOPPED = 4
 

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# A real one-node SLURM on this machine, for the tests of the SLURM paths (needs root and the Debian
+# packages slurm-wlm and munge; scripts/install_system_deps.sh --slurm installs them):
+#   scripts/slurm_local.sh start    # writes /etc/slurm/slurm.conf, starts munged, slurmctld, slurmd
+#   scripts/slurm_local.sh stop
+# One node (this host) with all its CPUs, no accounting, processes tracked by Linux process lists;
+# a requeued job may start again after 10 s (cred_expire; SLURM's default is 120 s).
+set -euo pipefail
+action=${1:-start}
+host=$(hostname -s)
+cpus=$(nproc)
+state=/var/spool/slurmctld
+
+if [ "$action" = stop ]; then
+    pkill -x slurmd || true
+    pkill -x slurmctld || true
+    pkill -x munged || true
+    exit 0
+fi
+
+command -v slurmctld >/dev/null || { echo "error: slurmctld not found: apt-get install slurm-wlm munge (as root)" >&2; exit 2; }
+mkdir -p /etc/slurm "$state" /var/spool/slurmd /var/log/slurm /run/munge /etc/munge
+cat > /etc/slurm/slurm.conf <<EOF
+ClusterName=local
+SlurmctldHost=$host
+AuthType=auth/munge
+AuthInfo=cred_expire=10
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SlurmUser=root
+StateSaveLocation=$state
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldLogFile=/var/log/slurm/slurmctld.log
+SlurmdLogFile=/var/log/slurm/slurmd.log
+ReturnToService=2
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+MinJobAge=600
+NodeName=$host CPUs=$cpus State=UNKNOWN
+PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
+EOF
+if [ ! -s /etc/munge/munge.key ]; then
+    dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
+fi
+chown -R munge:munge /etc/munge /run/munge
+chmod 400 /etc/munge/munge.key
+pgrep -x munged >/dev/null || su -s /bin/sh munge -c "munged --force"
+if pgrep -x slurmctld >/dev/null; then
+    scontrol reconfigure >/dev/null  # a running SLURM takes the configuration written above
+else
+    slurmctld
+fi
+pgrep -x slurmd >/dev/null || slurmd
+for _ in $(seq 1 30); do
+    if sinfo -h -o "%T" 2>/dev/null | grep -qE "idle|mixed|allocated"; then
+        echo "SLURM is up: $(sinfo -h -o '%P %D %T %C')"
+        exit 0
+    fi
+    scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
+    sleep 1
+done
+echo "error: the SLURM node did not come up; see /var/log/slurm/" >&2
+exit 1

@@ -1,0 +1,66 @@
+"""A real one-node SLURM (scripts/slurm_local.sh; needs root and slurm-wlm + munge, which
+scripts/install_system_deps.sh installs): a Hydra sweep submitted with ``hydra/launcher=slurm`` is
+signalled the way SLURM warns before a time-out (SIGUSR2, what submitit asks for), stops inside an
+epoch, is requeued by submitit, resumes from that step and ends bit-identical to a run never stopped."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.e2e import REPO, env, final_weights, read_history
+
+pytestmark = pytest.mark.slow
+RUN = ["model=lenet300_100", "schedule=constant", "trainer.epochs=6", "trainer.threads=1", "logger=disabled", "trainer.progress=false"]
+LOCAL = ["hydra/launcher=slurm", "hydra.launcher.partition=local", "hydra.launcher.tasks_per_node=1", "hydra.launcher.gpus_per_node=0",
+         "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null"]
+
+
+@pytest.fixture(scope="module")
+def slurm() -> None:
+    if shutil.which("sbatch") is None:
+        pytest.fail("SLURM is not installed: run scripts/install_system_deps.sh as root (apt-get install slurm-wlm munge)")
+    started = subprocess.run(["bash", str(REPO / "scripts" / "slurm_local.sh"), "start"], capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stdout + started.stderr
+
+
+def test_a_signalled_slurm_job_is_requeued_and_resumes_bit_identical(slurm, tmp_path):
+    straight = tmp_path / "straight"  # the same run, never stopped, outside SLURM
+    done = subprocess.run([sys.executable, str(REPO / "train.py"), f"hydra.run.dir={straight}", *RUN], cwd=REPO, env=env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, str(REPO / "train.py"), "--multirun", *LOCAL, f"hydra.sweep.dir={sweep}", *RUN]
+    launcher = subprocess.Popen(command, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    history = None
+    while history is None or not history.exists() or history.read_text().count("\n") < 1:
+        assert time.time() < deadline and launcher.poll() is None, "the SLURM job did not start training"
+        found = list(sweep.glob("*/*/history.jsonl"))
+        history = found[0] if found else None
+        time.sleep(0.1)
+    job = next(sweep.glob(".submitit/*/*_submitted.pkl")).parent.name
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    output, _ = launcher.communicate(timeout=300)  # submitit requeues it; it starts again after 10 s (slurm_local.sh)
+    assert launcher.returncode == 0, output[-3000:]
+    run_dir = history.parent
+    logs = "".join(p.read_text() for p in sweep.glob(f".submitit/{job}/*_log.*"))
+    assert "stopped by SIGUSR2 after step" in logs and "Caught signal SIGUSR2" in logs  # ours, then submitit's
+    assert "step" in logs.split("resumed from", 1)[1].splitlines()[0]  # resumed inside the epoch
+    a, b = final_weights(straight), final_weights(run_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    strip = lambda h: {k: v for k, v in h.items() if k not in ("images_per_s", "train_time_s", "wall_time_s")}  # noqa: E731
+    assert [strip(h) for h in read_history(straight)] == [strip(h) for h in read_history(run_dir)]
+
+
+def test_paper_tables_dry_run_lists_the_slurm_commands(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "table3", "--dry-run", "--launcher", "slurm",
+                             "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("hydra/launcher=slurm") == 8 and not Path(tmp_path / "dense").exists()
