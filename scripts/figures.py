@@ -64,15 +64,15 @@ def accuracy_sparsity(runs: list[R.Run], output: Path) -> Path:
     settings = sorted({r.setting for r in runs})
     for setting in settings:
         grouped = cells(runs, setting)
-        for method in ("random", "acdc", "rigl", "str"):
-            for suffix, style in (("", "--"), ("_ham", "-")):
+        for colour, method in enumerate(("random", "acdc", "rigl", "str")):
+            for suffix, style in (("", "--"), ("_ham", "-")):  # one colour per method: dashed without HAM, solid with
                 points = sorted((t, c) for (e, t, _), c in grouped.items() if e == method + suffix and t is not None and len(c.accs))
                 if not points:
                     continue
                 xs = [100 * t for t, _ in points]
                 means = [100 * sum(c.accs) / len(c.accs) for _, c in points]
                 stds = [100 * (sum((a - m / 100) ** 2 for a in c.accs) / max(len(c.accs) - 1, 1)) ** 0.5 for (_, c), m in zip(points, means)]
-                ax.errorbar(xs, means, yerr=stds, linestyle=style, marker="o", capsize=3,
+                ax.errorbar(xs, means, yerr=stds, linestyle=style, marker="o", capsize=3, color=f"C{colour}",
                             label=f"{method}{' + HAM' if suffix else ''}" + (f" ({setting})" if len(settings) > 1 else ""))
     if not ax.lines:
         raise SystemExit("no finished sparse runs of random, acdc, rigl or str in the sources")
