@@ -56,25 +56,28 @@ def from_summary(source: str, summary: dict[str, Any]) -> Run:
     return Run(source, summary["config"], summary, "finished")
 
 
+def _hydra_config(run_dir: Path) -> dict[str, Any] | None:
+    """The composed config ``train.py`` wrote into ``.hydra/`` (interpolations resolved), if any."""
+    config_file = run_dir / ".hydra" / "config.yaml"
+    if not config_file.exists():
+        return None
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)  # type: ignore[return-value]
+
+
 def _from_run_dir(run_dir: Path) -> Run | None:
     summary, failed = run_dir / "summary.json", run_dir / "failed.txt"
     if failed.exists():
-        from omegaconf import OmegaConf
-
-        config_file = run_dir / ".hydra" / "config.yaml"
-        config = OmegaConf.to_container(OmegaConf.load(config_file), resolve=False) if config_file.exists() else {}
-        return Run(str(run_dir), config, None, "failed", failed.read_text().strip()) if config else None  # type: ignore[arg-type]
+        config = _hydra_config(run_dir)
+        return Run(str(run_dir), config, None, "failed", failed.read_text().strip()) if config else None
     if summary.exists():
         data = json.loads(summary.read_text())
         if data.get("epoch") is not None and data["epoch"] < data["config"]["trainer"]["epochs"]:
             return Run(str(run_dir), data["config"], None, "unfinished")
         return from_summary(str(run_dir), data)
-    config_file = run_dir / ".hydra" / "config.yaml"
-    if config_file.exists():  # started, not finished (killed, preempted, or still running)
-        from omegaconf import OmegaConf
-
-        return Run(str(run_dir), OmegaConf.to_container(OmegaConf.load(config_file), resolve=True), None, "unfinished")  # type: ignore[arg-type]
-    return None
+    config = _hydra_config(run_dir)  # started, not finished (killed, preempted, or still running)
+    return Run(str(run_dir), config, None, "unfinished") if config else None
 
 
 def from_disk(sources: Iterable[Path]) -> list[Run]:
@@ -92,18 +95,19 @@ def from_disk(sources: Iterable[Path]) -> list[Run]:
             run = _from_run_dir(run_dir)
             if run is not None:
                 runs.append(run)
-        for record in sorted(source.rglob("*.json")):  # archived records (results/records/...)
-            if record.name != "summary.json" and record.parent not in run_dirs and _is_record(record):
-                runs.append(from_summary(str(record), json.loads(record.read_text())))
+        for path in sorted(source.rglob("*.json")):  # archived records (results/records/...)
+            if path.name != "summary.json" and path.parent not in run_dirs and (record := _read_record(path)) is not None:
+                runs.append(from_summary(str(path), record))
     return runs
 
 
-def _is_record(path: Path) -> bool:
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """An archived record's content, or None for a JSON file that is not one."""
     try:
         data = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("config"), dict) and "name" in data["config"]
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("config"), dict) and "name" in data["config"] else None
 
 
 def from_wandb(path: str, api: Any = None) -> list[Run]:
