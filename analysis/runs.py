@@ -2,8 +2,9 @@
 
 On disk a run directory holds ``summary.json`` (with the resolved ``config``) when it finished,
 ``failed.txt`` (and ``.hydra/config.yaml``) when it failed, and only a checkpoint or a history
-while it is unfinished; a records folder (``results/records/<sweep>/*.json``) holds the same
-summaries. From W&B, ``wandb.Api().runs(path)`` gives each run's config and summary; they are turned
+while it is unfinished; ``scripts/oneshot_prune.py`` adds ``oneshot.json`` to a finished dense run.
+A records folder (``results/records/<sweep>/*.json``, written by :func:`archive`) holds the same
+summaries, each with its per-epoch ``history`` and its ``oneshot`` results, without checkpoints. From W&B, ``wandb.Api().runs(path)`` gives each run's config and summary; they are turned
 into the same dictionaries, so everything after fetching is one code path.
 """
 
@@ -66,13 +67,24 @@ def _hydra_config(run_dir: Path) -> dict[str, Any] | None:
     return OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)  # type: ignore[return-value]
 
 
+ONESHOT_FILE = "oneshot.json"
+
+
+def _finished_record(run_dir: Path) -> dict[str, Any]:
+    """``summary.json`` with the one-shot pruning results (``oneshot``) when the run has them."""
+    record = json.loads((run_dir / "summary.json").read_text())
+    if (run_dir / ONESHOT_FILE).exists():
+        record["oneshot"] = json.loads((run_dir / ONESHOT_FILE).read_text())
+    return record
+
+
 def _from_run_dir(run_dir: Path) -> Run | None:
     summary, failed = run_dir / "summary.json", run_dir / "failed.txt"
     if failed.exists():
         config = _hydra_config(run_dir)
         return Run(str(run_dir), config, None, "failed", failed.read_text().strip()) if config else None
     if summary.exists():
-        data = json.loads(summary.read_text())
+        data = _finished_record(run_dir)
         if data.get("epoch") is not None and data["epoch"] < data["config"]["trainer"]["epochs"]:
             return Run(str(run_dir), data["config"], None, "unfinished")
         return from_summary(str(run_dir), data)
@@ -99,6 +111,27 @@ def from_disk(sources: Iterable[Path]) -> list[Run]:
             if path.name != "summary.json" and path.parent not in run_dirs and (record := _read_record(path)) is not None:
                 runs.append(from_summary(str(path), record))
     return runs
+
+
+def archive(sweep_dir: Path, records_dir: Path) -> int:
+    """Copy the record of each run under ``sweep_dir`` (``<sweep>/<experiment>/<overrides>/``) into
+    ``records_dir``: a finished run's summary with its ``history`` (from ``history.jsonl``) and
+    ``oneshot`` results; a failed run's config, message and ``failed: true``. Returns the count."""
+    records_dir.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for run_dir in sorted(p.parent for p in sweep_dir.glob("*/*/.hydra")):
+        if (run_dir / "summary.json").exists():
+            record = _finished_record(run_dir)
+            history = run_dir / "history.jsonl"
+            if history.exists():
+                record["history"] = [json.loads(line) for line in history.read_text().splitlines()]
+        elif (run_dir / "failed.txt").exists():
+            record = {"config": _hydra_config(run_dir), "failed": True, "error": (run_dir / "failed.txt").read_text().strip()}
+        else:
+            continue
+        (records_dir / f"{run_dir.parent.name}__{run_dir.name}.json").write_text(json.dumps(record, indent=1) + "\n")
+        count += 1
+    return count
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 """Welch's two-sample t-test, without SciPy: is a mean difference larger than the seed noise?
 
-``welch(a, b)`` returns ``(difference, t, degrees of freedom, two-sided p)`` for the means of two
+``mean``, ``sample_std`` and ``mean_std`` (the "mean ± std" text every table prints) are the
+descriptive side. ``welch(a, b)`` returns ``(difference, t, degrees of freedom, two-sided p)`` for the means of two
 small samples with unequal variances: ``t = (mean_a - mean_b) / sqrt(s_a²/n_a + s_b²/n_b)`` with the
 Welch–Satterthwaite degrees of freedom; ``p = I_{df/(df+t²)}(df/2, 1/2)`` (the regularised incomplete
 beta function, evaluated by its continued fraction).
@@ -9,6 +10,23 @@ beta function, evaluated by its continued fraction).
 from __future__ import annotations
 
 import math
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def sample_std(values: list[float]) -> float:
+    """The sample standard deviation (n − 1 in the denominator); needs two values or more."""
+    m = mean(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def mean_std(values: list[float]) -> str:
+    """``mean ± sample std`` in percent of fractions (the mean alone for one value)."""
+    if len(values) == 1:
+        return f"{100 * values[0]:.2f}"
+    return f"{100 * mean(values):.2f} ± {100 * sample_std(values):.2f}"
 
 
 def _beta_continued_fraction(a: float, b: float, x: float) -> float:
@@ -49,10 +67,8 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float, float, float]:
     """Welch's test of mean(a) - mean(b); needs two values or more on each side."""
     if len(a) < 2 or len(b) < 2:
         raise ValueError("Welch's test needs at least two values on each side")
-    ma, mb = sum(a) / len(a), sum(b) / len(b)
-    va = sum((x - ma) ** 2 for x in a) / (len(a) - 1) / len(a)
-    vb = sum((x - mb) ** 2 for x in b) / (len(b) - 1) / len(b)
-    diff = ma - mb
+    va, vb = sample_std(a) ** 2 / len(a), sample_std(b) ** 2 / len(b)
+    diff = mean(a) - mean(b)
     if va + vb == 0.0:
         return diff, math.copysign(math.inf, diff) if diff else 0.0, float(len(a) + len(b) - 2), 0.0 if diff else 1.0
     t = diff / math.sqrt(va + vb)

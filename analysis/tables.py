@@ -3,8 +3,9 @@ sample std over seeds beside the paper's value, and HAM's gain over its baseline
 
 Table 3 (dense): rows baseline / HAM, columns SGD and SAM at the setting's standard and doubled run
 length (ImageNet 100 / 200 epochs). Table 4 (sparse): the paper's rows, columns 80 / 90 / 95 %; a
-cell whose sparsity is not enforced (STR) also gives the achieved sparsity. Failed and unfinished
-runs are listed under the tables, never averaged.
+cell whose sparsity is not enforced (STR) also gives the achieved sparsity. The one-shot table:
+trained dense models with and without HAM pruned by global magnitude without fine-tuning, rows the
+pruned fraction. Failed and unfinished runs are listed under the tables, never averaged.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.runs import Run
-from analysis.stats import welch
+from analysis.stats import mean, mean_std, welch
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference" / "paper_imagenet_resnet50.json"
 TABLE4_ROWS = [
@@ -40,15 +41,8 @@ class Cell:
     def text(self, with_sparsity: bool = False) -> str:
         if not self.accs:
             return "missing"
-        mean = sum(self.accs) / len(self.accs)
-        out = f"{100 * mean:.2f}"
-        if len(self.accs) > 1:
-            std = (sum((a - mean) ** 2 for a in self.accs) / (len(self.accs) - 1)) ** 0.5
-            out += f" ± {100 * std:.2f}"
-        out += f" (n={len(self.accs)})"
-        if with_sparsity:
-            out += f" @ {100 * sum(self.sparsities) / len(self.sparsities):.2f} %"
-        return out
+        out = f"{mean_std(self.accs)} (n={len(self.accs)})"
+        return out + (f" @ {100 * mean(self.sparsities):.2f} %" if with_sparsity else "")
 
 
 def base_name(experiment: str) -> str:
@@ -148,11 +142,53 @@ def gains(runs: list[Run], setting: str, alpha: float = 0.05) -> list[list[str]]
             a, b = grouped[(ham, target, epochs)].accs, grouped[(baseline, target, epochs)].accs
             where = ["–" if target is None else f"{100 * target:g} %", str(epochs)]
             if len(a) < 2 or len(b) < 2:
-                diff = sum(a) / len(a) - sum(b) / len(b)
+                diff = mean(a) - mean(b)
                 rows.append([baseline, *where, f"{100 * diff:+.2f}", "–", "–", "–", "needs 2+ seeds each"])
                 continue
             diff, t, df, p = welch(a, b)
             rows.append([baseline, *where, f"{100 * diff:+.2f}", f"{t:.2f}", f"{df:.1f}", f"{p:.3f}", "yes" if p < alpha else "no"])
+    return rows
+
+
+def _gain_text(ham: list[float], baseline: list[float]) -> str:
+    if not ham or not baseline:
+        return "–"
+    if len(ham) < 2 or len(baseline) < 2:
+        return f"{100 * (mean(ham) - mean(baseline)):+.2f} (needs 2+ seeds each for p)"
+    diff, _, _, p = welch(ham, baseline)
+    return f"{100 * diff:+.2f} (p={p:.3f})"
+
+
+def oneshot(runs: list[Run], setting: str) -> list[list[str]]:
+    """Rows: unpruned, then each pruned fraction; per run length, dense and dense + HAM (mean ± std
+    over the seeds pruned, n) and HAM's gain with Welch's p; the paper's values beside them."""
+    reference = json.loads(REFERENCE.read_text())["oneshot_pruning"]
+    skip = {id(r) for r in duplicates(runs)}
+    pruned: dict[tuple[str, int], list[dict]] = {}
+    for run in runs:
+        if run.status == "finished" and run.setting == setting and id(run) not in skip and run.summary.get("oneshot"):
+            pruned.setdefault((base_name(run.experiment), run.epochs), []).append(run.summary["oneshot"])
+    lengths = sorted({epochs for (_, epochs) in pruned}) or [STANDARD_EPOCHS[setting]]
+    fractions = sorted({float(p["target"]) for results in pruned.values() for r in results for p in r["pruned"]})
+    header = ["pruned fraction"]
+    for epochs in lengths:
+        header += [f"dense {epochs} ep", f"dense + HAM {epochs} ep", f"HAM − dense {epochs} ep (points, Welch p)"]
+    rows = [header + ["paper HAM (ImageNet)", "paper dense (ImageNet)"]]
+    for fraction in [None, *fractions]:
+        row = ["0 (unpruned)" if fraction is None else f"{fraction:g}"]
+        for epochs in lengths:
+            accs = {}
+            for experiment in ("dense", "dense_ham"):
+                results = pruned.get((experiment, epochs), [])
+                if fraction is None:
+                    accs[experiment] = [r["test_acc"] for r in results]
+                else:
+                    accs[experiment] = [p["test_acc"] for r in results for p in r["pruned"] if float(p["target"]) == fraction]
+                row.append(f"{mean_std(accs[experiment])} (n={len(accs[experiment])})" if accs[experiment] else "missing")
+            row.append(_gain_text(accs["dense_ham"], accs["dense"]))
+        key = None if fraction is None else f"{fraction:g}"
+        row += [f"{reference[side][key]:.2f}" if key in reference[side] else "–" for side in ("ham", "baseline")]
+        rows.append(row)
     return rows
 
 

@@ -8,7 +8,9 @@
 Sources are run directories, sweep directories or records folders (``results/records/...``).
 Runs are grouped by table cell (experiment, target sparsity, epochs, setting); each cell is our mean
 ± sample std over seeds with n, and STR's achieved sparsity; the paper's ImageNet value sits beside
-it (reference data, results/reference/). The gain view tests HAM − baseline with Welch's two-sided
+it (reference data, results/reference/). The one-shot table (``--table oneshot``; in ``all`` when
+some run has them) needs the results ``scripts/oneshot_prune.py`` adds to dense runs on disk, so it
+is built from run directories or records, not from W&B. The gain view tests HAM − baseline with Welch's two-sided
 t-test over the seeds. Failed and unfinished runs are listed, not averaged. Writes Markdown and CSV
 into ``--output-dir`` (default ``results/compare``).
 """
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sources", nargs="*", type=Path)
     parser.add_argument("--wandb", action="append", default=[], metavar="ENTITY/PROJECT")
-    parser.add_argument("--table", choices=["3", "4", "gains", "all"], default="all")
+    parser.add_argument("--table", choices=["3", "4", "gains", "oneshot", "all"], default="all")
     parser.add_argument("--setting", choices=["imagenet", "small", "all"], default="all")
     parser.add_argument("--output-dir", type=Path, default=REPO / "results" / "compare")
     args = parser.parse_args(argv)
@@ -38,15 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give run/sweep/records directories, or --wandb entity/project")
     runs = R.from_disk(args.sources) + [r for path in args.wandb for r in R.from_wandb(path)]
     settings = sorted({r.setting for r in runs}) if args.setting == "all" else [args.setting]
-    builders = {"3": ("Table 3 (dense)", T.table3), "4": ("Table 4 (sparse)", T.table4), "gains": ("HAM's gain", T.gains)}
-    chosen = list(builders) if args.table == "all" else [args.table]
+    builders = {"3": ("Table 3 (dense)", T.table3), "4": ("Table 4 (sparse)", T.table4), "gains": ("HAM's gain", T.gains),
+                "oneshot": ("One-shot pruning without fine-tuning (dense)", T.oneshot)}
+    has_oneshot = any(r.summary and r.summary.get("oneshot") for r in runs)
+    chosen = [k for k in builders if k != "oneshot" or has_oneshot] if args.table == "all" else [args.table]
     args.output_dir.mkdir(parents=True, exist_ok=True)
     out = [f"{len(runs)} runs: " + ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in ("finished", "failed", "unfinished"))]
     for setting in settings:
         for key in chosen:
             title, build = builders[key]
             rows = build(runs, setting)
-            name = f"table{key}_{setting}" if key != "gains" else f"gains_{setting}"
+            name = f"table{key}_{setting}" if key in ("3", "4") else f"{key}_{setting}"
             (args.output_dir / f"{name}.md").write_text(f"# {title}, {setting} setting\n\n" + T.markdown(rows))
             (args.output_dir / f"{name}.csv").write_text(T.csv_text(rows))
             out += ["", f"## {title}, {setting} setting", "", T.markdown(rows).rstrip()]

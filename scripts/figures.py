@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
+from analysis.stats import mean, sample_std  # noqa: E402
 from analysis.tables import cells, duplicates  # noqa: E402
 
 FIGURES = REPO / "results" / "figures"
@@ -70,8 +71,8 @@ def accuracy_sparsity(runs: list[R.Run], output: Path) -> Path:
                 if not points:
                     continue
                 xs = [100 * t for t, _ in points]
-                means = [100 * sum(c.accs) / len(c.accs) for _, c in points]
-                stds = [100 * (sum((a - m / 100) ** 2 for a in c.accs) / max(len(c.accs) - 1, 1)) ** 0.5 for (_, c), m in zip(points, means)]
+                means = [100 * mean(c.accs) for _, c in points]
+                stds = [100 * sample_std(c.accs) if len(c.accs) > 1 else 0.0 for _, c in points]
                 ax.errorbar(xs, means, yerr=stds, linestyle=style, marker="o", capsize=3, color=f"C{colour}",
                             label=f"{method}{' + HAM' if suffix else ''}" + (f" ({setting})" if len(settings) > 1 else ""))
     if not ax.lines:
@@ -94,7 +95,7 @@ def ham_grid(runs: list[R.Run], output: Path) -> Path:
         key = alphas.index(r.config["ham"]["alpha"]), betas.index(r.config["ham"]["beta"])
         if r.status == "finished" and r.summary:
             accs.setdefault(key, []).append(100 * r.summary["test_acc"])
-    values = [[sum(accs[i, j]) / len(accs[i, j]) if (i, j) in accs else float("nan") for j in range(len(betas))]
+    values = [[mean(accs[i, j]) if (i, j) in accs else float("nan") for j in range(len(betas))]
               for i in range(len(alphas))]
     fig, ax = plt.subplots(figsize=(4.8, 4))
     image = ax.imshow(values, cmap="viridis", aspect="auto")

@@ -1,11 +1,15 @@
 """One-shot prunability (the poster's first table): prune trained dense models globally by
 magnitude at several sparsities, without fine-tuning, and evaluate them.
 
-    python scripts/oneshot_prune.py outputs/dense/<run> outputs/dense_ham/<run> --sparsities 0.5 0.7 0.8 0.9
+    python scripts/oneshot_prune.py multirun/paper_small/dense/* multirun/paper_small/dense_ham/* --sparsities 0.5 0.7 0.8 0.9
 
-Each argument is the run directory of a dense ``train.py`` run (its ``summary.json`` and
-``checkpoint.pt``). Writes a markdown table (``--output``, default ``results/oneshot.md``) with the
-measured test top-1 % beside the paper's ImageNet ResNet-50 numbers (reference data).
+Each argument is the run directory of a finished dense ``train.py`` run (its ``summary.json`` and
+``checkpoint.pt``). Each run's results go into its directory as ``oneshot.json`` (the unpruned and
+pruned test accuracy, the achieved sparsity); a run that already has them for every sparsity asked
+is not pruned again. The table (``--output``, default ``results/oneshot.md``) has, per pruned
+fraction, dense and dense + HAM as mean ± sample std over the runs given (seeds), HAM's gain with
+Welch's p, and the paper's ImageNet ResNet-50 numbers beside them (reference data).
+``python scripts/compare.py <dirs or records> --table oneshot`` builds the same table from records.
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ from omegaconf import OmegaConf
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from analysis import runs as R  # noqa: E402
+from analysis import tables as T  # noqa: E402
 from sparse.oneshot import prune_global_magnitude  # noqa: E402
 from training.checkpoint import read_checkpoint  # noqa: E402
 from training.data import build_data  # noqa: E402
 from training.models import build_model  # noqa: E402
-
-REFERENCE = REPO / "results" / "reference" / "paper_imagenet_resnet50.json"
 
 
 @torch.no_grad()
@@ -40,16 +44,29 @@ def accuracy(model: torch.nn.Module, loader) -> float:
     return correct / total
 
 
-def load_run(run_dir: Path):
-    summary = json.loads((run_dir / "summary.json").read_text())
-    cfg = OmegaConf.create(summary["config"])
+def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
+    """The run's one-shot results (``oneshot.json``), computed from its checkpoint unless present."""
+    done = run_dir / R.ONESHOT_FILE
+    if done.exists():
+        results = json.loads(done.read_text())
+        if {float(p["target"]) for p in results["pruned"]} >= set(sparsities):
+            return results
+    summary_file = run_dir / "summary.json"
+    if not summary_file.exists():
+        raise SystemExit(f"{run_dir}: no summary.json: one-shot pruning needs a finished train.py run")
+    cfg = OmegaConf.create(json.loads(summary_file.read_text())["config"])
     if cfg.sparsity.method != "dense":
         raise SystemExit(f"{run_dir}: one-shot pruning applies to dense runs, this one used sparsity.method={cfg.sparsity.method}")
     data = build_data(cfg.data, cfg.trainer.batch_size, 1024, cfg.trainer.seed)
     model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes)
     model.load_state_dict(read_checkpoint(run_dir / "checkpoint.pt")["model"])
-    label = f"{cfg.name} (HAM α={cfg.ham.alpha:g})" if cfg.ham.enabled else f"{cfg.name} (no HAM)"
-    return label, model, data.test
+    results = {"test_acc": accuracy(model, data.test), "pruned": []}
+    for s in sparsities:
+        pruned = copy.deepcopy(model)
+        achieved = prune_global_magnitude(pruned, s)
+        results["pruned"].append({"target": s, "sparsity": achieved, "test_acc": accuracy(pruned, data.test)})
+    done.write_text(json.dumps(results, indent=1) + "\n")
+    return results
 
 
 def main() -> None:
@@ -61,34 +78,25 @@ def main() -> None:
     for s in args.sparsities:
         if not 0 <= s < 1:
             raise SystemExit(f"--sparsities: {s} is not in [0, 1)")
-    columns = []
     for run_dir in args.runs:
-        label, model, test = load_run(run_dir)
-        results = {}
-        for s in args.sparsities:
-            pruned = copy.deepcopy(model)
-            achieved = prune_global_magnitude(pruned, s)
-            results[s] = (accuracy(pruned, test), achieved)
-        columns.append((label, accuracy(model, test), results))
-    reference = json.loads(REFERENCE.read_text())["oneshot_pruning"]
+        prune_run(run_dir, args.sparsities)
+    runs = R.from_disk(args.runs)
+    for run in runs:  # only the sparsities asked for, whatever an earlier call added
+        run.summary["oneshot"]["pruned"] = [p for p in run.summary["oneshot"]["pruned"] if float(p["target"]) in args.sparsities]
     lines = [
         "# One-shot global magnitude pruning without fine-tuning",
         "",
         "Command: `python scripts/oneshot_prune.py " + " ".join(str(r) for r in args.runs)
         + " --sparsities " + " ".join(f"{s:g}" for s in args.sparsities) + "`",
         "",
-        "Measured: test top-1 % of each trained dense model after pruning. The last two columns are the paper's",
-        "ImageNet ResNet-50 numbers (reference data, not measured here).",
+        "Measured: test top-1 % of each trained dense model after pruning its conv/linear weights globally by",
+        "magnitude, mean ± sample std over the runs (n). The last two columns are the paper's ImageNet ResNet-50",
+        "numbers (reference data, not measured here).",
         "",
-        "| sparsity | " + " | ".join(label for label, _, _ in columns) + " | paper HAM (ref.) | paper baseline (ref.) |",
-        "|---|" + "---:|" * (len(columns) + 2),
-        "| 0 (unpruned) | " + " | ".join(f"{100 * acc:.2f}" for _, acc, _ in columns) + " | – | – |",
     ]
-    for s in args.sparsities:
-        cells = [f"{100 * res[s][0]:.2f}" for _, _, res in columns]
-        ref_ham, ref_base = reference["ham"].get(f"{s:g}"), reference["baseline"].get(f"{s:g}")
-        lines.append(f"| {s:g} | " + " | ".join(cells) + f" | {ref_ham if ref_ham is not None else '–'} | {ref_base if ref_base is not None else '–'} |")
-    text = "\n".join(lines) + "\n"
+    for setting in sorted({r.setting for r in runs}):
+        lines += [f"## {setting} setting", "", T.markdown(T.oneshot(runs, setting))]
+    text = "\n".join(lines)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(text)

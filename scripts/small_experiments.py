@@ -24,6 +24,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from analysis import runs as R  # noqa: E402
+from analysis import tables as T  # noqa: E402
+from analysis.stats import mean, mean_std, sample_std  # noqa: E402
+
 REFERENCE = REPO / "results" / "reference" / "paper_imagenet_resnet50.json"
 METHODS = [
     "dense", "dense_ham", "dense_sam", "dense_sam_ham", "random", "random_signin", "random_ham", "acdc",
@@ -33,8 +39,9 @@ COMMON = ["setting=small", "logger=disabled", "trainer.progress=false"]
 SWEEPS = {
     "ham-grid": {
         "dir": "multirun/ham_grid",
-        "overrides": [["+experiment=dense", "trainer.seed=0,1,2"],
-                      ["+experiment=dense_ham", "ham.alpha=5,10,20,50,100,200", "ham.beta=0,1e-3,1e-2", "trainer.seed=0,1,2"]],
+        # one multirun per alpha, so that two workers (scripts/small_suite.py) can share the grid
+        "overrides": [["+experiment=dense", "trainer.seed=0,1,2"]]
+        + [["+experiment=dense_ham", f"ham.alpha={alpha}", "ham.beta=0,1e-3,1e-2", "trainer.seed=0,1,2"] for alpha in (5, 10, 20, 50, 100, 200)],
         "output": "results/ham_grid.md",
     },
     "str-presets": {
@@ -82,35 +89,20 @@ SWEEPS = {
 }
 
 
+def sweep_commands(sweep: dict, extra: list[str], sweep_dir: Path | str | None = None) -> list[list[str]]:
+    """The ``train.py --multirun`` commands of a sweep (into ``sweep_dir``, default the sweep's own)."""
+    where = sweep_dir or sweep["dir"]
+    return [[sys.executable, "train.py", "--multirun", *overrides, *COMMON, *extra, f"hydra.sweep.dir={where}"]
+            for overrides in sweep["overrides"]]
+
+
 def run_sweep(sweep: dict, extra: list[str]) -> None:
-    for overrides in sweep["overrides"]:
-        command = [sys.executable, "train.py", "--multirun", *overrides, *COMMON, *extra, f"hydra.sweep.dir={sweep['dir']}"]
+    for command in sweep_commands(sweep, extra):
         print("+", " ".join(command), flush=True)
         # exit code 1: some jobs failed (listed by the sweep; archived below as failed records)
         returncode = subprocess.run(command, cwd=REPO).returncode
         if returncode not in (0, 1):
             raise SystemExit(f"the sweep stopped with exit code {returncode}: {' '.join(command)}")
-
-
-def archive_records(sweep_dir: Path, records_dir: Path) -> None:
-    """Copy each run's record into ``records_dir``: its ``summary.json`` with its per-epoch
-    ``history`` (from ``history.jsonl``), or for a failed run (``failed.txt``) its config, the
-    message and ``failed: true``."""
-    from omegaconf import OmegaConf
-
-    records_dir.mkdir(parents=True, exist_ok=True)
-    for run_dir in sorted(p.parent for p in sweep_dir.glob("*/*/.hydra")):
-        if (run_dir / "summary.json").exists():
-            record = json.loads((run_dir / "summary.json").read_text())
-            history = run_dir / "history.jsonl"
-            if history.exists():
-                record["history"] = [json.loads(line) for line in history.read_text().splitlines()]
-        elif (run_dir / "failed.txt").exists():
-            config = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"), resolve=False)
-            record = {"config": config, "failed": True, "error": (run_dir / "failed.txt").read_text().strip()}
-        else:
-            continue
-        (records_dir / f"{run_dir.parent.name}__{run_dir.name}.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
 def load_runs(records_dir: Path) -> list[dict]:
@@ -158,13 +150,6 @@ def ham_grid_table(runs: list[dict], command: str) -> str:
         "Compare cells with their seed spread before reading anything into differences of a few tenths.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def mean_std(values: list[float]) -> str:
-    """``mean ± std`` in percent (sample std over seeds; the mean alone for one seed)."""
-    if len(values) == 1:
-        return f"{100 * values[0]:.2f}"
-    return f"{100 * _mean(values):.2f} ± {100 * _std(values):.2f}"
 
 
 def methods_table(runs: list[dict], command: str) -> str:
@@ -264,8 +249,8 @@ def str_targets_table(runs: list[dict], command: str) -> str:
     for (name, target), rs in sorted(groups.items()):
         sp = [r["sparsity"] for r in rs]
         wd = rs[0]["config"]["sparsity"]["str_weight_decay"]
-        ok = abs(_mean(sp) - target) <= 0.005
-        corrected = "–" if ok else _slope_corrected(grid.get(rs[0]["config"]["ham"]["enabled"], []), wd, _mean(sp), target)
+        ok = abs(mean(sp) - target) <= 0.005
+        corrected = "–" if ok else _slope_corrected(grid.get(rs[0]["config"]["ham"]["enabled"], []), wd, mean(sp), target)
         lines.append(
             f"| {name} | {100 * target:g} | {wd:g} | {len(rs)} | {mean_std(sp)} ({pct(min(sp))} – {pct(max(sp))}) | "
             f"{mean_std([r['test_acc'] for r in rs])} | {'yes' if ok else 'no'} | {corrected} |"
@@ -338,7 +323,7 @@ def _best_per_target(rows: list[dict], shared: tuple[str, ...]) -> dict[float, d
         return best(rows)
     options = {tuple(r["config"]["sparsity"][k] for k in shared) for r in rows}
     by_option = {o: best([r for r in rows if tuple(r["config"]["sparsity"][k] for k in shared) == o]) for o in options}
-    chosen = max(sorted(options), key=lambda o: _mean([r["test_acc"] for r in by_option[o].values()]))
+    chosen = max(sorted(options), key=lambda o: mean([r["test_acc"] for r in by_option[o].values()]))
     return by_option[chosen]
 
 
@@ -359,29 +344,16 @@ def ham_weight_decay_table(runs: list[dict], command: str) -> str:
             loss = sum(r["train_loss"] for r in rs) / len(rs)
             lines.append(f"| {str(keep).lower()} | {len(rs)} | {mean_std(accs[keep])} | {loss:.4f} |")
     if len(accs) == 2 and all(len(a) > 1 for a in accs.values()):
-        diff = abs(_mean(accs[True]) - _mean(accs[False]))
-        spread = max(_std(a) for a in accs.values())
+        diff = abs(mean(accs[True]) - mean(accs[False]))
+        spread = max(sample_std(a) for a in accs.values())
         verdict = "within" if diff <= 2 * spread else "beyond"
         lines += ["", f"The means differ by {100 * diff:.2f} points, {verdict} twice the larger seed std ({100 * spread:.2f}).",
                   "The settings keep `true` (our choice, SPEC.md §5: β on top of the base weight decay; the paper does not say which)."]
     return "\n".join(lines) + "\n"
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
-def _std(values: list[float]) -> float:
-    m = _mean(values)
-    return (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-
-
 def table4_small(runs: list[dict], command: str) -> str:
     """Table 4 at 80 / 90 / 95 % from this sweep's records and those of the methods and str-targets sweeps."""
-    sys.path.insert(0, str(REPO))
-    from analysis import runs as R
-    from analysis import tables as T
-
     records = [REPO / "results" / "records" / name for name in ("methods-targets", "methods", "str-targets")]
     all_runs = R.from_disk([r for r in records if r.exists()])
     lines = header(
@@ -408,18 +380,20 @@ def main() -> None:
     parser.add_argument("sweep", choices=sorted(SWEEPS))
     parser.add_argument("--tables-only", action="store_true", help="do not run, only rebuild the table")
     parser.add_argument("--threads", type=int, help="torch threads per run (trainer.threads; default: all cores)")
+    parser.add_argument("--records", type=Path, help="the records folder (default: results/records/<sweep>)")
+    parser.add_argument("--output", type=Path, help="the table (default: the sweep's, under results/)")
     args = parser.parse_args()
     sweep = SWEEPS[args.sweep]
-    records = REPO / "results" / "records" / args.sweep
+    records = args.records or REPO / "results" / "records" / args.sweep
     if not args.tables_only:
         run_sweep(sweep, [] if args.threads is None else [f"trainer.threads={args.threads}"])
-        archive_records(REPO / sweep["dir"], records)
+        R.archive(REPO / sweep["dir"], records)
     runs = load_runs(records)
     if not runs:
         raise SystemExit(f"no records in {records}: run the sweep first")
     command = f"python scripts/small_experiments.py {args.sweep}"
     table = TABLES[args.sweep](runs, command)
-    (REPO / sweep["output"]).write_text(table)
+    (args.output or REPO / sweep["output"]).write_text(table)
     if args.sweep == "methods":
         update_readme(table)
     print(table)

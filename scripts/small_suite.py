@@ -1,0 +1,211 @@
+"""Every small-scale table, figure and the theory experiment, from scratch, in one command.
+
+    python scripts/small_suite.py                 # train everything (about an hour on 2 cores), then tables and figures
+    python scripts/small_suite.py --dry-run       # list the commands and their estimated cost
+    python scripts/small_suite.py --tables-only   # rebuild tables and figures from the committed records
+
+The suite is the small setting (LeNet-300-100 on Fashion-MNIST) of:
+
+* Table 3: dense, ± HAM, SGD and SAM, 10 and 20 epochs (``scripts/paper_tables.py table3 --setting small``);
+* Table 4: random PaI, AC/DC, RiGL (each plain / + Sign-In / + HAM), spred, PILoT, STR ± HAM at 80 / 90 / 95 %;
+* the one-shot table: the 10-epoch dense and dense + HAM runs of Table 3 pruned without fine-tuning;
+* HAM's (α, β) grid (``scripts/small_experiments.py ham-grid``);
+* the theory experiment (``scripts/theory_experiment.py``),
+
+each over ``--seeds`` seeds (3; the grid always 3). The training commands are Hydra multiruns run by
+``--workers`` processes side by side (2, one torch thread each), the most expensive first; a rerun
+skips finished runs and resumes unfinished ones. Then the records (summaries with histories and
+one-shot results, no checkpoints) replace ``<results>/records/paper-small`` and
+``<results>/records/ham-grid``, and every table and figure is rebuilt from them:
+``<results>/compare/{table3,table4,gains,oneshot}_small.{md,csv}``, ``<results>/ham_grid.md``,
+``<results>/figures/*.png``, ``<results>/theory.md``. ``<results>/small_suite.md`` records the
+timings. Hydra overrides after ``--`` apply to every training job (e.g. a quick check:
+``-- trainer.epochs=1 data.train_subset=512``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from analysis import runs as R  # noqa: E402
+from scripts import paper_tables, small_experiments  # noqa: E402  (scripts/ is a namespace package)
+
+PARTS = ["table3", "table4", "oneshot", "ham-grid", "theory"]
+QUIET = ["logger=disabled", "trainer.progress=false", "trainer.threads=1"]
+ONESHOT_SPARSITIES = ["0.5", "0.7", "0.8", "0.9", "0.95"]
+
+
+@dataclass
+class Step:
+    """One command of the suite, its cost estimate (10-epoch SGD runs) and its log."""
+
+    name: str
+    command: list[str]
+    cost: float
+    seconds: float | None = None
+    returncode: int | None = None
+
+
+def _cost(experiments: list[str], epochs: int, runs: int) -> float:
+    sam = any("sam" in e for e in experiments)
+    return runs * epochs / 10 * (2 if sam else 1)
+
+
+def training_steps(parts: list[str], seeds: int, sweep_dir: Path, extra: list[str]) -> tuple[list[Step], list[Path]]:
+    """The training commands of the chosen parts, and the run directories they must produce."""
+    steps, expected = [], []
+    tables = [t for t in ("table3", "table4") if t in parts]
+    if "oneshot" in parts and "table3" not in parts:
+        tables.append("oneshot")  # its runs are the first cells of Table 3
+    for table in tables:
+        jobs = paper_tables.expand(table, "small", seeds, sweep_dir / "paper", extra)
+        expected += [j.run_dir for j in jobs if not j.refused]
+        for command in paper_tables.multirun_commands(jobs, "basic", sweep_dir / "paper", extra):
+            experiment = next(a.split("=", 1)[1] for a in command if a.startswith("+experiment="))
+            group = [j for j in jobs if j.experiment == experiment and not j.refused]
+            steps.append(Step(f"{table} {experiment}", command, _cost([experiment], group[0].epochs, len(group))))
+    if "ham-grid" in parts:
+        sweep = small_experiments.SWEEPS["ham-grid"]
+        own = [o for o in extra if o not in small_experiments.COMMON]  # the sweep adds those itself
+        for overrides, command in zip(sweep["overrides"], small_experiments.sweep_commands(sweep, own, sweep_dir / "ham_grid")):
+            runs = 1
+            for o in overrides[1:]:
+                runs *= len(o.split("=", 1)[1].split(","))
+            steps.append(Step("ham-grid " + " ".join(overrides), command, _cost([], 10, runs)))
+    return steps, expected
+
+
+def run_steps(steps: list[Step], workers: int, logs: Path, expected: list[Path]) -> None:
+    """Run the steps, most expensive first, ``workers`` at a time; print progress every 30 s."""
+    logs.mkdir(parents=True, exist_ok=True)
+    queue = sorted(steps, key=lambda s: -s.cost)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                step = queue.pop(0)
+            log = logs / (step.name.replace(" ", "_").replace("/", "-")[:120] + ".log")
+            start = time.monotonic()
+            with log.open("w") as out:
+                step.returncode = subprocess.run(step.command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT).returncode
+            step.seconds = time.monotonic() - start
+            print(f"[suite] {step.name}: exit {step.returncode} after {step.seconds:.0f} s (log: {log})", flush=True)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    while alive := [t for t in threads if t.is_alive()]:
+        alive[0].join(timeout=30)
+        done = sum((d / "summary.json").exists() or (d / "failed.txt").exists() for d in expected)
+        print(f"[suite] {done}/{len(expected)} table runs ended, {(time.monotonic() - start) / 60:.1f} min", flush=True)
+
+
+def build_outputs(sweep_dir: Path | None, results: Path) -> list[list[str]]:
+    """Archive the records (when ``sweep_dir`` is given) and rebuild every table and figure."""
+    records = {"paper": results / "records" / "paper-small", "ham_grid": results / "records" / "ham-grid"}
+    if sweep_dir is not None:
+        for sub, folder in records.items():
+            if (sweep_dir / sub).exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                print(f"[suite] {R.archive(sweep_dir / sub, folder)} records -> {folder}", flush=True)
+    python = sys.executable
+    commands = []
+    paper = R.from_disk([records["paper"]]) if records["paper"].exists() else []
+    if paper:
+        commands.append([python, "scripts/compare.py", str(records["paper"]), "--setting", "small", "--output-dir", str(results / "compare")])
+    if any(r.status == "finished" and r.target is not None for r in paper):  # Table 4's runs
+        commands.append([python, "scripts/figures.py", "accuracy-sparsity", str(records["paper"]),
+                         "--output", str(results / "figures" / "accuracy-sparsity.png")])
+        commands.append([python, "scripts/figures.py", "sign-flips", str(records["paper"]), "--output", str(results / "figures" / "sign-flips.png")])
+    if records["ham_grid"].exists():
+        commands.append([python, "scripts/small_experiments.py", "ham-grid", "--tables-only", "--records", str(records["ham_grid"]),
+                         "--output", str(results / "ham_grid.md")])
+        commands.append([python, "scripts/figures.py", "ham-grid", str(records["ham_grid"]), "--output", str(results / "figures" / "ham-grid.png")])
+    for command in commands:
+        print("+", " ".join(command[1:]), flush=True)
+        subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    return commands
+
+
+def write_timings(path: Path, argv: list[str], steps: list[Step], wall: float, workers: int) -> None:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    lines = [
+        "# The small-scale suite: how long it took",
+        "",
+        "Command: `" + " ".join(["python scripts/small_suite.py", *argv]) + "`",
+        "",
+        f"Machine: {os.cpu_count()} CPU cores ({cpu}), {workers} workers with one torch thread each.",
+        f"Wall time: {wall / 60:.1f} min in all (training, pruning, records, tables, figures, theory).",
+        "",
+        "| step | estimated cost (10-epoch runs) | wall time s | exit code |",
+        "|---|---:|---:|---:|",
+    ]
+    for step in sorted(steps, key=lambda s: -s.cost):
+        seconds = "–" if step.seconds is None else f"{step.seconds:.0f}"
+        lines.append(f"| {step.name} | {step.cost:g} | {seconds} | {step.returncode} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=PARTS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="training processes side by side (one torch thread each)")
+    parser.add_argument("--sweep-dir", type=Path, default=REPO / "multirun" / "small_suite")
+    parser.add_argument("--results-dir", type=Path, default=REPO / "results", help="where records, tables and figures go")
+    parser.add_argument("--dry-run", action="store_true", help="list the commands and their cost; run nothing")
+    parser.add_argument("--tables-only", action="store_true", help="rebuild tables and figures from the records; train nothing")
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    if args.seeds < 1 or args.workers < 1:
+        parser.error("--seeds and --workers must be >= 1")
+    sweep_dir, results = args.sweep_dir.resolve(), args.results_dir.resolve()
+    if args.tables_only:
+        build_outputs(None, results)
+        return 0
+    start = time.monotonic()
+    steps, expected = training_steps(args.parts, args.seeds, sweep_dir, QUIET + extra)
+    theory = [sys.executable, "scripts/theory_experiment.py", "--output", str(results / "theory.md"),
+              "--figure", str(results / "figures" / "theory.png")]
+    if "theory" in args.parts:
+        steps.append(Step("theory experiment", theory, 9.0))  # about 3 minutes: as much as 9 short runs
+    for step in sorted(steps, key=lambda s: -s.cost):
+        print(f"{step.cost:6g}  {step.name}\n        {' '.join(step.command[1:])}")
+    print(f"{len(steps)} commands, {len(expected)} table runs, estimated {sum(s.cost for s in steps):g} ten-epoch runs of work")
+    if args.dry_run:
+        return 0
+    run_steps(steps, args.workers, sweep_dir / "logs", expected)
+    failed = [s for s in steps if s.returncode not in (0, 1)]  # 1: some runs of a sweep failed (archived as failed)
+    if "oneshot" in args.parts:
+        dense = [str(j.run_dir) for j in paper_tables.expand("oneshot", "small", args.seeds, sweep_dir / "paper", QUIET + extra)]
+        command = [sys.executable, "scripts/oneshot_prune.py", *dense, "--sparsities", *ONESHOT_SPARSITIES,
+                   "--output", str(sweep_dir / "oneshot.md")]
+        print("+", " ".join(command[1:]), flush=True)
+        subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    build_outputs(sweep_dir, results)
+    write_timings(results / "small_suite.md", argv, steps, time.monotonic() - start, args.workers)
+    for step in failed:
+        print(f"[suite] FAILED: {step.name} (exit {step.returncode}); see its log in {sweep_dir / 'logs'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
