@@ -160,32 +160,35 @@ def _gain_text(ham: list[float], baseline: list[float]) -> str:
 
 
 def oneshot(runs: list[Run], setting: str) -> list[list[str]]:
-    """Rows: unpruned, then each pruned fraction; per run length, dense and dense + HAM (mean ± std
-    over the seeds pruned, n) and HAM's gain with Welch's p; the paper's values beside them."""
+    """Rows: unpruned, then each pruned fraction. Columns, per optimizer and run length found among
+    the dense runs with one-shot results: without HAM, with HAM (mean ± std over the seeds, n) and
+    HAM's gain with Welch's p; the paper's values (SGD, 100 epochs on ImageNet) beside them."""
     reference = json.loads(REFERENCE.read_text())["oneshot_pruning"]
     skip = {id(r) for r in duplicates(runs)}
-    pruned: dict[tuple[str, int], list[dict]] = {}
+    pruned: dict[tuple[str, int], dict[bool, list[dict]]] = {}
     for run in runs:
         if run.status == "finished" and run.setting == setting and id(run) not in skip and run.summary.get("oneshot"):
-            pruned.setdefault((base_name(run.experiment), run.epochs), []).append(run.summary["oneshot"])
-    lengths = sorted({epochs for (_, epochs) in pruned}) or [STANDARD_EPOCHS[setting]]
-    fractions = sorted({float(p["target"]) for results in pruned.values() for r in results for p in r["pruned"]})
+            group = pruned.setdefault((run.config["optimizer"]["name"].upper(), run.epochs), {False: [], True: []})
+            group[bool(run.config["ham"]["enabled"])].append(run.summary["oneshot"])
+    groups = sorted(pruned) or [("SGD", STANDARD_EPOCHS[setting])]
+    fractions = sorted({float(p["target"]) for g in pruned.values() for rs in g.values() for r in rs for p in r["pruned"]})
     header = ["pruned fraction"]
-    for epochs in lengths:
-        header += [f"dense {epochs} ep", f"dense + HAM {epochs} ep", f"HAM − dense {epochs} ep (points, Welch p)"]
+    for optimizer, epochs in groups:
+        where = f"{optimizer} {epochs} ep"
+        header += [f"dense {where}", f"dense + HAM {where}", f"HAM − dense {where} (points, Welch p)"]
     rows = [header + ["paper HAM (ImageNet)", "paper dense (ImageNet)"]]
     for fraction in [None, *fractions]:
         row = ["0 (unpruned)" if fraction is None else f"{fraction:g}"]
-        for epochs in lengths:
+        for group in groups:
             accs = {}
-            for experiment in ("dense", "dense_ham"):
-                results = pruned.get((experiment, epochs), [])
+            for ham in (False, True):
+                results = pruned.get(group, {}).get(ham, [])
                 if fraction is None:
-                    accs[experiment] = [r["test_acc"] for r in results]
+                    accs[ham] = [r["test_acc"] for r in results]
                 else:
-                    accs[experiment] = [p["test_acc"] for r in results for p in r["pruned"] if float(p["target"]) == fraction]
-                row.append(f"{mean_std(accs[experiment])} (n={len(accs[experiment])})" if accs[experiment] else "missing")
-            row.append(_gain_text(accs["dense_ham"], accs["dense"]))
+                    accs[ham] = [p["test_acc"] for r in results for p in r["pruned"] if float(p["target"]) == fraction]
+                row.append(f"{mean_std(accs[ham])} (n={len(accs[ham])})" if accs[ham] else "missing")
+            row.append(_gain_text(accs[True], accs[False]))
         key = None if fraction is None else f"{fraction:g}"
         row += [f"{reference[side][key]:.2f}" if key in reference[side] else "–" for side in ("ham", "baseline")]
         rows.append(row)

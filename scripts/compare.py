@@ -2,7 +2,7 @@
 
     python scripts/compare.py multirun/                       # every run under a sweep directory
     python scripts/compare.py multirun/paper_imagenet --table 4
-    python scripts/compare.py results/records/methods --setting small
+    python scripts/compare.py results/records/paper-small --setting small
     python scripts/compare.py --wandb my-entity/ham            # runs from a W&B project (wandb.Api)
 
 Sources are run directories, sweep directories or records folders (``results/records/...``).

@@ -1,7 +1,7 @@
 """Figures from run records (PNG in ``results/figures/``), each made by one command:
 
-    python scripts/figures.py sign-flips results/records/methods       # sign flips per epoch, random PaI at 90 %
-    python scripts/figures.py accuracy-sparsity results/records/methods results/records/str-targets
+    python scripts/figures.py sign-flips results/records/paper-small   # sign flips per epoch, random PaI at 90 %
+    python scripts/figures.py accuracy-sparsity results/records/paper-small
     python scripts/figures.py ham-grid results/records/ham-grid        # HAM's (alpha, beta) grid as a heat map
 
 Sources are records folders or run/sweep directories (anything ``scripts/compare.py`` reads); the

@@ -9,7 +9,7 @@ Hydra overrides after ``--`` apply to every job (``hydra.*`` ones configure the 
 Tables: ``table3`` (dense ResNet-50: baseline/HAM, with/without SAM, 100 and 200 epochs), ``table4``
 (random PaI, AC/DC, RiGL, each plain / +Sign-In / +HAM; spred; PILoT; STR +- HAM; at 80/90/95 %),
 ``oneshot`` (the dense baseline and HAM runs that the one-shot prunability table prunes, then
-``scripts/oneshot_prune.py`` on them). ``--setting small`` runs each on Fashion-MNIST (2 CPU
+``scripts/oneshot_prune.py`` on every seed of them). ``--setting small`` runs each on Fashion-MNIST (2 CPU
 cores); there the 200-epoch column of Table 3 doubles the small run (20 epochs).
 
 Every job's directory is ``multirun/paper_<setting>/<name>/<overrides>``: rerunning the same command
@@ -178,7 +178,7 @@ def main() -> None:
             if returncode not in (0, 1):  # 1: some jobs failed, listed by the sweep itself
                 raise SystemExit(f"the sweep stopped with exit code {returncode}")
     if args.table == "oneshot" and not args.dry_run:
-        runs = [str(j.run_dir) for j in launched if "trainer.seed=0" in j.overrides]
+        runs = [str(j.run_dir) for j in launched]  # every seed: the table gives mean ± std
         output = args.oneshot_output.resolve() if args.oneshot_output else REPO / "results" / f"oneshot_{args.setting}.md"
         command = [sys.executable, "scripts/oneshot_prune.py", *runs, "--output", str(output)]
         print("+", " ".join(command[1:]), flush=True)

@@ -2,13 +2,11 @@
 runs' ``summary.json`` records.
 
     python scripts/small_experiments.py ham-grid     # results/ham_grid.md: HAM's (alpha, beta) for the small setting
-    python scripts/small_experiments.py methods      # results/small_methods.md: every method at 90 % sparsity
     python scripts/small_experiments.py str-presets  # results/str_presets.md: STR's weight decay -> sparsity
     python scripts/small_experiments.py str-targets  # results/str_targets.md: STR (+HAM) presets at 80/90/95 %, 3 seeds
     python scripts/small_experiments.py mirror-presets    # results/mirror_presets.md: PILoT's and spred's penalties
     python scripts/small_experiments.py ham-weight-decay  # results/ham_weight_decay.md: base weight decay with HAM's beta
-    python scripts/small_experiments.py methods-targets   # results/small_table4.md: Table 4 at 80/90/95 % (with methods, str-targets)
-    python scripts/small_experiments.py methods --tables-only   # rebuild the table from the records
+    python scripts/small_experiments.py ham-grid --tables-only   # rebuild the table from the records
 
 Each sweep is a Hydra multirun of train.py (runs already finished are resumed, i.e. skipped). The
 runs' records (``summary.json``, or the config of a failed run) are copied to
@@ -27,14 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
-from analysis import tables as T  # noqa: E402
 from analysis.stats import mean, mean_std, sample_std  # noqa: E402
 
-REFERENCE = REPO / "results" / "reference" / "paper_imagenet_resnet50.json"
-METHODS = [
-    "dense", "dense_ham", "dense_sam", "dense_sam_ham", "random", "random_signin", "random_ham", "acdc",
-    "acdc_signin", "acdc_ham", "rigl", "rigl_signin", "rigl_ham", "spred", "pilot", "str", "str_ham",
-]
 COMMON = ["setting=small", "logger=disabled", "trainer.progress=false"]
 SWEEPS = {
     "ham-grid": {
@@ -65,26 +57,10 @@ SWEEPS = {
         ],
         "output": "results/mirror_presets.md",
     },
-    "methods-targets": {
-        "dir": "multirun/small_methods_targets",
-        # the sparse rows of Table 4 at 80 and 95 % (90 %: the methods sweep; STR: the str-targets sweep)
-        "overrides": [[f"+experiment={','.join(m for m in METHODS if not m.startswith(('dense', 'str')))}",
-                       "sparsity.target=0.8,0.95", "trainer.seed=0,1,2"]],
-        "output": "results/small_table4.md",
-    },
     "ham-weight-decay": {
         "dir": "multirun/ham_weight_decay",
         "overrides": [["+experiment=dense_ham", "ham.keep_weight_decay=true,false", "trainer.seed=0,1,2"]],
         "output": "results/ham_weight_decay.md",
-    },
-    "methods": {
-        "dir": "multirun/small_methods",
-        # seed 0 first (the default seed, so its runs keep their directories), then seeds 1 and 2
-        "overrides": [
-            [f"+experiment={','.join(METHODS)}", "sparsity.target=0.9"],
-            [f"+experiment={','.join(METHODS)}", "sparsity.target=0.9", "trainer.seed=1,2"],
-        ],
-        "output": "results/small_methods.md",
     },
 }
 
@@ -150,51 +126,6 @@ def ham_grid_table(runs: list[dict], command: str) -> str:
         "Compare cells with their seed spread before reading anything into differences of a few tenths.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def methods_table(runs: list[dict], command: str) -> str:
-    reference = json.loads(REFERENCE.read_text())
-    by_name: dict[str, list[dict]] = {}
-    for run in runs:
-        by_name.setdefault(run["config"]["name"], []).append(run)
-    lines = header(
-        "Every method at 90 % sparsity, small setting",
-        ["LeNet-300-100 on Fashion-MNIST, 10 epochs (SGD lr 0.05, cosine; HAM alpha=20, beta=1e-3).",
-         "Measured here: test top-1 % (mean ± sample std over the seeds run) and the achieved sparsity of the",
-         "conv/linear weights (mean over seeds).",
-         "The last column is the paper's ImageNet ResNet-50 number at 90 % (dense rows: 100 epochs) — reference",
-         "data from " + reference["source"].split(". ImageNet")[0] + ", not measured here and not comparable in scale."],
-        command,
-    )
-    lines += [
-        "| experiment | seeds | test top-1 % (ours) | sparsity % (ours) | wall time s | paper, ImageNet top-1 % (reference) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for name in METHODS:
-        ref = reference["dense"].get(name, {}).get("100ep") or reference["sparse"].get(name, {}).get("0.9")
-        ref_text = "–" if ref is None else (f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref[1] is not None else f"{ref[0]:.2f}")
-        done = [r for r in by_name.get(name, []) if not r.get("failed")]
-        failed = len(by_name.get(name, [])) - len(done)
-        if not done:
-            lines.append(f"| {name} | 0 | {'diverged' if failed else 'not run'} | – | – | {ref_text} |")
-            continue
-        seeds = f"{len(done)}" + (f" (+{failed} diverged)" if failed else "")
-        sparsity = sum(r["sparsity"] for r in done) / len(done)
-        wall = sum(r["wall_time_s"] for r in done) / len(done)
-        lines.append(f"| {name} | {seeds} | {mean_std([r['test_acc'] for r in done])} | {pct(sparsity)} | {wall:.0f} | {ref_text} |")
-    return "\n".join(lines) + "\n"
-
-
-README_MARKERS = ("<!-- small-methods:start -->", "<!-- small-methods:end -->")
-
-
-def update_readme(table: str) -> None:
-    """Put the methods table (without its title) between the README's markers."""
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    start, end = (text.index(m) for m in README_MARKERS)
-    body = table.split("\n", 2)[2]  # drop the "# ..." title line and the blank line after it
-    readme.write_text(text[: start + len(README_MARKERS[0])] + "\n" + body + text[end:])
 
 
 def str_presets_table(runs: list[dict], command: str) -> str:
@@ -352,26 +283,9 @@ def ham_weight_decay_table(runs: list[dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def table4_small(runs: list[dict], command: str) -> str:
-    """Table 4 at 80 / 90 / 95 % from this sweep's records and those of the methods and str-targets sweeps."""
-    records = [REPO / "results" / "records" / name for name in ("methods-targets", "methods", "str-targets")]
-    all_runs = R.from_disk([r for r in records if r.exists()])
-    lines = header(
-        "Table 4 at small scale: every sparse method at 80, 90 and 95 %",
-        ["LeNet-300-100 on Fashion-MNIST, 10 epochs, the small setting's presets; our mean ± sample std over seeds (n),",
-         "STR's achieved sparsity after @; the paper's ImageNet ResNet-50 values beside them (reference data, not",
-         "comparable in scale). Built from results/records/{methods-targets,methods,str-targets}; the same table with",
-         "Welch's test of each HAM gain: `python scripts/compare.py results/records/methods-targets results/records/methods",
-         "results/records/str-targets --setting small`."],
-        command,
-    )
-    return "\n".join(lines + [T.markdown(T.table4(all_runs, "small")), "HAM's gain (Welch's two-sided t-test over seeds):", "",
-                               T.markdown(T.gains(all_runs, "small"))])
-
-
 TABLES = {
-    "ham-grid": ham_grid_table, "methods": methods_table, "str-presets": str_presets_table, "str-targets": str_targets_table,
-    "mirror-presets": mirror_presets_table, "ham-weight-decay": ham_weight_decay_table, "methods-targets": table4_small,
+    "ham-grid": ham_grid_table, "str-presets": str_presets_table, "str-targets": str_targets_table,
+    "mirror-presets": mirror_presets_table, "ham-weight-decay": ham_weight_decay_table,
 }
 
 
@@ -394,8 +308,6 @@ def main() -> None:
     command = f"python scripts/small_experiments.py {args.sweep}"
     table = TABLES[args.sweep](runs, command)
     (args.output or REPO / sweep["output"]).write_text(table)
-    if args.sweep == "methods":
-        update_readme(table)
     print(table)
 
 

@@ -77,3 +77,35 @@ def test_the_wandb_source_gives_the_same_tables(run_root):
     remote = R.from_wandb("me/ham", api=StandInApi())
     assert [r.status for r in remote] == ["finished"] * 4 + ["failed"]
     assert T.table3(remote, "small") == T.table3(disk, "small")
+
+
+def test_archived_records_keep_history_and_oneshot_results_and_give_the_same_tables(run_root, tmp_path):
+    import shutil
+
+    dense = [run_root / f"{e}_{s}" for e in ("dense", "dense_ham") for s in (0, 1)]
+    pruned = subprocess.run([sys.executable, str(REPO / "scripts" / "oneshot_prune.py"), *map(str, dense), "--sparsities", "0.5", "0.9",
+                             "--output", str(tmp_path / "oneshot.md")], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert pruned.returncode == 0, pruned.stderr[-2000:]
+    sweep = tmp_path / "sweep"  # the layout of a Hydra sweep: <sweep>/<experiment>/<overrides>/
+    for run_dir in dense:
+        shutil.copytree(run_dir, sweep / run_dir.name.rsplit("_", 1)[0] / f"trainer.seed={run_dir.name[-1]}")
+    shutil.copytree(run_root / "sweep", sweep, dirs_exist_ok=True)  # the failed job
+    assert R.archive(sweep, tmp_path / "records") == 5
+    archived = R.from_disk([tmp_path / "records"])
+    assert sorted(r.status for r in archived) == ["failed"] + ["finished"] * 4
+    for run_dir in dense:
+        record = json.loads((tmp_path / "records" / f"{run_dir.name.rsplit('_', 1)[0]}__trainer.seed={run_dir.name[-1]}.json").read_text())
+        assert record["history"] == [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+        assert record["oneshot"] == json.loads((run_dir / "oneshot.json").read_text())
+    on_disk = R.from_disk(dense)
+    assert T.oneshot(archived, "small") == T.oneshot(on_disk, "small")
+    rows = T.oneshot(on_disk, "small")
+    for row, fraction in zip(rows[2:], (0.5, 0.9)):
+        for column, experiment in ((1, "dense"), (2, "dense_ham")):
+            accs = [p["test_acc"] for s in (0, 1) for p in json.loads((run_root / f"{experiment}_{s}" / "oneshot.json").read_text())["pruned"]
+                    if p["target"] == fraction]
+            assert row[column] == _mean_std(accs)
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(tmp_path / "records"), "--output-dir",
+                             str(tmp_path / "out")], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "out" / "oneshot_small.md").read_text().count("\n| 0.") == 2  # in "all" when runs have the results

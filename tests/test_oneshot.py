@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -7,6 +8,7 @@ import pytest
 import torch
 
 from sparse.oneshot import prune_global_magnitude
+from training.checkpoint import read_checkpoint
 from tests.e2e import REPO, env, run_train
 
 
@@ -24,16 +26,46 @@ def test_global_magnitude_pruning_removes_the_smallest_weights_over_all_layers()
     assert torch.equal(model[0].bias, biases[0]) and torch.equal(model[2].bias, biases[1])  # only weights
 
 
+def _prune_by_hand(state: dict[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
+    """Zero the k smallest |w| of all conv/linear weight matrices: one sorted list, k = int(s·n)."""
+    names = [k for k, v in state.items() if k.endswith("weight") and v.dim() > 1]
+    everything = torch.cat([state[k].abs().flatten() for k in names])
+    k = int(sparsity * everything.numel())
+    threshold = everything.sort().values[k - 1]
+    return {name: (v.masked_fill(v.abs() <= threshold, 0.0) if name in names else v) for name, v in state.items()}
+
+
 @pytest.mark.slow
-def test_oneshot_script_writes_a_table(tmp_path):
+def test_oneshot_script_keeps_each_runs_results_and_writes_the_table(tmp_path):
+    from omegaconf import OmegaConf
+
+    from training.data import build_data
+    from training.models import build_model
+
     run = tmp_path / "run"
-    assert run_train(run).returncode == 0
+    assert run_train(run, "+experiment=dense", "setting=small").returncode == 0
     out = tmp_path / "oneshot.md"
-    result = subprocess.run([sys.executable, "scripts/oneshot_prune.py", str(run), "--sparsities", "0.5", "0.9", "--output", str(out)],
-                            cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "scripts/oneshot_prune.py", str(run), "--sparsities", "0.5", "0.9", "--output", str(out)]
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((run / "oneshot.json").read_text())
+    summary = json.loads((run / "summary.json").read_text())
+    assert results["test_acc"] == pytest.approx(summary["test_acc"])  # the checkpoint evaluates as the trainer did
+    cfg = OmegaConf.create(summary["config"])
+    data = build_data(cfg.data, cfg.trainer.batch_size, 1000, cfg.trainer.seed)
+    model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes)
     table = out.read_text()
-    rows = [line for line in table.splitlines() if line.startswith("| 0.5") or line.startswith("| 0.9")]
-    assert len(rows) == 2 and "reference" in table
-    acc_50, acc_90 = (float(r.split("|")[2]) for r in rows)
-    assert acc_50 >= acc_90  # more pruning, no better
+    for entry in results["pruned"]:  # each pruned accuracy, recomputed from the checkpoint by hand
+        model.load_state_dict(_prune_by_hand(read_checkpoint(run / "checkpoint.pt")["model"], entry["target"]))
+        model.eval()
+        correct = total = 0
+        with torch.no_grad():
+            for x, y in data.test:
+                correct, total = correct + int((model(x).argmax(1) == y).sum()), total + len(y)
+        assert entry["test_acc"] == pytest.approx(correct / total)
+        assert abs(entry["sparsity"] - entry["target"]) < 1e-3
+        assert f"| {entry['target']:g} | {100 * entry['test_acc']:.2f} (n=1) | missing |" in table
+    before = (run / "oneshot.json").stat().st_mtime_ns  # asked again for fewer: kept, not recomputed
+    again = subprocess.run([*command[:3], "--sparsities", "0.9", "--output", str(out)], cwd=REPO, env=env(), capture_output=True, text=True)
+    assert again.returncode == 0 and (run / "oneshot.json").stat().st_mtime_ns == before
+    assert "| 0.5 |" not in out.read_text() and "| 0.9 |" in out.read_text()

@@ -12,22 +12,6 @@ small_experiments = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(small_experiments)  # type: ignore[union-attr]
 
 
-def _record(name, acc, sparsity=0.9, failed=False):
-    record = {"config": {"name": name}, "test_acc": acc, "sparsity": sparsity, "wall_time_s": 10.0}
-    return {"config": {"name": name}, "failed": True} if failed else record
-
-
-def test_methods_table_reports_mean_and_sample_std_over_seeds_and_counts_failures():
-    runs = [_record("rigl", 0.80), _record("rigl", 0.90), _record("rigl_ham", 0.5, failed=True), _record("acdc", 0.875)]
-    table = small_experiments.methods_table(runs, "cmd")
-    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
-    assert "| 2 | 85.00 ± 7.07 | 90.00 |" in rows["rigl"]  # std of (80, 90) = sqrt(50) = 7.07
-    assert "| 1 | 87.50 |" in rows["acdc"]
-    assert "diverged" in rows["rigl_ham"] and "not run" in rows["dense"]
-    reference = json.loads(small_experiments.REFERENCE.read_text())["dense"]["dense"]["100ep"]
-    assert "reference" in table and f"{reference[0]:.2f} ± {reference[1]:.2f} |" in rows["dense"]  # in its labelled column
-
-
 def test_str_preset_is_read_off_the_grid_by_linear_interpolation():
     points = [(1e-3, 0.70), (2e-3, 0.78), (3e-3, 0.86)]
     # 0.82 lies half way from 0.78 to 0.86: 2e-3 + 0.5e-3; 0.74 half way from 0.70 to 0.78
@@ -72,3 +56,44 @@ def test_a_shared_knob_is_chosen_by_the_mean_of_the_per_target_bests():
     best = small_experiments._best_per_target(rows, ("pilot_alpha_growth",))
     assert {t: (r["config"]["sparsity"]["pilot_alpha"], r["config"]["sparsity"]["pilot_alpha_growth"]) for t, r in best.items()} == {
         0.8: (1, 10), 0.9: (2, 10)}  # though the single best run at 80 % has G=100
+
+
+def _dense_run(experiment: str, seed: int, unpruned: float, at_90: float, epochs: int = 10):
+    from analysis.runs import Run
+
+    config = {"name": experiment, "data": {"name": "fashion_mnist"}, "sparsity": {"method": "dense"},
+              "trainer": {"epochs": epochs, "seed": seed}, "ham": {"enabled": "ham" in experiment},
+              "optimizer": {"name": "sam" if "sam" in experiment else "sgd"}}
+    oneshot = {"test_acc": unpruned, "pruned": [{"target": 0.9, "sparsity": 0.9, "test_acc": at_90}]}
+    return Run(f"{experiment}-{seed}", config, {"test_acc": unpruned, "oneshot": oneshot}, "finished")
+
+
+def test_oneshot_table_averages_seeds_per_pruned_fraction_beside_the_paper():
+    from analysis import tables as T
+    from analysis.stats import welch
+
+    runs = [_dense_run("dense", 0, 0.90, 0.50), _dense_run("dense", 1, 0.88, 0.70),
+            _dense_run("dense_ham", 0, 0.91, 0.80), _dense_run("dense_ham", 1, 0.91, 0.90),
+            _dense_run("dense_ham", 1, 0.10, 0.10),  # the same cell and seed again: left out
+            _dense_run("dense_sam", 0, 0.5, 0.4)]  # columns of their own
+    rows = T.oneshot(runs, "small")
+    assert rows[0][:4] == ["pruned fraction", "dense SAM 10 ep", "dense + HAM SAM 10 ep", "HAM − dense SAM 10 ep (points, Welch p)"]
+    assert [r[1:4] for r in rows[1:]] == [["50.00 (n=1)", "missing", "–"], ["40.00 (n=1)", "missing", "–"]]
+    rows = [r[:1] + r[4:] for r in rows]  # the SGD columns
+    assert rows[0][:4] == ["pruned fraction", "dense SGD 10 ep", "dense + HAM SGD 10 ep", "HAM − dense SGD 10 ep (points, Welch p)"]
+    unpruned, at_90 = rows[1], rows[2]
+    assert unpruned[:3] == ["0 (unpruned)", "89.00 ± 1.41 (n=2)", "91.00 ± 0.00 (n=2)"]  # std of (90, 88) = sqrt(2)
+    assert at_90[:3] == ["0.9", "60.00 ± 14.14 (n=2)", "85.00 ± 7.07 (n=2)"]  # std of (50, 70) = sqrt(200)
+    assert at_90[3] == f"+25.00 (p={welch([0.8, 0.9], [0.5, 0.7])[3]:.3f})"
+    reference = json.loads(T.REFERENCE.read_text())["oneshot_pruning"]
+    assert at_90[4:] == [f"{reference['ham']['0.9']:.2f}", f"{reference['baseline']['0.9']:.2f}"]
+    assert unpruned[4:] == ["–", "–"]
+
+
+def test_oneshot_table_shows_missing_cells_and_needs_two_seeds_for_a_p_value():
+    from analysis import tables as T
+
+    rows = T.oneshot([_dense_run("dense", 0, 0.9, 0.5)], "small")
+    assert rows[2][1:4] == ["50.00 (n=1)", "missing", "–"]
+    rows = T.oneshot([_dense_run("dense", 0, 0.9, 0.5), _dense_run("dense_ham", 0, 0.9, 0.6)], "small")
+    assert rows[2][3] == "+10.00 (needs 2+ seeds each for p)"

@@ -1,0 +1,61 @@
+"""scripts/small_suite.py: what the whole suite launches (dry run), and a real two-seed run of its
+Table 3 and one-shot parts on small subsets: records, tables checked against the runs' summaries,
+the timings file, and a rerun that trains nothing again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e import REPO, env
+
+SCRIPT = REPO / "scripts" / "small_suite.py"
+
+
+def test_the_dry_run_lists_every_table_cell_the_grid_and_the_theory(tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Table 3: 8 experiments x 3 seeds; Table 4: 13 experiments x 3 targets x 3 seeds (STR has small presets at all three)
+    assert "29 commands, 141 table runs" in result.stdout
+    commands = [line.strip() for line in result.stdout.splitlines() if line.startswith("        ")]
+    for experiment in ("dense_sam_ham_200ep", "random_signin", "acdc_ham", "rigl_ham", "spred", "pilot", "str_ham"):
+        assert any(f"+experiment={experiment} " in c for c in commands), experiment
+    assert sum("sparsity.target=0.8,0.9,0.95 trainer.seed=0,1,2" in c for c in commands) == 13
+    assert sorted(c.split("ham.alpha=")[1].split()[0] for c in commands if "ham.alpha=" in c) == sorted(["5", "10", "20", "50", "100", "200"])
+    assert all("trainer.threads=1" in c for c in commands if c.startswith("train.py"))
+    assert any(c.startswith("scripts/theory_experiment.py") for c in commands)
+
+
+@pytest.mark.slow
+def test_table3_and_oneshot_parts_run_build_their_tables_and_a_rerun_trains_nothing(tmp_path):
+    command = [sys.executable, str(SCRIPT), "--parts", "table3", "oneshot", "--seeds", "2", "--sweep-dir", str(tmp_path / "runs"),
+               "--results-dir", str(tmp_path / "results"), "--", "data.train_subset=256", "data.test_subset=200"]
+    first = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    records = sorted((tmp_path / "results" / "records" / "paper-small").glob("*.json"))
+    assert len(records) == 16  # 8 experiments x 2 seeds
+    summaries = {p: json.loads(p.read_text()) for p in (tmp_path / "runs" / "paper").glob("*/*/summary.json")}
+    assert len(summaries) == 16
+    table3 = (tmp_path / "results" / "compare" / "table3_small.md").read_text()
+    for experiment, row in (("dense", "Baseline"), ("dense_ham", "HAM")):
+        accs = [s["test_acc"] for s in summaries.values() if s["config"]["name"] == experiment]
+        mean = sum(accs) / 2
+        std = ((accs[0] - mean) ** 2 + (accs[1] - mean) ** 2) ** 0.5  # n - 1 = 1
+        line = next(line for line in table3.splitlines() if line.startswith(f"| {row} |"))
+        assert line.split(" | ")[1] == f"{100 * mean:.2f} ± {100 * std:.2f} (n=2)"
+    oneshot = (tmp_path / "results" / "compare" / "oneshot_small.md").read_text()
+    assert [line.split(" | ")[0] for line in oneshot.splitlines()[4:]] == ["| 0 (unpruned)", "| 0.5", "| 0.7", "| 0.8", "| 0.9", "| 0.95"]
+    assert all("(n=2)" in line.split(" | ")[1] and "(n=2)" in line.split(" | ")[2] for line in oneshot.splitlines()[4:])
+    timings = (tmp_path / "results" / "small_suite.md").read_text()
+    assert sum(line.endswith("| 0 |") for line in timings.splitlines()) == 8 and "2 workers" in timings
+    histories = {p.with_name("history.jsonl"): p.with_name("history.jsonl").read_text() for p in summaries}
+    second = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert {p: p.read_text() for p in histories} == histories  # the same epochs, wall times included: not trained again
+    assert all(json.loads(p.read_text())["test_acc"] == s["test_acc"] for p, s in summaries.items())
+    logs = [p.read_text() for p in (tmp_path / "runs" / "logs").glob("*.log")]
+    assert len(logs) == 8 and all(log.count("nothing to do") == 2 for log in logs)
