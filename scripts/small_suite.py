@@ -15,12 +15,14 @@ The suite is the small setting (LeNet-300-100 on Fashion-MNIST) of:
 each over ``--seeds`` seeds (3; the grid always 3). The training commands are Hydra multiruns run by
 ``--workers`` processes side by side (2, one torch thread each), the most expensive first; a rerun
 skips finished runs and resumes unfinished ones. Then the records (summaries with histories and
-one-shot results, no checkpoints) replace ``<results>/records/paper-small`` and
-``<results>/records/ham-grid``, and every table and figure is rebuilt from them:
+one-shot results, no checkpoints) go into ``<results>/records/paper-small`` and
+``<results>/records/ham-grid`` (each run's record replacing its earlier one, so that ``--parts``
+leaves the other parts' records alone), and every table and figure is rebuilt from them:
 ``<results>/compare/{table3,table4,gains,oneshot}_small.{md,csv}``, ``<results>/ham_grid.md``,
 ``<results>/figures/*.png``, ``<results>/theory.md``. ``<results>/small_suite.md`` records the
-timings. Hydra overrides after ``--`` apply to every training job (e.g. a quick check:
-``-- trainer.epochs=1 data.train_subset=512``).
+timings. Hydra overrides after ``--`` apply to every training job; they change what the runs
+mean, so they need their own ``--sweep-dir`` and ``--results-dir`` (a quick check:
+``--parts table3 oneshot --seeds 2 --sweep-dir /tmp/s --results-dir /tmp/r -- data.train_subset=512``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import threading
@@ -121,8 +122,7 @@ def build_outputs(sweep_dir: Path | None, results: Path) -> list[list[str]]:
     records = {"paper": results / "records" / "paper-small", "ham_grid": results / "records" / "ham-grid"}
     if sweep_dir is not None:
         for sub, folder in records.items():
-            if (sweep_dir / sub).exists():
-                shutil.rmtree(folder, ignore_errors=True)
+            if (sweep_dir / sub).exists():  # a run's record replaces its earlier one; other records stay
                 print(f"[suite] {R.archive(sweep_dir / sub, folder)} records -> {folder}", flush=True)
     python = sys.executable
     commands = []
@@ -213,6 +213,10 @@ def main() -> int:
     if args.seeds < 1 or args.workers < 1:
         parser.error("--seeds and --workers must be >= 1")
     sweep_dir, results = args.sweep_dir.resolve(), args.results_dir.resolve()
+    defaults = {parser.get_default("sweep_dir").resolve(), parser.get_default("results_dir").resolve()}
+    if extra and {sweep_dir, results} & defaults:
+        parser.error(f"overrides after -- ({' '.join(extra)}) change the runs: give --sweep-dir and --results-dir other than "
+                     "the defaults, so that these runs do not mix with the suite's records in results/records")
     if args.tables_only:
         build_outputs(None, results)
         return 0

@@ -59,3 +59,11 @@ def test_table3_and_oneshot_parts_run_build_their_tables_and_a_rerun_trains_noth
     assert all(json.loads(p.read_text())["test_acc"] == s["test_acc"] for p, s in summaries.items())
     logs = [p.read_text() for p in (tmp_path / "runs" / "logs").glob("*.log")]
     assert len(logs) == 8 and all(log.count("nothing to do") == 2 for log in logs)
+
+
+def test_overrides_need_their_own_directories(tmp_path):
+    command = [sys.executable, str(SCRIPT), "--dry-run", "--sweep-dir", str(tmp_path), "--", "data.train_subset=256"]
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "give --sweep-dir and --results-dir other than the defaults" in result.stderr
+    assert "data.train_subset=256" in result.stderr
