@@ -22,14 +22,11 @@ from training.checkpoint import CheckpointError
 from training.config import ConfigError, register_configs, validate
 from training.data import DataError
 from training.preemption import EXIT_STOPPED, Stopped
-from training.rundir import CONFIG_DIR, RunDirectoryBusy, save_run_config
+from training.rundir import CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, save_run_config
 
 register_configs()
 
 EXIT_CONFIG, EXIT_DIVERGED = 2, 3
-
-
-FAILED_NAME = "failed.txt"
 
 
 def fail(code: int, message: str, cfg: DictConfig) -> None:
@@ -40,8 +37,7 @@ def fail(code: int, message: str, cfg: DictConfig) -> None:
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         sys.exit(code)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / FAILED_NAME).write_text(message + "\n")
+    record_failure(run_dir, message)
     if not (run_dir / CONFIG_DIR / "config.yaml").exists():
         save_run_config(run_dir, cfg)
 
@@ -80,7 +76,7 @@ def main(cfg: DictConfig) -> dict:
         fail(1, f"{type(error).__name__}: {error}\n{traceback.format_exc()}", cfg)
         return {}
     trainer.close()
-    (trainer.run_dir / FAILED_NAME).unlink(missing_ok=True)  # a resumed run that failed before
+    clear_failure(trainer.run_dir)  # a resumed run that failed before
     if trainer.env.is_main:
         acc = summary["test_acc"]
         acc5 = summary["test_acc5"]

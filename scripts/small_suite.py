@@ -188,13 +188,12 @@ def write_timings(path: Path, argv: list[str], steps: list[Step], wall: float, w
 
 
 def failed_runs(sweep_dir: Path) -> list[str]:
-    """The runs under ``sweep_dir`` that failed, with their message: Hydra's report (exit code 1)
-    covers every failed run in a multirun's sweep directory, also those of the commands beside it."""
+    """The runs under ``sweep_dir`` that failed, with their message (exit code 1: some of the
+    command's own runs failed)."""
     failed = sorted(sweep_dir.rglob("failed.txt"))
     if not failed:
         return ["", "No run failed."]
-    lines = ["", f"Exit code 1: the command's sweep directory held failed runs when it ended. The {len(failed)} failed runs",
-             "(listed in the tables, never averaged):", ""]
+    lines = ["", f"Exit code 1: some of the command's runs failed. The {len(failed)} failed runs (listed in the tables, never averaged):", ""]
     return lines + [f"* `{p.parent.relative_to(sweep_dir)}`: {p.read_text().strip().splitlines()[0].split(';')[0]}" for p in failed]
 
 

@@ -242,6 +242,13 @@ def test_a_sweep_lists_its_failed_jobs_and_exits_non_zero(tmp_path):
     assert result.returncode == 1
     assert "1 job(s) of the sweep" in result.stderr and "ham.alpha=-1.0 is not valid" in result.stderr
     assert len(list(tmp_path.glob("default/*/summary.json"))) == 1  # the other job ran
+    # a second multirun in the same directory whose own job succeeds: the first one's failure is
+    # listed as another multirun's, and does not make this one fail
+    command[command.index("ham.alpha=5,-1")] = "ham.alpha=7"
+    second = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "1 run(s)" in second.stderr and "failed in another multirun" in second.stderr and "ham.alpha=-1.0" in second.stderr
+    assert "job(s) of the sweep" not in second.stderr
 
 
 def test_multirun_sweep_through_the_submitit_launcher(tmp_path):

@@ -17,6 +17,7 @@ import os
 import socket
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -27,6 +28,26 @@ LOCK_INFO = "run.lock"
 CONFIG_DIR = ".hydra"
 #: torch threads of each job of a local sweep, read by the trainer when trainer.threads is null
 SWEEP_THREADS_VARIABLE = "HAM_SWEEP_THREADS"
+#: the multirun a job belongs to (set by SweepReport, inherited by the jobs, also through submitit)
+MULTIRUN_ID_VARIABLE = "HAM_MULTIRUN_ID"
+FAILED_NAME = "failed.txt"
+#: beside failed.txt: the id of the multirun in which the run failed
+FAILED_IN_NAME = "failed_in_multirun"
+
+
+def record_failure(run_dir: Path, message: str) -> None:
+    """``failed.txt`` (the message) and, inside a multirun, which multirun it failed in."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / FAILED_NAME).write_text(message + "\n")
+    multirun = os.environ.get(MULTIRUN_ID_VARIABLE)
+    if multirun:
+        (run_dir / FAILED_IN_NAME).write_text(multirun + "\n")
+
+
+def clear_failure(run_dir: Path) -> None:
+    """A run that failed before and has now finished."""
+    (run_dir / FAILED_NAME).unlink(missing_ok=True)
+    (run_dir / FAILED_IN_NAME).unlink(missing_ok=True)
 
 
 class RunDirectoryBusy(RuntimeError):
@@ -105,15 +126,33 @@ class RunDirectoryCheck(Callback):
 
 class SweepReport(Callback):
     """Hydra callback: at the end of a multirun, list the jobs that failed (their ``failed.txt``)
-    with their messages, and exit with code 1 if any did, so that a sweep's failures are visible."""
+    with their messages, and exit with code 1 if any did, so that a sweep's failures are visible.
+
+    The multirun's id goes to its jobs through the environment (``HAM_MULTIRUN_ID``), and a job that
+    fails records it beside ``failed.txt``. Failures recorded by another multirun in the same sweep
+    directory (an earlier one, or one running beside it) are listed apart and do not set the exit
+    code; a failure without an id (the variable did not reach the job) counts as this multirun's."""
+
+    def __init__(self) -> None:
+        self.multirun = uuid.uuid4().hex
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        os.environ[MULTIRUN_ID_VARIABLE] = self.multirun
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
-        failed = sorted(sweep_dir.rglob("failed.txt"))
-        if not failed:
+        mine, others = [], []
+        for path in sorted(sweep_dir.rglob(FAILED_NAME)):
+            tag = path.parent / FAILED_IN_NAME
+            (others if tag.exists() and tag.read_text().strip() != self.multirun else mine).append(path)
+        if others:
+            print(f"note: {len(others)} run(s) in {sweep_dir} failed in another multirun (not retried by this one):", file=sys.stderr)
+            for path in others:
+                print(f"  {path.parent}: {path.read_text().strip().splitlines()[0]}", file=sys.stderr)
+        if not mine:
             return
-        print(f"error: {len(failed)} job(s) of the sweep in {sweep_dir} failed:", file=sys.stderr)
-        for path in failed:
+        print(f"error: {len(mine)} job(s) of the sweep in {sweep_dir} failed:", file=sys.stderr)
+        for path in mine:
             print(f"  {path.parent}: {path.read_text().strip().splitlines()[0]}", file=sys.stderr)
         sys.exit(1)
 
