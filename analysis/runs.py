@@ -4,8 +4,9 @@ On disk a run directory holds ``summary.json`` (with the resolved ``config``) wh
 ``failed.txt`` (and ``.hydra/config.yaml``) when it failed, and only a checkpoint or a history
 while it is unfinished; ``scripts/oneshot_prune.py`` adds ``oneshot.json`` to a finished dense run.
 A records folder (``results/records/<sweep>/*.json``, written by :func:`archive`) holds the same
-summaries, each with its per-epoch ``history`` and its ``oneshot`` results, without checkpoints. From W&B, ``wandb.Api().runs(path)`` gives each run's config and summary; they are turned
-into the same dictionaries, so everything after fetching is one code path.
+summaries, each with its per-epoch ``history`` and its ``oneshot`` results, without checkpoints.
+From W&B, ``wandb.Api().runs(path)`` gives each run's config and summary; they are turned into the
+same dictionaries, so everything after fetching is one code path.
 """
 
 from __future__ import annotations
