@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-IMAGE_DATA = ("ffcv_imagenet", "imagefolder")
+from training.records import HISTORY_NAME, SUMMARY_NAME, setting_of
+from training.rundir import CONFIG_DIR, FAILED_NAME
+
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Run:
 
     @property
     def setting(self) -> str:
-        return "imagenet" if self.config["data"]["name"] in IMAGE_DATA else "small"
+        return setting_of(self.config["data"]["name"])
 
     @property
     def target(self) -> float | None:
@@ -60,7 +62,7 @@ def from_summary(source: str, summary: dict[str, Any]) -> Run:
 
 def _hydra_config(run_dir: Path) -> dict[str, Any] | None:
     """The composed config ``train.py`` wrote into ``.hydra/`` (interpolations resolved), if any."""
-    config_file = run_dir / ".hydra" / "config.yaml"
+    config_file = run_dir / CONFIG_DIR / "config.yaml"
     if not config_file.exists():
         return None
     from omegaconf import OmegaConf
@@ -73,14 +75,14 @@ ONESHOT_FILE = "oneshot.json"
 
 def _finished_record(run_dir: Path) -> dict[str, Any]:
     """``summary.json`` with the one-shot pruning results (``oneshot``) when the run has them."""
-    record = json.loads((run_dir / "summary.json").read_text())
+    record = json.loads((run_dir / SUMMARY_NAME).read_text())
     if (run_dir / ONESHOT_FILE).exists():
         record["oneshot"] = json.loads((run_dir / ONESHOT_FILE).read_text())
     return record
 
 
 def _from_run_dir(run_dir: Path) -> Run | None:
-    summary, failed = run_dir / "summary.json", run_dir / "failed.txt"
+    summary, failed = run_dir / SUMMARY_NAME, run_dir / FAILED_NAME
     if failed.exists():
         config = _hydra_config(run_dir)
         return Run(str(run_dir), config, None, "failed", failed.read_text().strip()) if config else None
@@ -103,13 +105,13 @@ def from_disk(sources: Iterable[Path]) -> list[Run]:
         if source.is_file():
             runs.append(from_summary(str(source), json.loads(source.read_text())))
             continue
-        run_dirs = {p.parent.parent for p in source.rglob(".hydra/config.yaml")} | {p.parent for p in source.rglob("summary.json")}
+        run_dirs = {p.parent.parent for p in source.rglob(f"{CONFIG_DIR}/config.yaml")} | {p.parent for p in source.rglob(SUMMARY_NAME)}
         for run_dir in sorted(run_dirs):
             run = _from_run_dir(run_dir)
             if run is not None:
                 runs.append(run)
         for path in sorted(source.rglob("*.json")):  # archived records (results/records/...)
-            if path.name != "summary.json" and path.parent not in run_dirs and (record := _read_record(path)) is not None:
+            if path.name != SUMMARY_NAME and path.parent not in run_dirs and (record := _read_record(path)) is not None:
                 runs.append(from_summary(str(path), record))
     return runs
 
@@ -120,14 +122,14 @@ def archive(sweep_dir: Path, records_dir: Path) -> int:
     ``oneshot`` results; a failed run's config, message and ``failed: true``. Returns the count."""
     records_dir.mkdir(parents=True, exist_ok=True)
     count = 0
-    for run_dir in sorted(p.parent for p in sweep_dir.glob("*/*/.hydra")):
-        if (run_dir / "summary.json").exists():
+    for run_dir in sorted(p.parent for p in sweep_dir.glob(f"*/*/{CONFIG_DIR}")):
+        if (run_dir / SUMMARY_NAME).exists():
             record = _finished_record(run_dir)
-            history = run_dir / "history.jsonl"
+            history = run_dir / HISTORY_NAME
             if history.exists():
                 record["history"] = [json.loads(line) for line in history.read_text().splitlines()]
-        elif (run_dir / "failed.txt").exists():
-            record = {"config": _hydra_config(run_dir), "failed": True, "error": (run_dir / "failed.txt").read_text().strip()}
+        elif (run_dir / FAILED_NAME).exists():
+            record = {"config": _hydra_config(run_dir), "failed": True, "error": (run_dir / FAILED_NAME).read_text().strip()}
         else:
             continue
         (records_dir / f"{run_dir.parent.name}__{run_dir.name}.json").write_text(json.dumps(record, indent=1) + "\n")

@@ -42,6 +42,8 @@ sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
 from scripts import paper_tables, small_experiments  # noqa: E402  (scripts/ is a namespace package)
+from training.records import SUMMARY_NAME  # noqa: E402
+from training.rundir import FAILED_NAME  # noqa: E402
 
 PARTS = ["table3", "table4", "oneshot", "ham-grid", "theory"]
 QUIET = ["logger=disabled", "trainer.progress=false", "trainer.threads=1"]
@@ -113,7 +115,7 @@ def run_steps(steps: list[Step], workers: int, logs: Path, expected: list[Path])
         thread.start()
     while alive := [t for t in threads if t.is_alive()]:
         alive[0].join(timeout=30)
-        done = sum((d / "summary.json").exists() or (d / "failed.txt").exists() for d in expected)
+        done = sum((d / SUMMARY_NAME).exists() or (d / FAILED_NAME).exists() for d in expected)
         print(f"[suite] {done}/{len(expected)} table runs ended, {(time.monotonic() - start) / 60:.1f} min", flush=True)
 
 
@@ -190,7 +192,7 @@ def write_timings(path: Path, argv: list[str], steps: list[Step], wall: float, w
 def failed_runs(sweep_dir: Path) -> list[str]:
     """The runs under ``sweep_dir`` that failed, with their message (exit code 1: some of the
     command's own runs failed)."""
-    failed = sorted(sweep_dir.rglob("failed.txt"))
+    failed = sorted(sweep_dir.rglob(FAILED_NAME))
     if not failed:
         return ["", "No run failed."]
     lines = ["", f"Exit code 1: some of the command's runs failed. The {len(failed)} failed runs (listed in the tables, never averaged):", ""]

@@ -22,6 +22,13 @@ from omegaconf import DictConfig, OmegaConf
 
 HISTORY_NAME = "history.jsonl"
 SUMMARY_NAME = "summary.json"
+#: the data sources of the ImageNet setting; every other source is the small setting
+IMAGE_DATA = ("ffcv_imagenet", "imagefolder")
+
+
+def setting_of(data_name: str) -> str:
+    """``imagenet`` or ``small``: which of the paper's settings a run with ``data.name`` belongs to."""
+    return "imagenet" if data_name in IMAGE_DATA else "small"
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
@@ -44,7 +51,7 @@ def wandb_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
         f"ham:{'on' if cfg.ham.enabled else 'off'}",
         f"optimizer:{cfg.optimizer.name}",
         f"sparsity:{s.target:g}" if sparse else "sparsity:0",
-        f"setting:{'imagenet' if cfg.data.name in ('ffcv_imagenet', 'imagefolder') else 'small'}",
+        f"setting:{setting_of(cfg.data.name)}",
         f"epochs:{cfg.trainer.epochs}",
     ]
     return name, w.group or cfg.name, tags + [t for t in w.tags if t not in tags]
