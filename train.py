@@ -19,12 +19,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from training.checkpoint import CheckpointError
-from training.config import ConfigError, register_configs, validate
+from training.config import ConfigError, fill_presets_when_composed, register_configs, validate
 from training.data import DataError
 from training.preemption import EXIT_STOPPED, Stopped
+from training.records import TrainLog
 from training.rundir import CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, save_run_config
 
 register_configs()
+fill_presets_when_composed()  # --cfg job shows the per-target presets a run uses
 
 EXIT_CONFIG, EXIT_DIVERGED = 2, 3
 
@@ -44,6 +46,14 @@ def fail(code: int, message: str, cfg: DictConfig) -> None:
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> dict:
+    log = TrainLog().start()  # kept as train.log once the run passed its checks
+    try:
+        return run(cfg, log)
+    finally:
+        log.close()
+
+
+def run(cfg: DictConfig, log: TrainLog) -> dict:
     from training.loop import Trainer, TrainingDiverged
 
     try:
@@ -54,6 +64,7 @@ def main(cfg: DictConfig) -> dict:
         return {}
     if trainer.env.is_main:
         save_run_config(trainer.run_dir, cfg)  # only now: a refused run leaves an existing run's records alone
+        log.keep(trainer.run_dir)
     try:
         summary = trainer.fit()
     except Stopped as stopped:  # SIGUSR1/SIGUSR2/SIGTERM: the position is saved; hand the signal on and exit
@@ -71,6 +82,7 @@ def main(cfg: DictConfig) -> dict:
         return {}
     except Exception as error:  # a bug: in a sweep, recorded (failed.txt) so that the other jobs run
         if HydraConfig.get().mode != RunMode.MULTIRUN:
+            log.record(traceback.format_exc())  # Hydra prints it on the console
             raise
         trainer.close(exit_code=1)
         fail(1, f"{type(error).__name__}: {error}\n{traceback.format_exc()}", cfg)

@@ -235,6 +235,14 @@ def test_non_finite_out_of_range_and_zero_for_unset_values_name_the_key(override
     assert message in str(info.value)
 
 
+def test_timm_without_a_model_name_is_refused_with_how_to_choose_one():
+    """model=timm used to train timm's resnet18 without saying so (issue 16, item 13)."""
+    with pytest.raises(ConfigError) as info:
+        validate(compose_config(["model=timm"]))
+    message = str(info.value)
+    assert message.startswith("model.timm_name=None is not valid") and "timm.list_models" in message
+
+
 def test_an_unknown_timm_model_and_cuda_without_a_gpu_name_the_key():
     with pytest.raises(ConfigError, match=r"model.timm_name='no_such_net' is not valid: it must be a model timm knows"):
         validate(compose_config(["model=timm", "model.timm_name=no_such_net"]))

@@ -112,7 +112,7 @@ class TrainerConfig:
     finite_check_every: int = 1  # steps between divergence checks of the loss (each a host sync)
     signal_check_every: int = 10  # steps between checks for SIGUSR1/SIGUSR2/SIGTERM under DDP (each an all-reduce)
     divergence_factor: float = 20.0  # stop when the loss exceeds this times ln(classes)
-    progress: bool = True
+    progress: Optional[bool] = None  # null: a progress bar when stdout and stderr are terminals (not in SLURM logs)
     max_steps_per_epoch: Optional[int] = None  # cut epochs short (smoke tests)
 
 
@@ -237,6 +237,31 @@ def apply_preset(cfg: DictConfig) -> None:
     s[key] = match[0].value
 
 
+def fill_presets_when_composed() -> None:
+    """Make Hydra's composition fill the preset knobs (:func:`apply_preset`), so that
+    ``python train.py ... --cfg job`` prints the value a run uses instead of ``null``. Hydra has no
+    hook after composition, so its ``Hydra.compose_config`` is wrapped (``tests/test_run_records.py``
+    fails if a Hydra release changes that). A target without a preset stays ``null`` there; the run
+    itself stops on it in :func:`validate`."""
+    from hydra._internal.hydra import Hydra
+
+    compose = Hydra.compose_config
+    if getattr(compose, "fills_presets", False):
+        return
+
+    def compose_with_presets(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        cfg = compose(self, *args, **kwargs)
+        if OmegaConf.select(cfg, "sparsity.presets") is not None:
+            try:
+                apply_preset(cfg)
+            except ConfigError:
+                pass
+        return cfg
+
+    compose_with_presets.fills_presets = True  # type: ignore[attr-defined]
+    Hydra.compose_config = compose_with_presets  # type: ignore[method-assign]
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every value that a type cannot express; raise :class:`ConfigError` naming the key.
 
@@ -247,7 +272,9 @@ def validate(cfg: DictConfig) -> None:
         _check(math.isfinite(value), key, value, "a finite number")
     _choice(cfg, "model.name", MODELS)
     if cfg.model.name == "timm":
-        _check(bool(cfg.model.timm_name), "model.timm_name", cfg.model.timm_name, "a timm model name when model.name=timm")
+        _check(bool(cfg.model.timm_name), "model.timm_name", cfg.model.timm_name,
+               "the timm model to train when model=timm (there is no default): e.g. model.timm_name=resnet50; "
+               "python -c \"import timm; print(timm.list_models('resnet*'))\" lists timm's models")
         import timm
 
         _check(timm.is_model(cfg.model.timm_name), "model.timm_name", cfg.model.timm_name,

@@ -37,7 +37,7 @@ from training.data import build_data
 from training.models import build_model
 from training.optim import build_optimizer, peak_lr, uses_sam
 from training.preemption import StopSignals, Stopped
-from training.records import RunRecords
+from training.records import RunRecords, console_stderr
 from training.rundir import SWEEP_THREADS_VARIABLE, RunDirectoryBusy, RunLock
 from training.schedule import lr_multiplier
 
@@ -320,8 +320,10 @@ class Trainer:
         loss_sum = torch.tensor(sums["loss_sum"], device=device, dtype=torch.float64)
         correct = torch.tensor(sums["correct"], device=device, dtype=torch.int64)
         seen = sums["seen"]
+        console = console_stderr()
+        progress = t.progress if t.progress is not None else sys.stdout.isatty() and console.isatty()
         bar = tqdm(total=self.steps_per_epoch, initial=first, desc=f"epoch {self.epoch + 1}/{t.epochs}",
-                   disable=not (t.progress and self.env.is_main), leave=False, dynamic_ncols=True)
+                   disable=not (progress and self.env.is_main), leave=False, dynamic_ncols=True, file=console)
         start = time.perf_counter() - partial["train_time_s"]
         for i, (x, y) in enumerate(self.data.train, start=first):
             if i >= self.steps_per_epoch:
@@ -410,8 +412,7 @@ class Trainer:
             print(f"nothing to do: the checkpoint already holds {self.epoch} of trainer.epochs={t.epochs} epochs")
         while self.epoch < t.epochs:
             start = self._epoch_started = time.perf_counter()
-            lr = self.optimizer.param_groups[0]["lr"]
-            record: dict[str, Any] = {"epoch": self.epoch + 1, "lr": lr}
+            record: dict[str, Any] = {"epoch": self.epoch + 1, "lr": self._epoch_lr()}
             if self.data.resolution_at is not None:
                 record["resolution"] = self.data.resolution_at(self.epoch)
             record.update(self.train_epoch())
@@ -445,6 +446,14 @@ class Trainer:
             if self.env.is_main:
                 print(self._epoch_line(record))
         return self._summary()
+
+    def _epoch_lr(self) -> float:
+        """The learning rate the epoch trains with: the mean over its steps of the schedule's rate at
+        each step (a warm-up epoch is not recorded as its first step's rate, 0; a resumed epoch is
+        recorded as an uninterrupted one, not as the rate at the resume step)."""
+        first = self.epoch * self.steps_per_epoch
+        multiplier, peak = self.scheduler.lr_lambdas[0], self.scheduler.base_lrs[0]
+        return peak * sum(multiplier(step) for step in range(first, first + self.steps_per_epoch)) / self.steps_per_epoch
 
     @staticmethod
     def _epoch_line(r: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""What a run leaves behind: ``history.jsonl``, ``summary.json`` and (optionally) a W&B run.
+"""What a run leaves behind: ``history.jsonl``, ``summary.json``, ``train.log`` and (optionally) a W&B run.
 
 Only the main rank writes. ``history.jsonl`` holds one JSON object per finished epoch;
 ``summary.json`` holds the last epoch's metrics, the totals and the resolved configuration.
@@ -12,16 +12,20 @@ the run directory always holds one offline W&B run with the whole history, ready
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from omegaconf import DictConfig, OmegaConf
 
 HISTORY_NAME = "history.jsonl"
 SUMMARY_NAME = "summary.json"
+LOG_NAME = "train.log"
 #: the data sources of the ImageNet setting; every other source is the small setting
 IMAGE_DATA = ("ffcv_imagenet", "imagefolder")
 
@@ -120,3 +124,64 @@ class RunRecords:
         if self.wandb_run is not None:
             self.wandb_run.finish(exit_code=exit_code)
             self.wandb_run = None
+
+
+class _Tee(io.TextIOBase):
+    """A text stream that writes to the console stream and to a second one (the log)."""
+
+    def __init__(self, console: TextIO, log: TextIO) -> None:
+        self.console, self.log = console, log
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        return self.console.write(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.console.flush()
+
+    def isatty(self) -> bool:
+        return self.console.isatty()
+
+    def fileno(self) -> int:
+        return self.console.fileno()
+
+
+class TrainLog:
+    """``train.log``: everything the run prints (the epoch lines, warnings, errors) as plain text,
+    appended across resumes, with a header line per command. Progress-bar frames go to the console
+    only (:func:`console_stderr`).
+
+    :meth:`start` copies stdout and stderr into memory from the beginning of the run; :meth:`keep`
+    (rank 0, once the run passed its checks) writes that into the file and continues there, so that a
+    refused run leaves no ``train.log`` behind; :meth:`close` restores the streams."""
+
+    def __init__(self) -> None:
+        self.buffer: TextIO = io.StringIO()
+        self.streams = (sys.stdout, sys.stderr)
+        self.file: TextIO | None = None
+
+    def start(self) -> "TrainLog":
+        sys.stdout, sys.stderr = _Tee(self.streams[0], self.buffer), _Tee(self.streams[1], self.buffer)
+        return self
+
+    def keep(self, run_dir: Path) -> None:
+        self.file = open(run_dir / LOG_NAME, "a", buffering=1)
+        command = " ".join(sys.argv)
+        self.file.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: {command}\n{self.buffer.getvalue()}")
+        sys.stdout.log = sys.stderr.log = self.file  # type: ignore[attr-defined]
+
+    def record(self, text: str) -> None:
+        """Into the log only (not the console)."""
+        (self.file or self.buffer).write(text)
+
+    def close(self) -> None:
+        sys.stdout, sys.stderr = self.streams
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def console_stderr() -> TextIO:
+    """The terminal's stderr, without ``train.log`` (for progress bars)."""
+    return sys.stderr.console if isinstance(sys.stderr, _Tee) else sys.stderr

@@ -1,0 +1,70 @@
+"""What a run records about itself: the learning rate of each epoch, ``train.log``, the progress
+bar's default, and the configuration as it ran (issue 16, items 8-10)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.e2e import REPO, env, read_history, run_train, train_command
+
+pytestmark = pytest.mark.slow
+
+
+def test_each_epoch_records_the_mean_rate_its_steps_trained_with(tmp_path):
+    """Warm-up over 2 epochs of 4 steps, then a linear ramp to 0 over the third: the multiplier
+    of step s is s/8 during the warm-up and 1 - (s/4 - 2) after it. Means derived by hand:
+    epoch 1 (s = 0..3) 6/32, epoch 2 (s = 4..7) 22/32, epoch 3 (1, 0.75, 0.5, 0.25) 0.625."""
+    result = run_train(tmp_path, "schedule=linear_ramp", "schedule.warmup_epochs=2", "trainer.epochs=3",
+                       "trainer.max_steps_per_epoch=4", "optimizer.lr=0.1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lrs = [h["lr"] for h in read_history(tmp_path)]
+    assert lrs == pytest.approx([0.1 * 6 / 32, 0.1 * 22 / 32, 0.1 * 0.625], rel=1e-12)
+
+
+def test_train_log_holds_the_epoch_lines_and_errors_without_progress_frames(tmp_path):
+    result = run_train(tmp_path, "trainer.epochs=2", "trainer.max_steps_per_epoch=3", "trainer.progress=null")
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / "train.log").read_text()
+    assert "it/s" not in log and "it/s" not in result.stderr  # not a terminal: no progress bar by default
+    for line in result.stdout.splitlines():
+        if line.startswith(("epoch ", "done:")):
+            assert line in log
+    # a second command in the same directory appends; its refusal (a checkpoint of another config) is logged too
+    refused = run_train(tmp_path, "trainer.epochs=2", "trainer.max_steps_per_epoch=3", "optimizer.lr=0.2")
+    assert refused.returncode == 2
+    assert (tmp_path / "train.log").read_text() == log, "a refused run must leave the directory as it was"
+    diverged = run_train(tmp_path, "trainer.epochs=3", "trainer.max_steps_per_epoch=3", "trainer.resume=never", "hydra.run.dir=" + str(tmp_path / "d"),
+                         "optimizer.lr=1e6", "ham=disabled")
+    assert diverged.returncode == 3
+    assert "error: training diverged" in (tmp_path / "d" / "train.log").read_text()
+
+
+def test_the_progress_bar_is_on_by_default_on_a_terminal(tmp_path):
+    """Under a pseudo-terminal (``script``) the bar is drawn by default, and not into train.log."""
+    command = " ".join(train_command(tmp_path, "trainer.epochs=1", "trainer.progress=null"))
+    terminal = f"stty cols 120 rows 40; {command}"  # script's terminal has no size: give it one
+    result = subprocess.run(["script", "-qec", terminal, "/dev/null"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "epoch 1/1:" in result.stdout and "it/s" in result.stdout  # tqdm's frames
+    log = (tmp_path / "train.log").read_text()
+    assert "epoch 1: train_loss=" in log and "it/s" not in log and "\r" not in log
+
+
+@pytest.mark.parametrize("experiment, expected", [("str_ham", 3.34e-3), ("str", 4.4e-3)])  # configs/setting/small.yaml
+def test_cfg_job_shows_the_preset_that_the_run_uses(tmp_path, experiment, expected):
+    """``--cfg job`` used to print ``str_weight_decay: null`` where the run used the setting's preset."""
+    from tests.compose import compose_config
+    from training.config import validate
+
+    overrides = [f"+experiment={experiment}", "setting=small", "sparsity.target=0.9"]
+    cfg = compose_config(overrides)
+    validate(cfg)  # what the run uses: the preset for (str, 0.9, ham on/off)
+    used = cfg.sparsity.str_weight_decay
+    assert used == expected
+    shown = subprocess.run([sys.executable, "train.py", *overrides, "--cfg", "job"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert yaml.safe_load(shown.stdout)["sparsity"]["str_weight_decay"] == used
