@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from training.checkpoint import CheckpointError
 from training.config import ConfigError, fill_presets_when_composed, register_configs, validate
 from training.data import DataError
+from training.distributed import DistributedStartError
 from training.preemption import EXIT_STOPPED, Stopped
 from training.records import TrainLog
 from training.rundir import CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, save_run_config
@@ -59,7 +60,7 @@ def run(cfg: DictConfig, log: TrainLog) -> dict:
     try:
         validate(cfg)
         trainer = Trainer(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except (ConfigError, DataError, CheckpointError, RunDirectoryBusy) as error:
+    except (ConfigError, DataError, CheckpointError, RunDirectoryBusy, DistributedStartError) as error:
         fail(EXIT_CONFIG, str(error), cfg)
         return {}
     if trainer.env.is_main:

@@ -59,7 +59,7 @@ def srun_like(run_dir, *overrides: str, job_id: str = "4242") -> tuple[list[int]
     """Two train.py processes started the way `srun --ntasks=2` would: only SLURM_* variables."""
     procs = []
     for rank in range(2):
-        slurm = dict(env(), SLURM_PROCID=str(rank), SLURM_NTASKS="2", SLURM_LOCALID=str(rank),
+        slurm = dict(env(), SLURM_PROCID=str(rank), SLURM_NTASKS="2", SLURM_STEP_NUM_TASKS="2", SLURM_LOCALID=str(rank),
                      SLURM_JOB_NODELIST="localhost", SLURM_JOB_ID=job_id)
         for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
             slurm.pop(key, None)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.distributed import environment_ranks, expand_nodelist, first_host
+from training.distributed import DistributedStartError, environment_ranks, expand_nodelist, first_host
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,7 @@ def test_two_nodes_with_four_gpus_each(procid, localid, nodeid):
     # the variables srun sets on a 2-node x 4-GPU allocation (--ntasks-per-node=4)
     env = {"SLURM_PROCID": str(procid), "SLURM_NTASKS": "8", "SLURM_LOCALID": str(localid), "SLURM_NODEID": str(nodeid),
            "SLURM_JOB_NODELIST": "gpu[03-04,09]", "SLURM_STEP_NODELIST": "gpu[04,09]", "SLURM_JOB_ID": "987654",
-           "SLURM_NNODES": "2", "SLURM_TASKS_PER_NODE": "4(x2)"}
+           "SLURM_NNODES": "2", "SLURM_TASKS_PER_NODE": "4(x2)", "SLURM_STEP_NUM_TASKS": "8"}
     assert environment_ranks(env) == (procid, 8, localid)
     assert env["MASTER_ADDR"] == "gpu04"  # the first node of the step, not of the whole allocation
     assert env["MASTER_PORT"] == str(20000 + 987654 % 20000)
@@ -50,7 +50,8 @@ def test_torchrun_variables_win():
 
 
 def test_slurm_variables_set_master_address_and_port():
-    env = {"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_JOB_NODELIST": "gpu[12-13]", "SLURM_JOB_ID": "123456"}
+    env = {"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_JOB_NODELIST": "gpu[12-13]", "SLURM_JOB_ID": "123456",
+           "SLURM_STEP_ID": "0"}
     assert environment_ranks(env) == (5, 8, 1)
     assert env["MASTER_ADDR"] == "gpu12"
     assert env["MASTER_PORT"] == str(20000 + 123456 % 20000)
@@ -58,3 +59,12 @@ def test_slurm_variables_set_master_address_and_port():
 
 def test_single_process_without_variables():
     assert environment_ranks({"SLURM_NTASKS": "1", "SLURM_PROCID": "0"}) == (0, 1, 0)
+
+
+def test_the_batch_step_of_a_several_task_job_is_refused_with_the_srun_command():
+    """What an sbatch script with --ntasks=2 exports to its batch step (read off the local SLURM):
+    SLURM_NTASKS=2, SLURM_PROCID=0, no SLURM_STEP_* variables."""
+    env = {"SLURM_NTASKS": "2", "SLURM_NPROCS": "2", "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_JOB_ID": "1",
+           "SLURM_JOB_NODELIST": "vm"}
+    with pytest.raises(DistributedStartError, match="not started by srun.*`srun python train.py"):
+        environment_ranks(env)

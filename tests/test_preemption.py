@@ -73,7 +73,7 @@ def _srun_like(run_dir: Path, job_id: str) -> list[subprocess.Popen]:
     """Two train.py processes with only SLURM's variables, as `srun --ntasks=2` starts them."""
     procs = []
     for rank in range(2):
-        slurm = dict(env(), SLURM_PROCID=str(rank), SLURM_NTASKS="2", SLURM_LOCALID=str(rank), SLURM_JOB_NODELIST="localhost",
+        slurm = dict(env(), SLURM_PROCID=str(rank), SLURM_NTASKS="2", SLURM_STEP_NUM_TASKS="2", SLURM_LOCALID=str(rank), SLURM_JOB_NODELIST="localhost",
                      SLURM_JOB_ID=job_id)
         for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
             slurm.pop(key, None)

@@ -51,7 +51,7 @@ def test_the_progress_bar_is_on_by_default_on_a_terminal(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:]
     assert "epoch 1/1:" in result.stdout and "it/s" in result.stdout  # tqdm's frames
     log = (tmp_path / "train.log").read_text()
-    assert "epoch 1: train_loss=" in log and "it/s" not in log and "\r" not in log
+    assert "epoch 1: train_loss=" in log and "it/s" not in log and b"\r" not in (tmp_path / "train.log").read_bytes()
 
 
 @pytest.mark.parametrize("experiment, expected", [("str_ham", 3.34e-3), ("str", 4.4e-3)])  # configs/setting/small.yaml

@@ -59,6 +59,24 @@ def test_a_signalled_slurm_job_is_requeued_and_resumes_bit_identical(slurm, tmp_
     assert [strip(h) for h in read_history(straight)] == [strip(h) for h in read_history(run_dir)]
 
 
+def test_train_py_in_the_batch_step_of_a_two_task_job_stops_with_the_srun_command(slurm, tmp_path):
+    """``sbatch --ntasks=2`` with ``python train.py`` in the script itself (not under srun): the batch
+    step exports SLURM_NTASKS=2 but starts one process. It used to wait forever for rank 1."""
+    out = tmp_path / "job.out"
+    script = tmp_path / "job.sh"
+    script.write_text(
+        f"#!/bin/bash\n#SBATCH --ntasks=2\n#SBATCH --partition=local\n#SBATCH --output={out}\ncd {REPO}\n"
+        f"{sys.executable} train.py hydra.run.dir={tmp_path / 'run'} {' '.join(RUN)} trainer.epochs=1\necho exit=$?\n"
+    )
+    subprocess.run(["sbatch", str(script)], cwd=tmp_path, env=env(), check=True, capture_output=True, timeout=60)
+    deadline = time.time() + 180
+    while not (out.exists() and "exit=" in out.read_text()):
+        assert time.time() < deadline, "the batch job did not end"
+        time.sleep(0.5)
+    text = out.read_text()
+    assert "exit=2" in text and "not started by srun" in text and "`srun python train.py" in text, text[-3000:]
+
+
 def test_paper_tables_dry_run_lists_the_slurm_commands(tmp_path):
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "table3", "--dry-run", "--launcher", "slurm",
                              "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)

@@ -24,7 +24,8 @@ CHECKPOINT_NAME = "checkpoint.pt"
 #: Keys that may change between an interrupted run and its continuation.
 #: ``sparsity.presets`` only fills a knob, and the filled knob is part of the config itself
 NON_TRAJECTORY_KEYS = (
-    "trainer.resume", "trainer.progress", "trainer.threads", "trainer.signal_check_every", "logger", "data.root", "data.workers",
+    "trainer.resume", "trainer.progress", "trainer.threads", "trainer.signal_check_every", "trainer.rendezvous_timeout_s", "logger",
+    "data.root", "data.workers",
     "sparsity.presets",
 )
 

@@ -8,6 +8,7 @@ work starts (``optimizer.lr=-1`` fails there with the key in the message).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
@@ -110,6 +111,7 @@ class TrainerConfig:
     device: str = "auto"  # auto, cpu, cuda
     threads: Optional[int] = None  # torch.set_num_threads on CPU
     finite_check_every: int = 1  # steps between divergence checks of the loss (each a host sync)
+    rendezvous_timeout_s: float = 300.0  # DDP start-up: how long the ranks wait for each other
     signal_check_every: int = 10  # steps between checks for SIGUSR1/SIGUSR2/SIGTERM under DDP (each an all-reduce)
     divergence_factor: float = 20.0  # stop when the loss exceeds this times ln(classes)
     progress: Optional[bool] = None  # null: a progress bar when stdout and stderr are terminals (not in SLURM logs)
@@ -262,6 +264,17 @@ def fill_presets_when_composed() -> None:
     Hydra.compose_config = compose_with_presets  # type: ignore[method-assign]
 
 
+def wandb_credentials_found() -> bool:
+    """Whether an online W&B run could log in: ``WANDB_API_KEY`` (or an identity token file) in the
+    environment, or the entry ``wandb login`` writes into ``~/.netrc`` for ``WANDB_BASE_URL``.
+    Without them ``wandb.init`` fails after the run started (or waits on a prompt)."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    from wandb.sdk.lib.wbauth import read_netrc_auth
+
+    return read_netrc_auth(host=os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")) is not None
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every value that a type cannot express; raise :class:`ConfigError` naming the key.
 
@@ -338,6 +351,7 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg.trainer.eval_every >= 1, "trainer.eval_every", cfg.trainer.eval_every, ">= 1")
     _check(cfg.trainer.divergence_factor > 1, "trainer.divergence_factor", cfg.trainer.divergence_factor, "> 1")
     _check(cfg.trainer.finite_check_every >= 1, "trainer.finite_check_every", cfg.trainer.finite_check_every, ">= 1")
+    _check(cfg.trainer.rendezvous_timeout_s > 0, "trainer.rendezvous_timeout_s", cfg.trainer.rendezvous_timeout_s, "> 0 (seconds)")
     _check(cfg.trainer.signal_check_every >= 1, "trainer.signal_check_every", cfg.trainer.signal_check_every, ">= 1")
     _choice(cfg, "trainer.device", ("auto", "cpu", "cuda"))
     if cfg.trainer.device == "cuda":
@@ -345,6 +359,11 @@ def validate(cfg: DictConfig) -> None:
 
         _check(torch.cuda.is_available(), "trainer.device", "cuda", "auto or cpu here: torch sees no CUDA GPU on this machine")
     _choice(cfg, "logger.wandb.mode", WANDB_MODES)
+    if os.environ.get("WANDB_MODE", cfg.logger.wandb.mode) in ("online", "run") and not wandb_credentials_found():
+        raise ConfigError(
+            "logger.wandb.mode=online needs W&B credentials and none were found (no WANDB_API_KEY, no `wandb login` "
+            "entry in ~/.netrc): run `wandb login` or set WANDB_API_KEY, or use logger=offline and `wandb sync` the run later"
+        )
     s = cfg.sparsity
     _choice(cfg, "sparsity.method", SPARSITY_METHODS)
     _choice(cfg, "sparsity.distribution", ("erk", "uniform"))

@@ -6,14 +6,21 @@
   master is the first host of the node list and the port is derived from the job id unless
   ``MASTER_PORT`` is set; the device is ``cuda:SLURM_LOCALID``. The same holds on several nodes.
 
-The backend is NCCL on GPUs and gloo on the CPU.
+The backend is NCCL on GPUs and gloo on the CPU. Outside torchrun (whose agents meet before they
+start the workers) every rank first checks in at the master's TCP store and waits at most
+``trainer.rendezvous_timeout_s`` for the others: a rank that never arrives stops the run with the
+master's address and port and the missing ranks, instead of a silent wait. A process that SLURM's
+variables say is one of several tasks, but that ``srun`` did not start (the batch step of an
+``sbatch`` script), stops at once with the ``srun`` command to use.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -63,15 +70,29 @@ def first_host(nodelist: str) -> str:
     return expand_nodelist(nodelist)[0]
 
 
+class DistributedStartError(RuntimeError):
+    """The process group cannot start; the message says why and what to do."""
+
+
 def environment_ranks(env: dict[str, str] | None = None) -> tuple[int, int, int]:
     """(rank, world_size, local_rank) from torchrun's or SLURM's variables; (0, 1, 0) alone.
 
-    For SLURM it also fills ``MASTER_ADDR``/``MASTER_PORT`` into ``env`` when missing.
-    """
+    For SLURM it also fills ``MASTER_ADDR``/``MASTER_PORT`` into ``env`` when missing. SLURM's batch
+    step exports ``SLURM_NTASKS`` of the allocation but starts one process, without the
+    ``SLURM_STEP_*`` variables that ``srun`` sets: that is refused (it would wait for tasks that
+    never start)."""
     env = os.environ if env is None else env
     if "RANK" in env and "WORLD_SIZE" in env:
         return int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0))
-    if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
+    ntasks = int(env.get("SLURM_NTASKS", "1"))
+    if ntasks > 1 and "SLURM_PROCID" in env and "SLURM_STEP_NUM_TASKS" not in env and "SLURM_STEP_ID" not in env:
+        raise DistributedStartError(
+            f"SLURM_NTASKS={ntasks} says this job has {ntasks} tasks, but this process was not started by srun (it runs in "
+            f"the job's batch step, which starts one process, so the other ranks would never arrive): start train.py with "
+            f"`srun python train.py ...` in the batch script (one process per task), or run one process with "
+            f"`env -u SLURM_NTASKS -u SLURM_NPROCS python train.py ...`"
+        )
+    if ntasks > 1 and "SLURM_PROCID" in env:
         # the job step's nodes (srun may run on part of the allocation), else the job's
         nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST", "localhost")
         env.setdefault("MASTER_ADDR", first_host(nodelist))
@@ -80,7 +101,34 @@ def environment_ranks(env: dict[str, str] | None = None) -> tuple[int, int, int]
     return 0, 1, 0
 
 
-def init_distributed(device: str = "auto") -> DistEnv:
+def rendezvous(rank: int, world_size: int, addr: str, port: int, timeout_s: float) -> "dist.TCPStore":
+    """Rank 0 serves a TCP store at ``addr:port``; every rank checks in there and waits until all
+    ``world_size`` ranks have, for at most ``timeout_s`` seconds (then :class:`DistributedStartError`
+    naming the address, the port and the ranks that did not arrive)."""
+    where = f"MASTER_ADDR={addr} MASTER_PORT={port}"
+    try:
+        store = dist.TCPStore(addr, port, world_size, rank == 0, timedelta(seconds=timeout_s), wait_for_workers=False)
+    except Exception as error:  # the master's port is taken, or (rank > 0) the master never answered
+        role = "could not serve" if rank == 0 else "could not reach the master's store at"
+        raise DistributedStartError(
+            f"rank {rank} of {world_size} {role} {where} within trainer.rendezvous_timeout_s={timeout_s:g} s ({error}); check "
+            f"that rank 0 started, that the address and port are reachable from every node and free"
+        ) from None
+    store.set(f"ham_rendezvous/{rank}", "arrived")
+    deadline = time.monotonic() + timeout_s
+    while missing := [r for r in range(world_size) if not store.check([f"ham_rendezvous/{r}"])]:
+        if time.monotonic() > deadline:
+            raise DistributedStartError(
+                f"rank(s) {', '.join(map(str, missing))} of {world_size} did not arrive at {where} within "
+                f"trainer.rendezvous_timeout_s={timeout_s:g} s (rank {rank} waited): start every rank (srun starts all "
+                f"tasks; by hand, one process per RANK), with the same MASTER_ADDR and MASTER_PORT"
+            )
+        time.sleep(0.05)
+    store.set_timeout(timedelta(minutes=30))  # later store operations (NCCL's set-up) wait as torch's default
+    return store
+
+
+def init_distributed(device: str = "auto", rendezvous_timeout_s: float = 300.0) -> DistEnv:
     rank, world_size, local_rank = environment_ranks()
     use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
     if use_cuda:
@@ -89,7 +137,16 @@ def init_distributed(device: str = "auto") -> DistEnv:
     else:
         dev = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world_size)
+        backend = "nccl" if use_cuda else "gloo"
+        if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":  # torchrun: its agents have met already
+            dist.init_process_group(backend, rank=rank, world_size=world_size)
+        else:
+            for key in ("MASTER_ADDR", "MASTER_PORT"):
+                if key not in os.environ:
+                    raise DistributedStartError(f"RANK and WORLD_SIZE={world_size} are set but {key} is not: set MASTER_ADDR "
+                                                f"and MASTER_PORT (the address of rank 0 and a free port), or use torchrun")
+            store = rendezvous(rank, world_size, os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), rendezvous_timeout_s)
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
     return DistEnv(rank, world_size, local_rank, dev)
 
 

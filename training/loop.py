@@ -68,7 +68,7 @@ class Trainer:
         threads = t.threads if t.threads is not None else os.environ.get(SWEEP_THREADS_VARIABLE)  # a local sweep's share
         if threads is not None:
             torch.set_num_threads(int(threads))
-        self.env = D.init_distributed(t.device)
+        self.env = D.init_distributed(t.device, t.rendezvous_timeout_s)
         self.lock = RunLock(run_dir)
         busy = D.broadcast_from_main(self.lock.acquire() if self.env.is_main else None, self.env)
         if busy:  # every rank stops, with rank 0's message
