@@ -12,6 +12,7 @@ same dictionaries, so everything after fetching is one code path.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -37,7 +38,7 @@ class Run:
 
     @property
     def setting(self) -> str:
-        return setting_of(self.config["data"]["name"])
+        return setting_of(self.config["data"]["name"]) if self.config else "unknown"
 
     @property
     def target(self) -> float | None:
@@ -81,22 +82,42 @@ def _finished_record(run_dir: Path) -> dict[str, Any]:
     return record
 
 
-def _from_run_dir(run_dir: Path) -> Run | None:
+#: what a run directory holds (any one of them marks a directory as a run's)
+RUN_FILES = (SUMMARY_NAME, FAILED_NAME, CONFIG_DIR, HISTORY_NAME, "checkpoint.pt", "run.lock", "train.log", "wandb")
+
+
+def _from_run_dir(run_dir: Path) -> Run:
     summary, failed = run_dir / SUMMARY_NAME, run_dir / FAILED_NAME
+    config = _hydra_config(run_dir) or {}
     if failed.exists():
-        config = _hydra_config(run_dir)
-        return Run(str(run_dir), config, None, "failed", failed.read_text().strip()) if config else None
+        return Run(str(run_dir), config, None, "failed", failed.read_text().strip())
     if summary.exists():
         data = _finished_record(run_dir)
         if data.get("epoch") is not None and data["epoch"] < data["config"]["trainer"]["epochs"]:
             return Run(str(run_dir), data["config"], None, "unfinished")
         return from_summary(str(run_dir), data)
-    config = _hydra_config(run_dir)  # started, not finished (killed, preempted, or still running)
-    return Run(str(run_dir), config, None, "unfinished") if config else None
+    # started, not finished (killed, preempted, still running), or a job that never wrote anything
+    what = "" if config else "no records: the job did not start, or died before writing anything"
+    return Run(str(run_dir), config, None, "unfinished", what)
+
+
+def _run_dirs(source: Path) -> list[Path]:
+    """The run directories under ``source``: directories that hold any of :data:`RUN_FILES`, and empty
+    directories (a sweep job that never wrote anything); not searched inside a run directory."""
+    found = []
+    for directory, subdirs, files in os.walk(source):
+        path = Path(directory)
+        if any(name in files or name in subdirs for name in RUN_FILES) or (not subdirs and not files and path != source):
+            found.append(path)
+            subdirs.clear()
+        else:
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+    return sorted(found)
 
 
 def from_disk(sources: Iterable[Path]) -> list[Run]:
-    """Every run under the given run directories, sweep directories or records folders."""
+    """Every run under the given run directories, sweep directories or records folders. A run
+    directory without ``summary.json`` is failed (``failed.txt``) or unfinished, always listed."""
     runs: list[Run] = []
     for source in sources:
         source = Path(source)
@@ -105,13 +126,11 @@ def from_disk(sources: Iterable[Path]) -> list[Run]:
         if source.is_file():
             runs.append(from_summary(str(source), json.loads(source.read_text())))
             continue
-        run_dirs = {p.parent.parent for p in source.rglob(f"{CONFIG_DIR}/config.yaml")} | {p.parent for p in source.rglob(SUMMARY_NAME)}
-        for run_dir in sorted(run_dirs):
-            run = _from_run_dir(run_dir)
-            if run is not None:
-                runs.append(run)
+        run_dirs = _run_dirs(source)
+        runs += [_from_run_dir(run_dir) for run_dir in run_dirs]
+        inside = set(run_dirs)
         for path in sorted(source.rglob("*.json")):  # archived records (results/records/...)
-            if path.name != SUMMARY_NAME and path.parent not in run_dirs and (record := _read_record(path)) is not None:
+            if not inside & {path.parent, *path.parents} and (record := _read_record(path)) is not None:
                 runs.append(from_summary(str(path), record))
     return runs
 
@@ -155,7 +174,7 @@ def from_wandb(path: str, api: Any = None) -> list[Run]:
     runs = []
     for wandb_run in api.runs(path):
         summary = {k: v for k, v in dict(wandb_run.summary).items() if not k.startswith("_")}
-        config = dict(wandb_run.config)
+        config = {k: v for k, v in dict(wandb_run.config).items() if not k.startswith("_")}  # W&B's own entries (_wandb)
         source = f"wandb:{path}/{wandb_run.id}"
         if wandb_run.state == "finished" and "test_acc" in summary:
             runs.append(Run(source, config, summary, "finished"))

@@ -1,5 +1,6 @@
 """Welch's two-sample t-test, without SciPy: is a mean difference larger than the seed noise?
 
+``holm`` adjusts a table's p-values for multiple comparisons, ``p_text`` prints one.
 ``mean``, ``sample_std`` and ``mean_std`` (the "mean ± std" text every table prints) are the
 descriptive side. ``welch(a, b)`` returns ``(difference, t, degrees of freedom, two-sided p)`` for the means of two
 small samples with unequal variances: ``t = (mean_a - mean_b) / sqrt(s_a²/n_a + s_b²/n_b)`` with the
@@ -74,3 +75,21 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float, float, float]:
     t = diff / math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va * va / (len(a) - 1) + vb * vb / (len(b) - 1))
     return diff, t, df, t_two_sided_p(t, df)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of ``m`` p-values (family-wise error control without assuming
+    independence): with the p-values sorted ascending, ``p_holm(i) = max_{j <= i} min(1, (m - j + 1)·p(j))``
+    (1-based ``j``); returned in the order given."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def p_text(p: float) -> str:
+    """A p-value as a reviewer reads it: three decimals, or ``< 0.001``."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"

@@ -1,11 +1,15 @@
-"""The paper's tables from runs: cells grouped by (setting, experiment, target, epochs), our mean ±
-sample std over seeds beside the paper's value, and HAM's gain over its baseline with Welch's test.
+"""The paper's tables from runs: our mean ± sample std over seeds beside the paper's value, and
+HAM's gain over its baseline with Welch's test and Holm's correction.
 
-Table 3 (dense): rows baseline / HAM, columns SGD and SAM at the setting's standard and doubled run
-length (ImageNet 100 / 200 epochs). Table 4 (sparse): the paper's rows, columns 80 / 90 / 95 %; a
-cell whose sparsity is not enforced (STR) also gives the achieved sparsity. The one-shot table:
-trained dense models with and without HAM pruned by global magnitude without fine-tuning, rows the
-pruned fraction. Failed and unfinished runs are listed under the tables, never averaged.
+A cell is a table position (setting, experiment, target sparsity, epochs) *and* an experiment
+config: runs that differ in anything but the seed (:mod:`analysis.variants`) are never averaged;
+they become variants, rows of their own labelled with the keys that differ. Table 3 (dense): rows
+baseline / HAM, columns SGD and SAM at each run length found. Table 4 (sparse): the paper's rows,
+columns 80 / 90 / 95 %; a cell whose sparsity is not enforced (STR) also gives the achieved
+sparsity. The one-shot table: trained dense models with and without HAM pruned by global magnitude
+without fine-tuning, rows the pruned fraction. Each table comes as display rows (Markdown) and as
+numeric records (CSV: mean, std, n, p, p_holm). Failed and unfinished runs are listed under the
+tables, never averaged.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from analysis.runs import Run
-from analysis.stats import mean, mean_std, welch
+from analysis.stats import holm, mean, mean_std, p_text, sample_std, welch
+from analysis.variants import differences, experiment_config, split
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference" / "paper_imagenet_resnet50.json"
 TABLE4_ROWS = [
@@ -31,16 +37,30 @@ STANDARD_EPOCHS = {"imagenet": 100, "small": 10}
 #: (baseline, with HAM) pairs whose difference is HAM's gain
 GAIN_PAIRS = [("dense", "dense_ham"), ("dense_sam", "dense_sam_ham"), ("random", "random_ham"), ("acdc", "acdc_ham"),
               ("rigl", "rigl_ham"), ("str", "str_ham")]
+#: what a baseline and its + HAM row may differ in: HAM's settings, the name, the per-target knob
+#: that the setting's presets choose with and without HAM (STR's weight decay)
+HAM_KEYS = ("ham", "name", "sparsity.str_weight_decay", "sparsity.pilot_alpha", "sparsity.spred_weight_decay")
+ALPHA = 0.05
+Key = tuple[str, "float | None", int, str]  # experiment (without _200ep), target, epochs, variant label
 
 
 @dataclass
 class Cell:
-    accs: list[float]
-    sparsities: list[float]
+    runs: list[Run]
+
+    @property
+    def accs(self) -> list[float]:
+        return [r.summary["test_acc"] for r in self.runs]  # type: ignore[index]
+
+    @property
+    def sparsities(self) -> list[float]:
+        return [r.summary.get("sparsity") or 0.0 for r in self.runs]  # type: ignore[union-attr]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return experiment_config(self.runs[0])
 
     def text(self, with_sparsity: bool = False) -> str:
-        if not self.accs:
-            return "missing"
         out = f"{mean_std(self.accs)} (n={len(self.accs)})"
         return out + (f" @ {100 * mean(self.sparsities):.2f} %" if with_sparsity else "")
 
@@ -49,35 +69,49 @@ def base_name(experiment: str) -> str:
     return experiment.removesuffix("_200ep")
 
 
-def cell_key(run: Run) -> tuple[str, float | None, int]:
+def position(run: Run) -> tuple[str, float | None, int]:
     return base_name(run.experiment), run.target, run.epochs
 
 
 def duplicates(runs: list[Run]) -> list[Run]:
-    """Finished runs whose cell and seed an earlier run (in the order given) already has."""
+    """Finished runs whose position, experiment config and seed an earlier run (in the order given)
+    already has (a run of the same config with another number of processes is no duplicate)."""
     seen, out = set(), []
     for run in runs:
         if run.status == "finished":
-            key = (run.setting, *cell_key(run), run.seed)
+            key = (run.setting, *position(run), json.dumps(experiment_config(run), sort_keys=True, default=str), run.seed)
             if key in seen:
                 out.append(run)
             seen.add(key)
     return out
 
 
-def cells(runs: list[Run], setting: str) -> dict[tuple[str, float | None, int], Cell]:
-    """Finished runs of ``setting`` grouped by (experiment without ``_200ep``, target, epochs); a
-    second run of the same cell and seed is left out (:func:`duplicates` lists it)."""
-    out: dict[tuple[str, float | None, int], Cell] = {}
+def cells(runs: list[Run], setting: str) -> dict[Key, Cell]:
+    """Finished runs of ``setting`` by position, split into variants (:func:`analysis.variants.split`);
+    a second run of the same config and seed is left out (:func:`duplicates` lists it)."""
     skip = {id(r) for r in duplicates(runs)}
+    by_position: dict[tuple[str, float | None, int], list[Run]] = {}
     for run in runs:
-        if run.status != "finished" or run.setting != setting or id(run) in skip:
-            continue
-        assert run.summary is not None
-        cell = out.setdefault(cell_key(run), Cell([], []))
-        cell.accs.append(run.summary["test_acc"])
-        cell.sparsities.append(run.summary.get("sparsity") or 0.0)
-    return out
+        if run.status == "finished" and run.setting == setting and id(run) not in skip:
+            by_position.setdefault(position(run), []).append(run)
+    return {(*where, label): Cell(members) for where, group in by_position.items() for label, members in split(group).items()}
+
+
+def _labels(grouped: dict[Key, Cell], experiments: set[str]) -> list[str]:
+    """The variant labels of these experiments' cells; ``""`` (the undivided row) first, always."""
+    return [""] + sorted({k[3] for k in grouped if k[0] in experiments} - {""})
+
+
+def _cell_text(grouped: dict[Key, Cell], key: Key, with_sparsity: bool = False) -> str:
+    if key in grouped:
+        return grouped[key].text(with_sparsity)
+    if key[3] == "" and any(k[:3] == key[:3] for k in grouped):
+        return "variants below"  # runs at this position differ in more than the seed
+    return "missing"
+
+
+def _row_label(label: str, variant: str) -> str:
+    return f"{label} [{variant}]" if variant else label
 
 
 def _ref(value: list | None) -> str:
@@ -86,15 +120,15 @@ def _ref(value: list | None) -> str:
     return f"{value[0]:.2f}" + (f" ± {value[1]:.2f}" if value[1] is not None else "")
 
 
-def _lengths(grouped: dict, setting: str, dense: bool) -> list[int]:
+def _lengths(grouped: dict[Key, Cell], setting: str, dense: bool) -> list[int]:
     """The run lengths found among the dense (or sparse) cells; the setting's standard if none."""
-    found = sorted({epochs for (experiment, _, epochs) in grouped if experiment.startswith("dense") == dense})
+    found = sorted({k[2] for k in grouped if k[0].startswith("dense") == dense})
     standard = STANDARD_EPOCHS[setting]
     return found or ([standard, 2 * standard] if dense else [standard])
 
 
 def table3(runs: list[Run], setting: str) -> list[list[str]]:
-    """Rows baseline / HAM; columns SGD and SAM at each run length found (100 / 200 on ImageNet)."""
+    """Rows baseline / HAM (and their variants); columns SGD and SAM at each run length found."""
     reference = json.loads(REFERENCE.read_text())["dense"]
     grouped = cells(runs, setting)
     lengths = _lengths(grouped, setting, dense=True)
@@ -102,19 +136,17 @@ def table3(runs: list[Run], setting: str) -> list[list[str]]:
     header += [f"paper {opt} {e} ep (ImageNet)" for opt in ("SGD", "SAM") for e in (100, 200)]
     rows = [header]
     for label, suffix in (("Baseline", ""), ("HAM", "_ham")):
-        row = [label]
-        for sam in ("", "_sam"):
-            for epochs in lengths:
-                row.append(grouped.get((f"dense{sam}{suffix}", None, epochs), Cell([], [])).text())
-        for sam in ("", "_sam"):
-            for length in ("100ep", "200ep"):
-                row.append(_ref(reference[f"dense{sam}{suffix}"][length]))
-        rows.append(row)
+        experiments = {f"dense{sam}{suffix}" for sam in ("", "_sam")}
+        for variant in _labels(grouped, experiments):
+            row = [_row_label(label, variant)]
+            row += [_cell_text(grouped, (f"dense{sam}{suffix}", None, e, variant)) for sam in ("", "_sam") for e in lengths]
+            row += [_ref(reference[f"dense{sam}{suffix}"][length]) for sam in ("", "_sam") for length in ("100ep", "200ep")]
+            rows.append(row)
     return rows
 
 
 def table4(runs: list[Run], setting: str) -> list[list[str]]:
-    """The paper's rows, columns 80 / 90 / 95 % (per run length found, if several)."""
+    """The paper's rows (and their variants), columns 80 / 90 / 95 % (per run length found, if several)."""
     reference = json.loads(REFERENCE.read_text())["sparse"]
     grouped = cells(runs, setting)
     lengths = _lengths(grouped, setting, dense=False)
@@ -122,77 +154,177 @@ def table4(runs: list[Run], setting: str) -> list[list[str]]:
     rows = [["method"] + [f"{100 * t:g} %{tag(e)}" for e in lengths for t in TARGETS]
             + [f"paper {100 * t:g} % (ImageNet)" for t in TARGETS]]
     for experiment, label in TABLE4_ROWS:
-        row = [label]
-        for epochs in lengths:
-            for target in TARGETS:
-                cell = grouped.get((experiment, target, epochs), Cell([], []))
-                row.append(cell.text(with_sparsity=experiment.startswith("str")))
-        row += [_ref(reference[experiment].get(f"{t:g}")) for t in TARGETS]
-        rows.append(row)
+        for variant in _labels(grouped, {experiment}):
+            row = [_row_label(label, variant)]
+            row += [_cell_text(grouped, (experiment, t, e, variant), experiment.startswith("str")) for e in lengths for t in TARGETS]
+            rows.append(row + [_ref(reference[experiment].get(f"{t:g}")) for t in TARGETS])
     return rows
 
 
-def gains(runs: list[Run], setting: str, alpha: float = 0.05) -> list[list[str]]:
-    """HAM minus its baseline per method and target: Welch's two-sided t-test over the seeds."""
+def cell_records(runs: list[Run], setting: str, table: str) -> list[dict[str, Any]]:
+    """Table 3's or 4's cells as numbers (percent): one record per cell, with the paper's value."""
+    reference = json.loads(REFERENCE.read_text())["dense" if table == "3" else "sparse"]
+    out = []
+    for (experiment, target, epochs, variant), cell in sorted(cells(runs, setting).items(), key=str):
+        if experiment.startswith("dense") != (table == "3") or experiment not in reference:
+            continue
+        if table == "3":
+            column = {STANDARD_EPOCHS[setting]: "100ep", 2 * STANDARD_EPOCHS[setting]: "200ep"}.get(epochs)
+            paper = reference[experiment].get(column) if column else None
+        else:
+            paper = reference[experiment].get(f"{target:g}")
+        accs = cell.accs
+        out.append({
+            "setting": setting, "experiment": experiment, "variant": variant, "target": target, "epochs": epochs,
+            "n": len(accs), "mean_pct": 100 * mean(accs), "std_pct": 100 * sample_std(accs) if len(accs) > 1 else None,
+            "achieved_sparsity_pct": 100 * mean(cell.sparsities),
+            "paper_mean_pct": paper[0] if paper else None, "paper_std_pct": paper[1] if paper else None,
+        })
+    return out
+
+
+def _gain(ham: list[float], baseline: list[float]) -> dict[str, Any]:
+    """HAM − baseline in points, with Welch's t, df and p when each side has two seeds or more."""
+    out: dict[str, Any] = {"n_baseline": len(baseline), "n_ham": len(ham), "mean_baseline_pct": 100 * mean(baseline),
+                           "mean_ham_pct": 100 * mean(ham), "gain_points": 100 * (mean(ham) - mean(baseline)),
+                           "t": None, "df": None, "p": None, "p_holm": None}
+    if len(ham) >= 2 and len(baseline) >= 2:
+        _, out["t"], out["df"], out["p"] = welch(ham, baseline)
+    return out
+
+
+def _adjust(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Holm's correction over the tests of one table (the records that have a p-value)."""
+    tested = [r for r in records if r.get("p") is not None]
+    for record, adjusted in zip(tested, holm([r["p"] for r in tested])):
+        record["p_holm"] = adjusted
+    return records
+
+
+def gain_records(runs: list[Run], setting: str) -> list[dict[str, Any]]:
+    """HAM minus its baseline per method, target, run length and variant. A baseline cell is paired
+    with a + HAM cell whose experiment config differs only in :data:`HAM_KEYS`; a position where no
+    pair is comparable is reported with the keys that differ (``not_comparable``), without a test."""
     grouped = cells(runs, setting)
-    rows = [["baseline", "target", "epochs", "HAM − baseline (points)", "t", "df", "p", f"beyond the seed noise (p < {alpha:g})"]]
+    records = []
     for baseline, ham in GAIN_PAIRS:
-        keys = sorted({k[1:] for k in grouped if k[0] == baseline} & {k[1:] for k in grouped if k[0] == ham}, key=str)
-        for target, epochs in keys:
-            a, b = grouped[(ham, target, epochs)].accs, grouped[(baseline, target, epochs)].accs
-            where = ["–" if target is None else f"{100 * target:g} %", str(epochs)]
-            if len(a) < 2 or len(b) < 2:
-                diff = mean(a) - mean(b)
-                rows.append([baseline, *where, f"{100 * diff:+.2f}", "–", "–", "–", "needs 2+ seeds each"])
-                continue
-            diff, t, df, p = welch(a, b)
-            rows.append([baseline, *where, f"{100 * diff:+.2f}", f"{t:.2f}", f"{df:.1f}", f"{p:.3f}", "yes" if p < alpha else "no"])
+        shared = {k[1:3] for k in grouped if k[0] == baseline} & {k[1:3] for k in grouped if k[0] == ham}
+        for target, epochs in sorted(shared, key=str):
+            sides = [[(k[3], c) for k, c in grouped.items() if k[:3] == (name, target, epochs)] for name in (baseline, ham)]
+            where = {"baseline": baseline, "with_ham": ham, "target": target, "epochs": epochs}
+            pairs, mismatches = [], []
+            for b_label, b in sides[0]:
+                for h_label, h in sides[1]:
+                    differ = differences(b.config, h.config, HAM_KEYS)
+                    (mismatches if differ else pairs).append((b_label, h_label, b, h, differ))
+            for b_label, h_label, b, h, _ in pairs:
+                variant = b_label if b_label == h_label else " | ".join(filter(None, (b_label, h_label)))
+                records.append({**where, "variant": variant, **_gain(h.accs, b.accs)})
+            if not pairs:
+                differ = min((m[4] for m in mismatches), key=len)
+                records.append({**where, "variant": "", "not_comparable": ", ".join(differ)})
+    return _adjust(records)
+
+
+def _where(target: float | None, epochs: int) -> list[str]:
+    return ["–" if target is None else f"{100 * target:g} %", str(epochs)]
+
+
+def gains(runs: list[Run], setting: str) -> list[list[str]]:
+    """Display rows of :func:`gain_records`: the gain, Welch's t, df, raw p and Holm's p."""
+    records = gain_records(runs, setting)
+    with_variants = any(r["variant"] for r in records)
+    rows = [["baseline", "target", "epochs", *(["variant"] if with_variants else []), "HAM − baseline (points)", "t", "df", "p",
+             "p (Holm)", f"beyond the seed noise (Holm p < {ALPHA:g})"]]
+    for r in records:
+        head = [r["baseline"], *_where(r["target"], r["epochs"]), *([r["variant"] or "–"] if with_variants else [])]
+        if "not_comparable" in r:
+            rows.append(head + ["–", "–", "–", "–", "–", f"not comparable: the runs differ in {r['not_comparable']}"])
+        elif r["p"] is None:
+            rows.append(head + [f"{r['gain_points']:+.2f}", "–", "–", "–", "–", "needs 2+ seeds each"])
+        else:
+            rows.append(head + [f"{r['gain_points']:+.2f}", f"{r['t']:.2f}", f"{r['df']:.1f}", p_text(r["p"]), p_text(r["p_holm"]),
+                                "yes" if r["p_holm"] < ALPHA else "no"])
     return rows
 
 
-def _gain_text(ham: list[float], baseline: list[float]) -> str:
-    if not ham or not baseline:
-        return "–"
-    if len(ham) < 2 or len(baseline) < 2:
-        return f"{100 * (mean(ham) - mean(baseline)):+.2f} (needs 2+ seeds each for p)"
-    diff, _, _, p = welch(ham, baseline)
-    return f"{100 * diff:+.2f} (p={p:.3f})"
+def _oneshot_groups(runs: list[Run], setting: str) -> dict[tuple[str, int, str], dict[bool, list[dict]]]:
+    """Dense runs with one-shot results by (optimizer, epochs, variant), split by HAM off/on; a
+    variant is a difference in anything but HAM's settings and the seed."""
+    skip = {id(r) for r in duplicates(runs)}
+    by_position: dict[tuple[str, int], list[Run]] = {}
+    for run in runs:
+        if run.status == "finished" and run.setting == setting and id(run) not in skip and run.summary.get("oneshot"):  # type: ignore[union-attr]
+            by_position.setdefault((run.config["optimizer"]["name"].upper(), run.epochs), []).append(run)
+    groups: dict[tuple[str, int, str], dict[bool, list[dict]]] = {}
+    for (optimizer, epochs), group in by_position.items():
+        for variant, members in split(group, ignore=HAM_KEYS).items():
+            sides = groups.setdefault((optimizer, epochs, variant), {False: [], True: []})
+            for run in members:
+                sides[bool(run.config["ham"]["enabled"])].append(run.summary["oneshot"])  # type: ignore[index]
+    return groups
+
+
+def oneshot_records(runs: list[Run], setting: str) -> list[dict[str, Any]]:
+    """Per (optimizer, epochs, variant) and pruned fraction (``None``: unpruned): dense and dense +
+    HAM accuracy (mean, std, n, percent) and HAM's gain with Welch's p and Holm's p over the table."""
+    reference = json.loads(REFERENCE.read_text())["oneshot_pruning"]
+    groups = _oneshot_groups(runs, setting)
+    fractions = sorted({float(p["target"]) for g in groups.values() for rs in g.values() for r in rs for p in r["pruned"]})
+    records = []
+    for (optimizer, epochs, variant), sides in sorted(groups.items(), key=str):
+        for fraction in [None, *fractions]:
+            accs = {ham: [r["test_acc"] for r in sides[ham]] if fraction is None else
+                    [p["test_acc"] for r in sides[ham] for p in r["pruned"] if float(p["target"]) == fraction] for ham in (False, True)}
+            record: dict[str, Any] = {"optimizer": optimizer, "epochs": epochs, "variant": variant, "pruned_fraction": fraction}
+            for ham, name in ((False, "dense"), (True, "dense_ham")):
+                values = accs[ham]
+                record.update({f"n_{name}": len(values), f"mean_{name}_pct": 100 * mean(values) if values else None,
+                               f"std_{name}_pct": 100 * sample_std(values) if len(values) > 1 else None})
+            gain = _gain(accs[True], accs[False]) if accs[True] and accs[False] else {}
+            record.update({k: gain.get(k) for k in ("gain_points", "t", "df", "p", "p_holm")})
+            key = None if fraction is None else f"{fraction:g}"
+            record.update({"paper_ham_pct": reference["ham"].get(key), "paper_dense_pct": reference["baseline"].get(key)})
+            records.append(record)
+    return _adjust(records)
 
 
 def oneshot(runs: list[Run], setting: str) -> list[list[str]]:
-    """Rows: unpruned, then each pruned fraction. Columns, per optimizer and run length found among
-    the dense runs with one-shot results: without HAM, with HAM (mean ± std over the seeds, n) and
-    HAM's gain with Welch's p; the paper's values (SGD, 100 epochs on ImageNet) beside them."""
-    reference = json.loads(REFERENCE.read_text())["oneshot_pruning"]
-    skip = {id(r) for r in duplicates(runs)}
-    pruned: dict[tuple[str, int], dict[bool, list[dict]]] = {}
-    for run in runs:
-        if run.status == "finished" and run.setting == setting and id(run) not in skip and run.summary.get("oneshot"):
-            group = pruned.setdefault((run.config["optimizer"]["name"].upper(), run.epochs), {False: [], True: []})
-            group[bool(run.config["ham"]["enabled"])].append(run.summary["oneshot"])
-    groups = sorted(pruned) or [("SGD", STANDARD_EPOCHS[setting])]
-    fractions = sorted({float(p["target"]) for g in pruned.values() for rs in g.values() for r in rs for p in r["pruned"]})
+    """Rows: unpruned, then each pruned fraction. Columns, per optimizer, run length and variant found
+    among the dense runs with one-shot results: without HAM, with HAM (mean ± std, n) and HAM's gain
+    with Welch's p and Holm's p; the paper's values (SGD, 100 epochs on ImageNet) beside them."""
+    records = oneshot_records(runs, setting)
+    groups = list(dict.fromkeys((r["optimizer"], r["epochs"], r["variant"]) for r in records)) or [("SGD", STANDARD_EPOCHS[setting], "")]
     header = ["pruned fraction"]
-    for optimizer, epochs in groups:
-        where = f"{optimizer} {epochs} ep"
-        header += [f"dense {where}", f"dense + HAM {where}", f"HAM − dense {where} (points, Welch p)"]
+    for optimizer, epochs, variant in groups:
+        where = f"{optimizer} {epochs} ep" + (f" [{variant}]" if variant else "")
+        header += [f"dense {where}", f"dense + HAM {where}", f"HAM − dense {where} (points, Welch p, Holm p)"]
     rows = [header + ["paper HAM (ImageNet)", "paper dense (ImageNet)"]]
-    for fraction in [None, *fractions]:
+    fractions = list(dict.fromkeys(r["pruned_fraction"] for r in records)) or [None]
+    for fraction in fractions:
         row = ["0 (unpruned)" if fraction is None else f"{fraction:g}"]
+        reference = None
         for group in groups:
-            accs = {}
-            for ham in (False, True):
-                results = pruned.get(group, {}).get(ham, [])
-                if fraction is None:
-                    accs[ham] = [r["test_acc"] for r in results]
-                else:
-                    accs[ham] = [p["test_acc"] for r in results for p in r["pruned"] if float(p["target"]) == fraction]
-                row.append(f"{mean_std(accs[ham])} (n={len(accs[ham])})" if accs[ham] else "missing")
-            row.append(_gain_text(accs[True], accs[False]))
-        key = None if fraction is None else f"{fraction:g}"
-        row += [f"{reference[side][key]:.2f}" if key in reference[side] else "–" for side in ("ham", "baseline")]
+            record = next((r for r in records if (r["optimizer"], r["epochs"], r["variant"]) == group and r["pruned_fraction"] == fraction), None)
+            reference = reference or record
+            for name in ("dense", "dense_ham"):
+                n = record[f"n_{name}"] if record else 0
+                row.append("missing" if not n else
+                           f"{record[f'mean_{name}_pct']:.2f}" + (f" ± {record[f'std_{name}_pct']:.2f}" if n > 1 else "") + f" (n={n})")
+            if not record or record["gain_points"] is None:
+                row.append("–")
+            elif record["p"] is None:
+                row.append(f"{record['gain_points']:+.2f} (needs 2+ seeds each for p)")
+            else:
+                row.append(f"{record['gain_points']:+.2f} (p {_p_phrase(record['p'])}, Holm p {_p_phrase(record['p_holm'])})")
+        row += [f"{reference[k]:.2f}" if reference and reference[k] is not None else "–" for k in ("paper_ham_pct", "paper_dense_pct")]
         rows.append(row)
     return rows
+
+
+def _p_phrase(p: float) -> str:
+    text = p_text(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def markdown(rows: list[list[str]]) -> str:
@@ -201,13 +333,19 @@ def markdown(rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def csv_text(rows: list[list[str]]) -> str:
+def csv_text(records: list[dict[str, Any]]) -> str:
+    """Numeric records as CSV (empty cells for missing values)."""
+    if not records:
+        return ""
+    columns = list(dict.fromkeys(k for r in records for k in r))
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    writer = csv.DictWriter(buffer, columns, restval="")
+    writer.writeheader()
+    writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in records])
     return buffer.getvalue()
 
 
 def not_averaged(runs: list[Run]) -> list[str]:
     """The failed and unfinished runs and the duplicates, one line each."""
     lines = [f"{r.status}: {r.source}" + (f" ({r.error.splitlines()[0]})" if r.error else "") for r in runs if r.status != "finished"]
-    return lines + [f"duplicate of an earlier run (same cell and seed): {r.source}" for r in duplicates(runs)]
+    return lines + [f"duplicate of an earlier run (same config and seed): {r.source}" for r in duplicates(runs)]

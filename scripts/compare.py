@@ -6,13 +6,17 @@
     python scripts/compare.py --wandb my-entity/ham            # runs from a W&B project (wandb.Api)
 
 Sources are run directories, sweep directories or records folders (``results/records/...``).
-Runs are grouped by table cell (experiment, target sparsity, epochs, setting); each cell is our mean
-± sample std over seeds with n, and STR's achieved sparsity; the paper's ImageNet value sits beside
-it (reference data, results/reference/). The one-shot table (``--table oneshot``; in ``all`` when
+Runs are grouped by table cell (experiment, target sparsity, epochs, setting); runs that differ in
+anything but the seed (another ``ham.alpha``, batch size, number of processes, ...) are separate
+cells labelled with the keys that differ, never averaged. Each cell is our mean ± sample std over
+seeds with n, and STR's achieved sparsity; the paper's ImageNet value sits beside it (reference
+data, results/reference/). The one-shot table (``--table oneshot``; in ``all`` when
 some run has them) needs the results ``scripts/oneshot_prune.py`` adds to dense runs on disk, so it
 is built from run directories or records, not from W&B. The gain view tests HAM − baseline with Welch's two-sided
-t-test over the seeds. Failed and unfinished runs are listed, not averaged. Writes Markdown and CSV
-into ``--output-dir`` (default ``results/compare``).
+t-test over the seeds, with Holm's correction over the table's tests. Failed and unfinished runs
+(any run directory without ``summary.json``) are listed, not averaged. Prints the tables; with
+``--output-dir DIR`` also writes each as Markdown and as CSV with numeric columns (mean, std, n, p,
+p_holm) into DIR.
 """
 
 from __future__ import annotations
@@ -28,35 +32,44 @@ from analysis import runs as R  # noqa: E402
 from analysis import tables as T  # noqa: E402
 
 
+TABLES = {"3": ("Table 3 (dense)", T.table3, lambda runs, setting: T.cell_records(runs, setting, "3")),
+          "4": ("Table 4 (sparse)", T.table4, lambda runs, setting: T.cell_records(runs, setting, "4")),
+          "gains": ("HAM's gain", T.gains, T.gain_records),
+          "oneshot": ("One-shot pruning without fine-tuning (dense)", T.oneshot, T.oneshot_records)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sources", nargs="*", type=Path)
     parser.add_argument("--wandb", action="append", default=[], metavar="ENTITY/PROJECT")
-    parser.add_argument("--table", choices=["3", "4", "gains", "oneshot", "all"], default="all")
+    parser.add_argument("--table", choices=[*TABLES, "all"], default="all")
     parser.add_argument("--setting", choices=["imagenet", "small", "all"], default="all")
-    parser.add_argument("--output-dir", type=Path, default=REPO / "results" / "compare")
+    parser.add_argument("--output-dir", type=Path, help="also write each table as Markdown (display) and CSV (numbers) here")
     args = parser.parse_args(argv)
     if not args.sources and not args.wandb:
         parser.error("give run/sweep/records directories, or --wandb entity/project")
     runs = R.from_disk(args.sources) + [r for path in args.wandb for r in R.from_wandb(path)]
-    settings = sorted({r.setting for r in runs}) if args.setting == "all" else [args.setting]
-    builders = {"3": ("Table 3 (dense)", T.table3), "4": ("Table 4 (sparse)", T.table4), "gains": ("HAM's gain", T.gains),
-                "oneshot": ("One-shot pruning without fine-tuning (dense)", T.oneshot)}
-    has_oneshot = any(r.summary and r.summary.get("oneshot") for r in runs)
-    chosen = [k for k in builders if k != "oneshot" or has_oneshot] if args.table == "all" else [args.table]
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    finished = [r for r in runs if r.status == "finished"]
+    settings = sorted({r.setting for r in finished}) if args.setting == "all" else [args.setting]
+    has_oneshot = any(r.summary and r.summary.get("oneshot") for r in finished)
+    chosen = [k for k in TABLES if k != "oneshot" or has_oneshot] if args.table == "all" else [args.table]
+    if args.output_dir:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
     out = [f"{len(runs)} runs: " + ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in ("finished", "failed", "unfinished"))]
     for setting in settings:
         for key in chosen:
-            title, build = builders[key]
+            title, build, records = TABLES[key]
             rows = build(runs, setting)
             name = f"table{key}_{setting}" if key in ("3", "4") else f"{key}_{setting}"
-            (args.output_dir / f"{name}.md").write_text(f"# {title}, {setting} setting\n\n" + T.markdown(rows))
-            (args.output_dir / f"{name}.csv").write_text(T.csv_text(rows))
+            if args.output_dir:
+                (args.output_dir / f"{name}.md").write_text(f"# {title}, {setting} setting\n\n" + T.markdown(rows))
+                (args.output_dir / f"{name}.csv").write_text(T.csv_text(records(runs, setting)))
             out += ["", f"## {title}, {setting} setting", "", T.markdown(rows).rstrip()]
     listed = T.not_averaged(runs)
     if listed:
         out += ["", "Not averaged:", *listed]
+    if args.output_dir:
+        out += ["", f"wrote {', '.join(sorted(p.name for p in args.output_dir.glob('*_*.*')))} into {args.output_dir}"]
     print("\n".join(out))
     return 0
 

@@ -1,12 +1,14 @@
-"""Figures from run records (PNG in ``results/figures/``), each made by one command:
+"""Figures from run records, each made by one command into the file you name (PNG, and SVG beside it):
 
-    python scripts/figures.py sign-flips results/records/paper-small   # sign flips per epoch, random PaI at 90 %
-    python scripts/figures.py accuracy-sparsity results/records/paper-small
-    python scripts/figures.py ham-grid results/records/ham-grid        # HAM's (alpha, beta) grid as a heat map
+    python scripts/figures.py sign-flips results/records/paper-small --output figures/sign-flips.png
+    python scripts/figures.py accuracy-sparsity results/records/paper-small --output figures/accuracy-sparsity.png
+    python scripts/figures.py ham-grid results/records/ham-grid --output figures/ham-grid.png
 
 Sources are records folders or run/sweep directories (anything ``scripts/compare.py`` reads); the
-sign-flip figure needs the runs' histories (``history.jsonl``, or ``history`` in a record).
-The theory experiment's figure is made by ``scripts/theory_experiment.py``.
+sign-flip figure needs the runs' histories (``history.jsonl``, or ``history`` in a record). Titles
+name the model and data set of the runs. Runs that differ in anything but the seed are plotted
+as separate series (labelled with the keys that differ), never averaged. The theory experiment's
+figure is made by ``scripts/theory_experiment.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -27,8 +32,18 @@ sys.path.insert(0, str(REPO))
 from analysis import runs as R  # noqa: E402
 from analysis.stats import mean, sample_std  # noqa: E402
 from analysis.tables import cells, duplicates  # noqa: E402
+from analysis.variants import split  # noqa: E402
 
-FIGURES = REPO / "results" / "figures"
+MODEL_NAMES = {"lenet300_100": "LeNet-300-100", "lenet5": "LeNet-5", "cnn": "a small CNN", "resnet20": "ResNet-20",
+               "resnet18": "ResNet-18", "resnet50": "ResNet-50"}
+DATA_NAMES = {"fashion_mnist": "Fashion-MNIST", "ffcv_imagenet": "ImageNet", "imagefolder": "an image folder", "synthetic": "synthetic data"}
+
+
+def model_and_data(runs: list[R.Run]) -> str:
+    """``LeNet-300-100 on Fashion-MNIST`` for the finished runs (several pairs: joined with ``;``)."""
+    pairs = sorted({(MODEL_NAMES.get(r.config["model"]["name"], r.config["model"].get("timm_name") or r.config["model"]["name"]),
+                     DATA_NAMES.get(r.config["data"]["name"], r.config["data"]["name"])) for r in runs if r.status == "finished"})
+    return "; ".join(f"{model} on {data}" for model, data in pairs) or "no finished runs"
 
 
 def _history(run: R.Run) -> list[dict]:
@@ -38,87 +53,128 @@ def _history(run: R.Run) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def sign_flips(runs: list[R.Run], output: Path, target: float = 0.9) -> Path:
+def sign_flips(runs: list[R.Run], target: float = 0.9) -> Figure:
     """Sign flips of the prunable weights per epoch (mean over seeds): random PaI, + Sign-In, + HAM."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(5.8, 3.8))
     skip = {id(r) for r in duplicates(runs)}
-    plotted = 0
+    used = []
     for experiment, label in (("random", "random PaI"), ("random_signin", "+ Sign-In"), ("random_ham", "+ HAM")):
-        histories = [h for r in runs if r.status == "finished" and id(r) not in skip and r.experiment == experiment
-                     and r.target == target and (h := _history(r))]
-        if not histories:
-            continue
-        epochs = min(len(h) for h in histories)
-        flips = [sum(h[e]["sign_flips"] for h in histories) / len(histories) for e in range(epochs)]
-        ax.plot(range(1, epochs + 1), flips, marker="o", label=f"{label} (n={len(histories)})")
-        plotted += 1
-    if not plotted:
+        chosen = [r for r in runs if r.status == "finished" and id(r) not in skip and r.experiment == experiment and r.target == target
+                  and _history(r)]
+        for variant, members in split(chosen).items():
+            histories = [_history(r) for r in members]
+            epochs = min(len(h) for h in histories)
+            flips = [sum(h[e]["sign_flips"] for h in histories) / len(histories) for e in range(epochs)]
+            name = f"{label} [{variant}]" if variant else label
+            ax.plot(range(1, epochs + 1), flips, marker="o", label=f"{name} (n={len(histories)})")
+            used += members
+    if not used:
         raise SystemExit(f"no finished random/random_signin/random_ham runs at {target:g} with a history in the sources")
-    ax.set(xlabel="epoch", ylabel="sign flips per epoch", yscale="log", title=f"Sign flips, random PaI at {100 * target:g} %")
+    ax.set(xlabel="epoch", ylabel="sign flips per epoch", yscale="log",
+           title=f"Sign flips, random PaI at {100 * target:g} %\n{model_and_data(used)}")
     ax.legend()
-    return _save(fig, output)
+    return fig
 
 
-def accuracy_sparsity(runs: list[R.Run], output: Path) -> Path:
-    """Test accuracy against target sparsity per method, with and without HAM (error bars: std over seeds)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    settings = sorted({r.setting for r in runs})
+def accuracy_sparsity(runs: list[R.Run]) -> Figure:
+    """Test accuracy against target sparsity per method (colour), without HAM (dashed, open markers)
+    and with HAM (solid, filled); error bars: sample std over seeds."""
+    fig, ax = plt.subplots(figsize=(6.8, 4.4))
+    settings = sorted({r.setting for r in runs if r.status == "finished"})
+    methods = ("random", "acdc", "rigl", "str")
+    used = []
     for setting in settings:
         grouped = cells(runs, setting)
-        for colour, method in enumerate(("random", "acdc", "rigl", "str")):
-            for suffix, style in (("", "--"), ("_ham", "-")):  # one colour per method: dashed without HAM, solid with
-                points = sorted((t, c) for (e, t, _), c in grouped.items() if e == method + suffix and t is not None and len(c.accs))
-                if not points:
-                    continue
-                xs = [100 * t for t, _ in points]
-                means = [100 * mean(c.accs) for _, c in points]
-                stds = [100 * sample_std(c.accs) if len(c.accs) > 1 else 0.0 for _, c in points]
-                ax.errorbar(xs, means, yerr=stds, linestyle=style, marker="o", capsize=3, color=f"C{colour}",
-                            label=f"{method}{' + HAM' if suffix else ''}" + (f" ({setting})" if len(settings) > 1 else ""))
-    if not ax.lines:
+        for colour, method in enumerate(methods):
+            for suffix, style, face in (("", "--", "white"), ("_ham", "-", None)):
+                for variant in sorted({k[3] for k in grouped if k[0] == method + suffix}):
+                    points = sorted((k[1], c) for k, c in grouped.items() if k[0] == method + suffix and k[3] == variant and k[1] is not None)
+                    if not points:
+                        continue
+                    used += [r for _, c in points for r in c.runs]
+                    xs = [100 * t for t, _ in points]
+                    means = [100 * mean(c.accs) for _, c in points]
+                    stds = [100 * sample_std(c.accs) if len(c.accs) > 1 else 0.0 for _, c in points]
+                    ax.errorbar(xs, means, yerr=stds, linestyle=style, marker="o", capsize=3, color=f"C{colour}",
+                                markerfacecolor=face or f"C{colour}",
+                                label=f"{method}{' + HAM' if suffix else ''}" + (f" [{variant}]" if variant else "")
+                                + (f" ({setting})" if len(settings) > 1 else ""))
+    if not used:
         raise SystemExit("no finished sparse runs of random, acdc, rigl or str in the sources")
-    ax.set(xlabel="target sparsity %", ylabel="test top-1 %", title="Accuracy against sparsity (mean ± std over seeds)")
-    ax.legend(fontsize=7, ncol=2)
-    return _save(fig, output)
+    seeds = sorted({len(c.runs) for setting in settings for c in cells(runs, setting).values()})
+    ax.set(xlabel="target sparsity %", ylabel="test top-1 %",
+           title=f"Accuracy against sparsity, {model_and_data(used)}\n(mean ± std over {'/'.join(map(str, seeds))} seeds)")
+    # the legend: one entry per method (colour), and one per line style (baseline / + HAM)
+    present = sorted({int(line.get_color()[1:]) for line in ax.get_lines() if str(line.get_color()).startswith("C")})
+    handles = [Line2D([], [], color=f"C{i}", marker="o", linestyle="", label=methods[i]) for i in present]
+    handles += [Line2D([], [], color="grey", linestyle="--", marker="o", markerfacecolor="white", label="baseline"),
+                Line2D([], [], color="grey", linestyle="-", marker="o", label="+ HAM")]
+    ax.legend(handles=handles, fontsize=8, ncol=2, handlelength=3)
+    return fig
 
 
-def ham_grid(runs: list[R.Run], output: Path) -> Path:
-    """Test accuracy of dense runs over HAM's (alpha, beta), the mean over the finished seeds;
-    cells where every seed diverged are marked."""
-    grid = [r for r in runs if r.config.get("ham", {}).get("enabled")]
+def ham_grid(runs: list[R.Run]) -> Figure:
+    """Dense runs over HAM's (α, β): each cell the mean ± std over its seeds, coloured by its
+    difference to the runs without HAM in the sources (the reference); the colour scale spans at
+    least twice the largest seed std, so differences inside the noise stay pale. A cell whose runs
+    all diverged says ``diverged`` (``k/n diverged`` when some did), one whose runs failed otherwise or are
+unfinished ``failed``, one without runs ``missing``."""
+    dense = [r for r in runs if r.config and r.config.get("sparsity", {}).get("method") == "dense"]
+    grid = [r for r in dense if r.config["ham"]["enabled"]]
+    reference = [100 * r.summary["test_acc"] for r in dense if not r.config["ham"]["enabled"] and r.status == "finished"]
     alphas = sorted({r.config["ham"]["alpha"] for r in grid})
     betas = sorted({r.config["ham"]["beta"] for r in grid})
     if not alphas:
-        raise SystemExit("no runs with HAM in the sources")
+        raise SystemExit("no dense runs with HAM in the sources")
     accs: dict[tuple[int, int], list[float]] = {}
+    diverged: dict[tuple[int, int], int] = {}
+    failed_otherwise: set[tuple[int, int]] = set()
     for r in grid:
         key = alphas.index(r.config["ham"]["alpha"]), betas.index(r.config["ham"]["beta"])
-        if r.status == "finished" and r.summary:
+        if r.status == "finished":
             accs.setdefault(key, []).append(100 * r.summary["test_acc"])
-    values = [[mean(accs[i, j]) if (i, j) in accs else float("nan") for j in range(len(betas))]
-              for i in range(len(alphas))]
-    fig, ax = plt.subplots(figsize=(4.8, 4))
-    image = ax.imshow(values, cmap="viridis", aspect="auto")
+        elif r.status == "failed" and "diverged" in r.error:
+            diverged[key] = diverged.get(key, 0) + 1
+        else:
+            failed_otherwise.add(key)
+    finished_values = sorted(v for vs in accs.values() for v in vs)
+    if not finished_values:
+        raise SystemExit("no finished dense runs with HAM in the sources: every cell diverged or failed")
+    centre = mean(reference) if reference else finished_values[len(finished_values) // 2]
+    stds = [sample_std(v) for v in accs.values() if len(v) > 1] + ([sample_std(reference)] if len(reference) > 1 else [])
+    spread = max([abs(mean(v) - centre) for v in accs.values()] + [2 * s for s in stds] + [1e-6])
+    values = [[mean(accs[i, j]) - centre if (i, j) in accs else float("nan") for j in range(len(betas))] for i in range(len(alphas))]
+    fig, ax = plt.subplots(figsize=(6.2, 4.8))
+    image = ax.imshow(values, cmap="RdBu", norm=TwoSlopeNorm(0.0, -spread, spread), aspect="auto")
     for i in range(len(alphas)):
         for j in range(len(betas)):
-            missing = values[i][j] != values[i][j]  # NaN: the run failed (diverged) or is absent
-            ax.text(j, i, "diverged" if missing else f"{values[i][j]:.1f}", ha="center", va="center", fontsize=7,
-                    color="black" if missing else "white")
+            finished, failed = accs.get((i, j), []), diverged.get((i, j), 0)
+            if not finished:
+                text = "diverged" if failed else "failed" if (i, j) in failed_otherwise else "missing"
+            else:
+                text = f"{mean(finished):.2f}" + (f"\n± {sample_std(finished):.2f}" if len(finished) > 1 else "") + f"\n(n={len(finished)})"
+                text += f"\n{failed}/{failed + len(finished)} diverged" if failed else ""
+            ax.text(j, i, text, ha="center", va="center", fontsize=7)
     ax.set_xticks(range(len(betas)), [f"{b:g}" for b in betas])
     ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
-    seeds = max((len(v) for v in accs.values()), default=0)
-    ax.set(xlabel="ham.beta", ylabel="ham.alpha", title=f"Test top-1 % over HAM's (α, β), mean of {seeds} seed(s)")
-    fig.colorbar(image, ax=ax)
-    return _save(fig, output)
+    where = (f"without HAM {mean(reference):.2f}" + (f" ± {sample_std(reference):.2f}" if len(reference) > 1 else "") + f" (n={len(reference)})"
+             if reference else "no runs without HAM in the sources: colours relative to the grid's median")
+    ax.set(xlabel="ham.beta", ylabel="ham.alpha", title=f"Test top-1 % over HAM's (α, β), {model_and_data(grid)}\n{where}")
+    bar = fig.colorbar(image, ax=ax)
+    bar.set_label("difference to " + ("no HAM" if reference else "the median") + " (points)")
+    return fig
 
 
-def _save(fig, output: Path) -> Path:
+def save(fig: Figure, output: Path) -> list[Path]:
+    """The figure as PNG at ``output`` and as SVG beside it."""
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(output, dpi=120)
+    paths = [output, output.with_suffix(".svg")]
+    for path in paths:
+        fig.savefig(path, dpi=120)
     plt.close(fig)
-    print(f"wrote {output}")
-    return output
+    print(f"wrote {paths[0]} and {paths[1]}")
+    return paths
 
 
 FIGURE_BUILDERS = {"sign-flips": sign_flips, "accuracy-sparsity": accuracy_sparsity, "ham-grid": ham_grid}
@@ -128,9 +184,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("figure", choices=sorted(FIGURE_BUILDERS))
     parser.add_argument("sources", nargs="+", type=Path)
-    parser.add_argument("--output", type=Path, help="the PNG (default: results/figures/<figure>.png)")
+    parser.add_argument("--output", type=Path, required=True, help="the PNG to write (an SVG of the same name goes beside it)")
     args = parser.parse_args(argv)
-    FIGURE_BUILDERS[args.figure](R.from_disk(args.sources), args.output or FIGURES / f"{args.figure}.png")
+    if args.output.suffix.lower() != ".png":
+        parser.error(f"--output {args.output} is not valid: name a .png file (the .svg goes beside it)")
+    save(FIGURE_BUILDERS[args.figure](R.from_disk(args.sources)), args.output)
 
 
 if __name__ == "__main__":

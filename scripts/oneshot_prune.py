@@ -6,7 +6,7 @@ magnitude at several sparsities, without fine-tuning, and evaluate them.
 Each argument is the run directory of a finished dense ``train.py`` run (its ``summary.json`` and
 ``checkpoint.pt``). Each run's results go into its directory as ``oneshot.json`` (the unpruned and
 pruned test accuracy, the achieved sparsity); a run that already has them for every sparsity asked
-is not pruned again. The table (``--output``, default ``results/oneshot.md``) has, per pruned
+is not pruned again. The table (printed; also written to ``--output FILE`` when given) has, per pruned
 fraction, dense and dense + HAM as mean ± sample std over the runs given (seeds), HAM's gain with
 Welch's p, and the paper's ImageNet ResNet-50 numbers beside them (reference data).
 ``python scripts/compare.py <dirs or records> --table oneshot`` builds the same table from records.
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--sparsities", nargs="+", type=float, default=[0.5, 0.7, 0.8, 0.9])
-    parser.add_argument("--output", type=Path, default=REPO / "results" / "oneshot.md")
+    parser.add_argument("--output", type=Path, help="also write the table (Markdown) to this file; each run's results go into its own directory")
     args = parser.parse_args()
     for s in args.sparsities:
         if not 0 <= s < 1:
@@ -97,8 +97,9 @@ def main() -> None:
     for setting in sorted({r.setting for r in runs}):
         lines += [f"## {setting} setting", "", T.markdown(T.oneshot(runs, setting))]
     text = "\n".join(lines)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
     print(text)
 
 

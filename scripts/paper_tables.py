@@ -148,7 +148,7 @@ def main() -> None:
                         help="slurm: one SLURM job per run; local: submitit on this machine; basic: one after another here")
     parser.add_argument("--dry-run", action="store_true", help="list the jobs, their directories and GPU-hours; launch nothing")
     parser.add_argument("--sweep-dir", type=Path, help="where the runs go (default: multirun/paper_<setting>)")
-    parser.add_argument("--oneshot-output", type=Path, help="the one-shot table (default: results/oneshot_<setting>.md)")
+    parser.add_argument("--oneshot-output", type=Path, help="the one-shot table (default: oneshot.md in the sweep directory)")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []  # Hydra overrides for every job
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
@@ -179,7 +179,7 @@ def main() -> None:
                 raise SystemExit(f"the sweep stopped with exit code {returncode}")
     if args.table == "oneshot" and not args.dry_run:
         runs = [str(j.run_dir) for j in launched]  # every seed: the table gives mean ± std
-        output = args.oneshot_output.resolve() if args.oneshot_output else REPO / "results" / f"oneshot_{args.setting}.md"
+        output = args.oneshot_output.resolve() if args.oneshot_output else sweep_dir / "oneshot.md"
         command = [sys.executable, "scripts/oneshot_prune.py", *runs, "--output", str(output)]
         print("+", " ".join(command[1:]), flush=True)
         raise SystemExit(subprocess.run(command, cwd=REPO).returncode)

@@ -4,7 +4,10 @@ values in their columns, missing cells, failed and unfinished runs listed and no
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +65,26 @@ def test_tables_from_run_directories(run_root, tmp_path):
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "6 runs: 4 finished, 1 failed, 1 unfinished" in result.stdout
-    assert (tmp_path / "table3_small.csv").read_text().splitlines()[0].startswith(",SGD 1 ep,SAM 1 ep")
+    # the CSVs hold numbers: mean, std, n (and p, p_holm for the gains), computed here from the summaries
+    cells3 = {r["experiment"]: r for r in csv.DictReader(io.StringIO((tmp_path / "table3_small.csv").read_text()))}
+    for experiment in ("dense", "dense_ham"):
+        accs = [100 * json.loads((run_root / f"{experiment}_{s}" / "summary.json").read_text())["test_acc"] for s in (0, 1)]
+        mean = sum(accs) / 2
+        assert float(cells3[experiment]["mean_pct"]) == pytest.approx(mean, abs=1e-9)
+        assert float(cells3[experiment]["std_pct"]) == pytest.approx((sum((a - mean) ** 2 for a in accs)) ** 0.5, abs=1e-9)
+        assert int(cells3[experiment]["n"]) == 2
+    gain = next(csv.DictReader(io.StringIO((tmp_path / "gains_small.csv").read_text())))
+    assert float(gain["p_holm"]) == pytest.approx(float(gain["p"]))  # one test: Holm leaves it as it is
+    assert 0 <= float(gain["p"]) <= 1
+
+
+def test_compare_writes_files_only_where_it_is_told(run_root, tmp_path):
+    committed = {p: p.read_bytes() for p in (REPO / "results" / "compare").glob("*")}
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(run_root)], cwd=tmp_path, env=env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "## Table 3 (dense), small setting" in result.stdout
+    assert not list(tmp_path.iterdir()) and {p: p.read_bytes() for p in (REPO / "results" / "compare").glob("*")} == committed
 
 
 def test_the_wandb_source_gives_the_same_tables(run_root):
@@ -109,3 +131,64 @@ def test_archived_records_keep_history_and_oneshot_results_and_give_the_same_tab
                              str(tmp_path / "out")], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "out" / "oneshot_small.md").read_text().count("\n| 0.") == 2  # in "all" when runs have the results
+
+
+@pytest.fixture(scope="module")
+def variant_root(tmp_path_factory) -> Path:
+    """Real short runs of one experiment that differ in one key at a time (and two seeds of the
+    base), one run of the base under torchrun (2 processes), and an empty job directory."""
+    root = tmp_path_factory.mktemp("variants")
+    base = ["+experiment=dense_ham", "setting=small"]
+    for name, extra in (("base_0", []), ("base_1", ["trainer.seed=1"]), ("alpha", ["ham.alpha=50"]),
+                        ("steps", ["trainer.max_steps_per_epoch=5"]), ("batch", ["trainer.batch_size=64"])):
+        result = run_train(root / name, *base, *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531",
+                *train_command(root / "two_processes", *base)[1:]]
+    result = subprocess.run(torchrun, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (root / "sweep" / "dense_ham" / "trainer.seed=5").mkdir(parents=True)  # a job that never wrote anything
+    return root
+
+
+def test_runs_that_differ_in_anything_but_the_seed_are_never_averaged(variant_root):
+    runs = R.from_disk([variant_root])
+    assert sorted(r.status for r in runs) == ["finished"] * 6 + ["unfinished"]
+    assert T.duplicates(runs) == []  # the torchrun run is not a duplicate of the one-process run
+    grouped = {k: c for k, c in T.cells(runs, "small").items() if k[0] == "dense_ham"}
+    assert sorted(len(c.runs) for c in grouped.values()) == [1, 1, 1, 1, 2]
+
+    def acc(name):
+        return json.loads((variant_root / name / "summary.json").read_text())["test_acc"]
+
+    by_label = {k[3]: c for k, c in grouped.items()}
+    for name, marker in (("alpha", "ham.alpha=50"), ("steps", "trainer.max_steps_per_epoch=5"), ("batch", "trainer.batch_size=64"),
+                         ("two_processes", "world_size=2")):
+        label = next(label for label in by_label if marker in label)
+        assert by_label[label].accs == [acc(name)], name
+    base = next(c for c in by_label.values() if len(c.runs) == 2)
+    assert sorted(base.accs) == sorted([acc("base_0"), acc("base_1")])
+    rows = T.table3(runs, "small")
+    ham_rows = [r for r in rows if r[0].startswith("HAM")]
+    assert ham_rows[0][:2] == ["HAM", "variants below"] and len(ham_rows) == 6
+    assert any("ham.alpha=50" in r[0] and r[1] == f"{100 * acc('alpha'):.2f} (n=1)" for r in ham_rows)
+
+
+def test_gains_compare_only_comparable_runs(variant_root, tmp_path):
+    """A baseline run cut to 5 steps is not compared with full + HAM runs: refused with the key."""
+    short = tmp_path / "short_baseline"
+    result = run_train(short, "+experiment=dense", "setting=small", "trainer.max_steps_per_epoch=5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = [r for r in R.from_disk([variant_root, short]) if r.status == "finished" and "steps" not in r.source]
+    records = T.gain_records(runs, "small")
+    assert [r.get("not_comparable") for r in records] == ["trainer.max_steps_per_epoch"]
+    rows = T.gains(runs, "small")
+    assert rows[1][-1] == "not comparable: the runs differ in trainer.max_steps_per_epoch"
+
+
+def test_a_job_directory_without_records_is_listed_as_unfinished(variant_root):
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(variant_root / "sweep")], cwd=REPO, env=env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "1 runs: 0 finished, 0 failed, 1 unfinished" in result.stdout
+    assert "unfinished: " + str(variant_root / "sweep" / "dense_ham" / "trainer.seed=5") + " (no records" in result.stdout

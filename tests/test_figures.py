@@ -1,5 +1,6 @@
 """Every figure command runs on records (configs composed as train.py does, metrics made up here:
-the plots are under test, not the numbers) and writes a non-empty PNG."""
+the plots are under test, not the numbers) and writes a non-empty PNG and an SVG; what a reader needs
+is on the figure (legend, titles, std, reference, missing and diverged cells)."""
 
 from __future__ import annotations
 
@@ -37,22 +38,72 @@ def records(tmp_path):
                                  "trainer.epochs=3"], 0.9 - target / 10 + seed / 100, target)
     for alpha in (5.0, 20.0, 200.0):
         for beta in (0.0, 1e-3):
-            _record(folder, ["+experiment=dense_ham", "setting=small", f"ham.alpha={alpha}", f"ham.beta={beta}"], 0.89,
-                    failed=alpha == 200.0, name=f"grid{alpha}_{beta}")
+            if (alpha, beta) == (20.0, 0.0):
+                continue  # a missing cell
+            for seed in (0, 1):
+                _record(folder, ["+experiment=dense_ham", "setting=small", f"ham.alpha={alpha}", f"ham.beta={beta}", f"trainer.seed={seed}"],
+                        0.89 + seed / 100, failed=alpha == 200.0, name=f"grid{alpha}_{beta}")
+    for seed in (0, 1):  # the reference without HAM
+        _record(folder, ["+experiment=dense", "setting=small", f"trainer.seed={seed}"], 0.885 + seed / 200)
     return folder
 
 
 @pytest.mark.parametrize("figure", ["sign-flips", "accuracy-sparsity", "ham-grid"])
 def test_figure_command_writes_a_png(records, tmp_path, figure):
-    output = tmp_path / f"{figure}.png"
+    output = tmp_path / "out" / f"{figure}.png"
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), figure, str(records), "--output", str(output)],
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and output.stat().st_size > 10_000
+    assert output.with_suffix(".svg").read_text().lstrip().startswith("<?xml") and "<svg" in output.with_suffix(".svg").read_text()
+    assert sorted(p.name for p in output.parent.iterdir()) == [f"{figure}.png", f"{figure}.svg"]
+
+
+def test_figures_need_an_output_file_and_never_write_into_the_repository(records):
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "ham-grid", str(records)], cwd=REPO, env=env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--output" in result.stderr
+
+
+def _figures():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("figures", REPO / "scripts" / "figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_the_legend_tells_baseline_from_ham_and_the_title_names_model_and_data(records):
+    from analysis import runs as R
+
+    figures = _figures()
+    fig = figures.accuracy_sparsity(R.from_disk([records]))
+    ax = fig.axes[0]
+    styles = {h.get_label(): h.get_linestyle() for h in ax.get_legend().legend_handles}
+    assert styles["baseline"] == "--" and styles["+ HAM"] == "-"
+    assert {"random", "rigl", "str"} <= set(styles)
+    assert "LeNet-300-100 on Fashion-MNIST" in ax.get_title()
+
+
+def test_the_ham_grid_shows_std_reference_missing_and_diverged_cells_on_a_noise_wide_scale(records):
+    from analysis import runs as R
+
+    figures = _figures()
+    fig = figures.ham_grid(R.from_disk([records]))
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts.count("diverged") == 2 and texts.count("missing") == 1
+    # seeds at 89 % and 90 %: mean 89.50, sample std 0.71 (hand: sqrt(0.5))
+    assert sum("89.50\n± 0.71\n(n=2)" == t for t in texts) == 3
+    assert "without HAM 88.75 ± 0.35 (n=2)" in ax.get_title() and "LeNet-300-100 on Fashion-MNIST" in ax.get_title()
+    norm = ax.images[0].norm
+    assert norm.vmax >= 2 * 0.7071 - 1e-6 and norm.vmin <= -2 * 0.7071 + 1e-6  # a 0.75-point difference stays inside the noise band
 
 
 def test_a_figure_without_its_runs_says_so(tmp_path):
     (tmp_path / "empty").mkdir()
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "sign-flips", str(tmp_path / "empty")],
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "sign-flips", str(tmp_path / "empty"),
+                             "--output", str(tmp_path / "f.png")],
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "no finished random/random_signin/random_ham runs" in result.stderr

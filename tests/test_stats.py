@@ -31,3 +31,18 @@ def test_welch_by_hand():
     assert welch([1.0, 1.0], [1.0, 1.0])[3] == 1.0
     with pytest.raises(ValueError):
         welch([1.0], [2.0, 3.0])
+
+
+def test_holm_adjusts_by_hand_computed_values():
+    from analysis.stats import holm
+
+    # sorted: 0.005*4 = 0.02; 0.01*3 = 0.03; 0.03*2 = 0.06; 0.04*1 = 0.04 -> kept monotone at 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]  # capped at 1, monotone
+    assert holm([]) == []
+
+
+def test_small_p_values_are_printed_as_such():
+    from analysis.stats import p_text
+
+    assert p_text(0.0004) == "< 0.001" and p_text(0.0) == "< 0.001" and p_text(0.001) == "0.001" and p_text(0.0456) == "0.046"

@@ -77,14 +77,16 @@ def test_oneshot_table_averages_seeds_per_pruned_fraction_beside_the_paper():
             _dense_run("dense_ham", 1, 0.10, 0.10),  # the same cell and seed again: left out
             _dense_run("dense_sam", 0, 0.5, 0.4)]  # columns of their own
     rows = T.oneshot(runs, "small")
-    assert rows[0][:4] == ["pruned fraction", "dense SAM 10 ep", "dense + HAM SAM 10 ep", "HAM − dense SAM 10 ep (points, Welch p)"]
+    assert rows[0][:4] == ["pruned fraction", "dense SAM 10 ep", "dense + HAM SAM 10 ep", "HAM − dense SAM 10 ep (points, Welch p, Holm p)"]
     assert [r[1:4] for r in rows[1:]] == [["50.00 (n=1)", "missing", "–"], ["40.00 (n=1)", "missing", "–"]]
     rows = [r[:1] + r[4:] for r in rows]  # the SGD columns
-    assert rows[0][:4] == ["pruned fraction", "dense SGD 10 ep", "dense + HAM SGD 10 ep", "HAM − dense SGD 10 ep (points, Welch p)"]
+    assert rows[0][:4] == ["pruned fraction", "dense SGD 10 ep", "dense + HAM SGD 10 ep", "HAM − dense SGD 10 ep (points, Welch p, Holm p)"]
     unpruned, at_90 = rows[1], rows[2]
     assert unpruned[:3] == ["0 (unpruned)", "89.00 ± 1.41 (n=2)", "91.00 ± 0.00 (n=2)"]  # std of (90, 88) = sqrt(2)
     assert at_90[:3] == ["0.9", "60.00 ± 14.14 (n=2)", "85.00 ± 7.07 (n=2)"]  # std of (50, 70) = sqrt(200)
-    assert at_90[3] == f"+25.00 (p={welch([0.8, 0.9], [0.5, 0.7])[3]:.3f})"
+    p_unpruned, p_90 = welch([0.91, 0.91], [0.90, 0.88])[3], welch([0.8, 0.9], [0.5, 0.7])[3]
+    holm_90 = min(1.0, 2 * min(p_unpruned, p_90)) if p_90 < p_unpruned else max(min(1.0, 2 * p_unpruned), p_90)  # Holm over the 2 tests
+    assert at_90[3] == f"+25.00 (p = {p_90:.3f}, Holm p = {holm_90:.3f})"
     reference = json.loads(T.REFERENCE.read_text())["oneshot_pruning"]
     assert at_90[4:] == [f"{reference['ham']['0.9']:.2f}", f"{reference['baseline']['0.9']:.2f}"]
     assert unpruned[4:] == ["–", "–"]
