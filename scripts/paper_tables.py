@@ -21,12 +21,15 @@ not launched. GPU-hours come from ``configs/cluster/throughput.yaml``.
 from __future__ import annotations
 
 import argparse
+import copy
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -70,6 +73,7 @@ class Job:
     epochs: int
     gpu_hours: float
     refused: str | None
+    cfg: DictConfig  # the composed configuration (presets filled in)
 
 
 #: the keys Hydra leaves out of a job's directory name (configs/train.yaml)
@@ -87,7 +91,8 @@ def is_hydra_override(override: str) -> bool:
 
 
 def expand(table: str, setting: str, seeds: int, sweep_dir: Path, extra: list[str]) -> list[Job]:
-    """Every job of the table, checked (``validate``) and placed where Hydra will put it."""
+    """Every job of the table, checked (``validate``) and placed where Hydra will put it. Each cell's
+    configuration is composed once; its swept values (target, seed) are set on copies of it."""
     throughput = OmegaConf.load(THROUGHPUT)
     task_extra = [o for o in extra if not is_hydra_override(o)]
     jobs = []
@@ -95,9 +100,17 @@ def expand(table: str, setting: str, seeds: int, sweep_dir: Path, extra: list[st
         combos = [[]]
         for key, values in {**cell.sweep, "trainer.seed": [str(s) for s in range(seeds)]}.items():
             combos = [c + [f"{key}={v}"] for c in combos for v in values]
+        composed = compose_config([f"+experiment={cell.experiment}", *cell.overrides, *task_extra])
         for combo in combos:
             overrides = cell.overrides + combo + task_extra
-            cfg = compose_config([f"+experiment={cell.experiment}", *overrides])
+            cfg = copy.deepcopy(composed)
+            for override in combo:
+                key, value = override.split("=", 1)
+                OmegaConf.update(cfg, key, yaml.safe_load(value))
+            for override in task_extra:  # the extra overrides win over the swept values, as on Hydra's command line
+                key, value = override.lstrip("+").split("=", 1)
+                if key in cell.sweep or key == "trainer.seed":
+                    OmegaConf.update(cfg, key, yaml.safe_load(value))
             refused = None
             try:
                 validate(cfg)
@@ -106,8 +119,34 @@ def expand(table: str, setting: str, seeds: int, sweep_dir: Path, extra: list[st
             factor = throughput.step_cost.get(cfg.optimizer.name, 1.0)
             hours = 0.0 if setting == "small" else cfg.trainer.epochs * throughput.gpu_hours_per_epoch * factor
             run_dir = sweep_dir / cfg.name / override_dirname(overrides)
-            jobs.append(Job(cell.experiment, overrides, run_dir, cfg.trainer.epochs, hours, refused))
+            jobs.append(Job(cell.experiment, overrides, run_dir, cfg.trainer.epochs, hours, refused, cfg))
     return jobs
+
+
+def check_launch(jobs: list[Job], setting: str, launcher: str, dry_run: bool, table: str) -> str | None:
+    """Why the table cannot run as asked (one sentence), or None: ImageNet tables need ``data.root``
+    with the data set's files, and a GPU unless they go to SLURM."""
+    if setting != "imagenet" or not jobs:
+        return None
+    data = jobs[0].cfg.data
+    if data.root is None:
+        return (f"data.root is not set: an ImageNet table reads ImageNet from FFCV files; write them with "
+                f"scripts/write_ffcv.py and pass their folder after --, e.g. `python scripts/paper_tables.py {table} -- "
+                f"data.root=/data/imagenet_ffcv`")
+    root = Path(data.root)
+    needed = ["train.beton", "val.beton"] if data.name == "ffcv_imagenet" else ["train", "val"]
+    missing = [name for name in needed if not (root / name).exists()]
+    if missing:
+        return (f"data.root={root} is not valid: it has no {' and no '.join(missing)} (seen from this machine); point it at the "
+                f"folder scripts/write_ffcv.py wrote" + (" (data=imagefolder: the folder with train/ and val/)" if data.name == "imagefolder" else ""))
+    if launcher != "slurm" and not dry_run:
+        import torch
+
+        if not torch.cuda.is_available():
+            return (f"--launcher {launcher} would train ResNet-50 on ImageNet on this machine, which has no GPU: submit the jobs to "
+                    f"SLURM with `python scripts/paper_tables.py {table} --launcher slurm -- hydra.launcher.partition=<partition> "
+                    f"data.root={root}`")
+    return None
 
 
 def status(job: Job) -> str:
@@ -157,6 +196,10 @@ def main() -> None:
         parser.error(f"--seeds={args.seeds} is not valid: it must be >= 1")
     sweep_dir = args.sweep_dir.resolve() if args.sweep_dir else REPO / "multirun" / f"paper_{args.setting}"
     jobs = expand(args.table, args.setting, args.seeds, sweep_dir, args.extra)
+    refusal = check_launch(jobs, args.setting, args.launcher, args.dry_run, args.table)
+    if refusal and not args.dry_run:
+        print(f"error: {refusal}", file=sys.stderr)
+        raise SystemExit(2)
     for job in jobs:
         state = status(job)
         line = f"{state:8s} {job.run_dir}  ({job.epochs} epochs"
@@ -172,16 +215,18 @@ def main() -> None:
     print(summary)
     commands = multirun_commands(jobs, args.launcher, sweep_dir, args.extra)
     for command in commands:
-        print("+", " ".join(command[1:]), flush=True)
+        print("+", shlex.join([command[0], str(REPO / command[1]), *command[2:]]), flush=True)  # runnable from any directory
         if not args.dry_run:
             returncode = subprocess.run(command, cwd=REPO).returncode
             if returncode not in (0, 1):  # 1: some jobs failed, listed by the sweep itself
                 raise SystemExit(f"the sweep stopped with exit code {returncode}")
+    if refusal:  # a dry run: say what a launch would refuse
+        print(f"note: a launch would stop here: {refusal}")
     if args.table == "oneshot" and not args.dry_run:
         runs = [str(j.run_dir) for j in launched]  # every seed: the table gives mean ± std
         output = args.oneshot_output.resolve() if args.oneshot_output else sweep_dir / "oneshot.md"
         command = [sys.executable, "scripts/oneshot_prune.py", *runs, "--output", str(output)]
-        print("+", " ".join(command[1:]), flush=True)
+        print("+", shlex.join([command[0], str(REPO / command[1]), *command[2:]]), flush=True)
         raise SystemExit(subprocess.run(command, cwd=REPO).returncode)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shlex
 import subprocess
 import sys
 
 import pytest
+from omegaconf import OmegaConf
 
 from tests.e2e import REPO, env
 
@@ -56,3 +58,60 @@ def test_a_small_table_runs_with_the_local_launcher_and_a_second_call_skips_it(t
     second = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "4 jobs: 4 done, 0 to run, 0 refused" in second.stdout
+
+
+def test_each_cell_is_composed_once_not_each_job(tmp_path, monkeypatch):
+    """The dry run composed every job (117 for Table 4, about a minute); now one per cell (13)."""
+    calls = []
+    real = paper_tables.compose_config
+    monkeypatch.setattr(paper_tables, "compose_config", lambda overrides: calls.append(overrides) or real(overrides))
+    jobs = paper_tables.expand("table4", "imagenet", 3, tmp_path, ["trainer.epochs=50"])
+    assert len(calls) == 13 and len(jobs) == 117
+    # every job's configuration is the one Hydra composes for it (a few checked by composing them in full)
+    for job in jobs[::29]:
+        full = real([f"+experiment={job.experiment}", *job.overrides])
+        try:
+            paper_tables.validate(full)
+        except paper_tables.ConfigError:
+            assert job.refused
+            continue
+        assert OmegaConf.to_container(job.cfg, resolve=True) == OmegaConf.to_container(full, resolve=True)
+
+
+def _paper_tables(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env(), capture_output=True, text=True, timeout=300)
+
+
+def test_an_imagenet_table_without_its_data_is_refused_before_anything_starts(tmp_path):
+    result = _paper_tables("table4", "--sweep-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "error: data.root is not set" in result.stderr and "data.root=" in result.stderr
+    assert not (tmp_path / "runs").exists() and "+ " not in result.stdout
+    result = _paper_tables("table3", "--sweep-dir", str(tmp_path / "runs"), "--", f"data.root={tmp_path}")
+    assert result.returncode == 2 and f"data.root={tmp_path} is not valid: it has no train.beton and no val.beton" in result.stderr
+    dry = _paper_tables("table4", "--dry-run", "--sweep-dir", str(tmp_path / "runs"))
+    assert dry.returncode == 0 and "note: a launch would stop here: data.root is not set" in dry.stdout
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the refusal is for machines without a GPU")
+def test_the_basic_launcher_on_a_machine_without_a_gpu_is_refused_with_the_slurm_command(tmp_path):
+    (tmp_path / "train.beton").touch()
+    (tmp_path / "val.beton").touch()
+    result = _paper_tables("table3", "--sweep-dir", str(tmp_path / "runs"), "--", f"data.root={tmp_path}")
+    assert result.returncode == 2 and "which has no GPU" in result.stderr and "--launcher slurm" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_printed_commands_run_as_printed_from_any_directory(tmp_path):
+    quick = ["trainer.epochs=1", "data.train_subset=512", "data.test_subset=500", "logger=disabled", "trainer.threads=1"]
+    dry = _paper_tables("oneshot", "--setting", "small", "--seeds", "1", "--dry-run", "--sweep-dir", str(tmp_path / "runs"), "--", *quick)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    commands = [shlex.split(line[2:]) for line in dry.stdout.splitlines() if line.startswith("+ ")]
+    assert len(commands) == 2 and all(c[0] == sys.executable and c[1] == str(REPO / "train.py") for c in commands)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for command in commands:
+        result = subprocess.run(command, cwd=elsewhere, env=env(), capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+    again = _paper_tables("oneshot", "--setting", "small", "--seeds", "1", "--dry-run", "--sweep-dir", str(tmp_path / "runs"), "--", *quick)
+    assert "2 jobs: 2 done, 0 to run, 0 refused" in again.stdout

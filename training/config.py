@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -187,6 +188,19 @@ class TrainConfig:
 
 def register_configs() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """The configuration ``train.py`` would run with these overrides, composed in this process
+    (for the scripts around train.py and the tests); raises Hydra's errors for bad overrides."""
+    from hydra import compose, initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides or [])
 
 
 def _choice(cfg: DictConfig, key: str, allowed: tuple[str, ...]) -> None:
