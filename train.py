@@ -32,15 +32,17 @@ fill_presets_when_composed()  # --cfg job shows the per-target presets a run use
 EXIT_CONFIG, EXIT_DIVERGED = 2, 3
 
 
-def fail(code: int, message: str, cfg: DictConfig) -> None:
+def fail(code: int, message: str, cfg: DictConfig, log: TrainLog) -> None:
     """Report a failed run: exit with ``code``; inside a multirun, record the message in the run
-    directory's ``failed.txt`` (and the configuration, if the directory has none yet) and return,
-    so that the sweep's other jobs still run."""
+    directory's ``failed.txt`` and ``train.log`` (and the configuration, if the directory has none
+    yet) and return, so that the sweep's other jobs still run."""
     print(f"error: {message}", file=sys.stderr)
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         sys.exit(code)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     record_failure(run_dir, message)
+    if not log.kept:
+        log.keep(run_dir)
     if not (run_dir / CONFIG_DIR / "config.yaml").exists():
         save_run_config(run_dir, cfg)
 
@@ -61,7 +63,7 @@ def run(cfg: DictConfig, log: TrainLog) -> dict:
         validate(cfg)
         trainer = Trainer(cfg, Path(HydraConfig.get().runtime.output_dir))
     except (ConfigError, DataError, CheckpointError, RunDirectoryBusy, DistributedStartError) as error:
-        fail(EXIT_CONFIG, str(error), cfg)
+        fail(EXIT_CONFIG, str(error), cfg, log)
         return {}
     if trainer.env.is_main:
         save_run_config(trainer.run_dir, cfg)  # only now: a refused run leaves an existing run's records alone
@@ -75,18 +77,18 @@ def run(cfg: DictConfig, log: TrainLog) -> dict:
         trainer.stop.hand_on(stopped.signum)
     except TrainingDiverged as error:
         trainer.close(exit_code=EXIT_DIVERGED)
-        fail(EXIT_DIVERGED, f"training diverged: {error}", cfg)
+        fail(EXIT_DIVERGED, f"training diverged: {error}", cfg, log)
         return {}
     except CheckpointError as error:  # the checkpoint could not be written
         trainer.close(exit_code=EXIT_CONFIG)
-        fail(EXIT_CONFIG, str(error), cfg)
+        fail(EXIT_CONFIG, str(error), cfg, log)
         return {}
     except Exception as error:  # a bug: in a sweep, recorded (failed.txt) so that the other jobs run
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             log.record(traceback.format_exc())  # Hydra prints it on the console
             raise
         trainer.close(exit_code=1)
-        fail(1, f"{type(error).__name__}: {error}\n{traceback.format_exc()}", cfg)
+        fail(1, f"{type(error).__name__}: {error}\n{traceback.format_exc()}", cfg, log)
         return {}
     trainer.close()
     clear_failure(trainer.run_dir)  # a resumed run that failed before

@@ -15,7 +15,7 @@ import json
 from typing import Any, Iterable
 
 from analysis.runs import Run
-from training.checkpoint import NON_TRAJECTORY_KEYS
+from training.checkpoint import NON_TRAJECTORY_KEYS, flatten
 
 #: keys (or key prefixes) that do not change what a run measures
 NOT_EXPERIMENT = (
@@ -25,22 +25,13 @@ NOT_EXPERIMENT = (
 )
 
 
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            out.update(_flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: json.dumps(node, default=str) if isinstance(node, list) else node}
-
-
 def _matches(key: str, prefixes: Iterable[str]) -> bool:
     return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
 def experiment_config(run: Run) -> dict[str, Any]:
     """The run's config as the experiment it is (dotted keys), with its ``world_size``."""
-    flat = {k: v for k, v in _flatten(run.config).items() if not _matches(k, NOT_EXPERIMENT)}
+    flat = {k: json.dumps(v) if isinstance(v, list) else v for k, v in flatten(run.config).items() if not _matches(k, NOT_EXPERIMENT)}
     flat["world_size"] = int((run.summary or {}).get("world_size") or 1)
     return flat
 

@@ -90,15 +90,16 @@ def is_hydra_override(override: str) -> bool:
     return override.lstrip("+~").startswith(("hydra.", "hydra/"))
 
 
-def expand(table: str, setting: str, seeds: int, sweep_dir: Path, extra: list[str]) -> list[Job]:
-    """Every job of the table, checked (``validate``) and placed where Hydra will put it. Each cell's
+def expand(table: str, setting: str, seeds: int, sweep_dir: Path, extra: list[str], first_seed: int = 0) -> list[Job]:
+    """Every job of the table (seeds ``first_seed`` .. ``seeds - 1``), checked (``validate``) and placed
+    where Hydra will put it. Each cell's
     configuration is composed once; its swept values (target, seed) are set on copies of it."""
     throughput = OmegaConf.load(THROUGHPUT)
     task_extra = [o for o in extra if not is_hydra_override(o)]
     jobs = []
     for cell in cells(table, setting):
         combos = [[]]
-        for key, values in {**cell.sweep, "trainer.seed": [str(s) for s in range(seeds)]}.items():
+        for key, values in {**cell.sweep, "trainer.seed": [str(s) for s in range(first_seed, seeds)]}.items():
             combos = [c + [f"{key}={v}"] for c in combos for v in values]
         composed = compose_config([f"+experiment={cell.experiment}", *cell.overrides, *task_extra])
         for combo in combos:

@@ -19,15 +19,27 @@ def test_the_dry_run_lists_every_table_cell_the_grid_and_the_theory(tmp_path):
     result = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    # Table 3: 8 experiments x 3 seeds; Table 4: 13 experiments x 3 targets x 3 seeds (STR has small presets at all three)
-    assert "29 commands, 141 table runs" in result.stdout
+    # Table 3: 8 experiments x 5 seeds; Table 4: 13 experiments x 3 targets x 5 seeds (STR has small presets at all three)
+    assert "29 commands, 235 table runs" in result.stdout
     commands = [line.strip() for line in result.stdout.splitlines() if line.startswith("        ")]
     for experiment in ("dense_sam_ham_200ep", "random_signin", "acdc_ham", "rigl_ham", "spred", "pilot", "str_ham"):
         assert any(f"+experiment={experiment} " in c for c in commands), experiment
-    assert sum("sparsity.target=0.8,0.9,0.95 trainer.seed=0,1,2" in c for c in commands) == 13
+    assert sum("sparsity.target=0.8,0.9,0.95 trainer.seed=0,1,2,3,4" in c for c in commands) == 13
     assert sorted(c.split("ham.alpha=")[1].split()[0] for c in commands if "ham.alpha=" in c) == sorted(["5", "10", "20", "50", "100", "200"])
     assert all("trainer.threads=1" in c for c in commands if c.startswith("train.py"))
     assert any(c.startswith("scripts/theory_experiment.py") for c in commands)
+
+
+def test_seeds_from_trains_only_the_new_seeds(tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--parts", "table3", "table4", "--seeds", "5", "--seeds-from", "3",
+                             "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "21 commands, 94 table runs" in result.stdout  # (8 + 13 x 3) x 2 seeds
+    commands = [line.strip() for line in result.stdout.splitlines() if line.startswith("        ")]
+    assert all("trainer.seed=3,4" in c for c in commands)
+    bad = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--seeds", "3", "--seeds-from", "3"], cwd=REPO, env=env(),
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--seeds-from 3 is not valid" in bad.stderr
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ def test_online_logging_without_credentials_fails_every_sweep_job_visibly(tmp_pa
     assert result.returncode == 1, result.stderr[-3000:]
     failed = sorted(sweep.rglob("failed.txt"))
     assert len(failed) == 2 and all("wandb login" in f.read_text() for f in failed)
+    assert all("error: logger.wandb.mode=online needs W&B credentials" in (f.parent / "train.log").read_text() for f in failed)
     assert "error: 2 job(s) of the sweep" in result.stderr
     assert not list(sweep.rglob("summary.json")) and not list(sweep.rglob("checkpoint.pt"))
 

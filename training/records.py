@@ -171,6 +171,10 @@ class TrainLog:
         self.file.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: {command}\n{self.buffer.getvalue()}")
         sys.stdout.log = sys.stderr.log = self.file  # type: ignore[attr-defined]
 
+    @property
+    def kept(self) -> bool:
+        return self.file is not None
+
     def record(self, text: str) -> None:
         """Into the log only (not the console)."""
         (self.file or self.buffer).write(text)
