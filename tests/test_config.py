@@ -17,6 +17,8 @@ def test_every_group_option_composes_and_validates(group, option):
         overrides.append("data.root=/some/imagenet")
     if (group, option) in (("data", "imagefolder"), ("data", "ffcv_imagenet")):
         overrides.append("model=resnet18")  # progressive resizing needs a model that takes any size
+    if (group, option) == ("model", "timm"):
+        overrides.append("model.timm_name=resnet18")  # required: there is no default timm model
     if group == "sparsity" and option in PRESET_KEYS:  # outside a setting there are no presets: set the knob
         overrides.append(f"sparsity.{PRESET_KEYS[option]}=1e-3")
     cfg = compose_config(overrides)
