@@ -68,3 +68,6 @@ def test_cfg_job_shows_the_preset_that_the_run_uses(tmp_path, experiment, expect
     shown = subprocess.run([sys.executable, "train.py", *overrides, "--cfg", "job"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert yaml.safe_load(shown.stdout)["sparsity"]["str_weight_decay"] == used
+    ran = run_train(tmp_path, *overrides, "trainer.max_steps_per_epoch=2")  # and the config saved beside the run
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert yaml.safe_load((tmp_path / ".hydra" / "config.yaml").read_text())["sparsity"]["str_weight_decay"] == used
