@@ -69,3 +69,10 @@ def test_oneshot_script_keeps_each_runs_results_and_writes_the_table(tmp_path):
     again = subprocess.run([*command[:3], "--sparsities", "0.9", "--output", str(out)], cwd=REPO, env=env(), capture_output=True, text=True)
     assert again.returncode == 0 and (run / "oneshot.json").stat().st_mtime_ns == before
     assert "| 0.5 |" not in out.read_text() and "| 0.9 |" in out.read_text()
+    # without --output the table is printed, and nothing is written but the run's own oneshot.json
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    printed = subprocess.run([sys.executable, str(REPO / "scripts" / "oneshot_prune.py"), str(run), "--sparsities", "0.9"], cwd=elsewhere,
+                             env=env(), capture_output=True, text=True, timeout=300)
+    assert printed.returncode == 0 and "| 0.9 |" in printed.stdout
+    assert not list(elsewhere.iterdir()) and not (REPO / "results" / "oneshot.md").exists()
