@@ -88,15 +88,15 @@ RUN_FILES = (SUMMARY_NAME, FAILED_NAME, CONFIG_DIR, HISTORY_NAME, "checkpoint.pt
 
 def _from_run_dir(run_dir: Path) -> Run:
     summary, failed = run_dir / SUMMARY_NAME, run_dir / FAILED_NAME
-    config = _hydra_config(run_dir) or {}
     if failed.exists():
-        return Run(str(run_dir), config, None, "failed", failed.read_text().strip())
+        return Run(str(run_dir), _hydra_config(run_dir) or {}, None, "failed", failed.read_text().strip())
     if summary.exists():
         data = _finished_record(run_dir)
         if data.get("epoch") is not None and data["epoch"] < data["config"]["trainer"]["epochs"]:
             return Run(str(run_dir), data["config"], None, "unfinished")
         return from_summary(str(run_dir), data)
     # started, not finished (killed, preempted, still running), or a job that never wrote anything
+    config = _hydra_config(run_dir) or {}
     what = "" if config else "no records: the job did not start, or died before writing anything"
     return Run(str(run_dir), config, None, "unfinished", what)
 

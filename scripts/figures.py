@@ -82,7 +82,7 @@ def accuracy_sparsity(runs: list[R.Run]) -> Figure:
     fig, ax = plt.subplots(figsize=(6.8, 4.4))
     settings = sorted({r.setting for r in runs if r.status == "finished"})
     methods = ("random", "acdc", "rigl", "str")
-    used = []
+    used, seeds = [], set()
     for setting in settings:
         grouped = cells(runs, setting)
         for colour, method in enumerate(methods):
@@ -92,6 +92,7 @@ def accuracy_sparsity(runs: list[R.Run]) -> Figure:
                     if not points:
                         continue
                     used += [r for _, c in points for r in c.runs]
+                    seeds |= {len(c.runs) for _, c in points}
                     xs = [100 * t for t, _ in points]
                     means = [100 * mean(c.accs) for _, c in points]
                     stds = [100 * sample_std(c.accs) if len(c.accs) > 1 else 0.0 for _, c in points]
@@ -101,9 +102,8 @@ def accuracy_sparsity(runs: list[R.Run]) -> Figure:
                                 + (f" ({setting})" if len(settings) > 1 else ""))
     if not used:
         raise SystemExit("no finished sparse runs of random, acdc, rigl or str in the sources")
-    seeds = sorted({len(c.runs) for setting in settings for c in cells(runs, setting).values()})
     ax.set(xlabel="target sparsity %", ylabel="test top-1 %",
-           title=f"Accuracy against sparsity, {model_and_data(used)}\n(mean ± std over {'/'.join(map(str, seeds))} seeds)")
+           title=f"Accuracy against sparsity, {model_and_data(used)}\n(mean ± std over {'/'.join(map(str, sorted(seeds)))} seeds)")
     # the legend: one entry per method (colour), and one per line style (baseline / + HAM)
     present = sorted({int(line.get_color()[1:]) for line in ax.get_lines() if str(line.get_color()).startswith("C")})
     handles = [Line2D([], [], color=f"C{i}", marker="o", linestyle="", label=methods[i]) for i in present]

@@ -278,6 +278,12 @@ def fill_presets_when_composed() -> None:
     Hydra.compose_config = compose_with_presets  # type: ignore[method-assign]
 
 
+def wandb_mode(cfg: DictConfig) -> str:
+    """The W&B mode a run uses: ``WANDB_MODE`` in the environment wins over ``logger.wandb.mode``
+    (it is how users and CI turn W&B off)."""
+    return os.environ.get("WANDB_MODE", cfg.logger.wandb.mode)
+
+
 def wandb_credentials_found() -> bool:
     """Whether an online W&B run could log in: ``WANDB_API_KEY`` (or an identity token file) in the
     environment, or the entry ``wandb login`` writes into ``~/.netrc`` for ``WANDB_BASE_URL``.
@@ -373,7 +379,7 @@ def validate(cfg: DictConfig) -> None:
 
         _check(torch.cuda.is_available(), "trainer.device", "cuda", "auto or cpu here: torch sees no CUDA GPU on this machine")
     _choice(cfg, "logger.wandb.mode", WANDB_MODES)
-    if os.environ.get("WANDB_MODE", cfg.logger.wandb.mode) in ("online", "run") and not wandb_credentials_found():
+    if wandb_mode(cfg) in ("online", "run") and not wandb_credentials_found():
         raise ConfigError(
             "logger.wandb.mode=online needs W&B credentials and none were found (no WANDB_API_KEY, no `wandb login` "
             "entry in ~/.netrc): run `wandb login` or set WANDB_API_KEY, or use logger=offline and `wandb sync` the run later"

@@ -23,6 +23,8 @@ from typing import Any, TextIO
 
 from omegaconf import DictConfig, OmegaConf
 
+from training.config import wandb_mode
+
 HISTORY_NAME = "history.jsonl"
 SUMMARY_NAME = "summary.json"
 LOG_NAME = "train.log"
@@ -67,8 +69,7 @@ class RunRecords:
     def __init__(self, run_dir: Path, cfg: DictConfig, enabled: bool, run_id: str, history: list[dict[str, Any]]) -> None:
         self.run_dir, self.cfg, self.enabled = run_dir, cfg, enabled
         self.wandb_run = None
-        # WANDB_MODE in the environment wins over logger.wandb.mode: it is how users and CI turn W&B off
-        mode = os.environ.get("WANDB_MODE", cfg.logger.wandb.mode)
+        mode = wandb_mode(cfg)
         if enabled and mode != "disabled":
             import wandb
 
@@ -160,16 +161,18 @@ class TrainLog:
         self.buffer: TextIO = io.StringIO()
         self.streams = (sys.stdout, sys.stderr)
         self.file: TextIO | None = None
+        self.tees = [_Tee(stream, self.buffer) for stream in self.streams]
 
     def start(self) -> "TrainLog":
-        sys.stdout, sys.stderr = _Tee(self.streams[0], self.buffer), _Tee(self.streams[1], self.buffer)
+        sys.stdout, sys.stderr = self.tees
         return self
 
     def keep(self, run_dir: Path) -> None:
         self.file = open(run_dir / LOG_NAME, "a", buffering=1)
         command = " ".join(sys.argv)
         self.file.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: {command}\n{self.buffer.getvalue()}")
-        sys.stdout.log = sys.stderr.log = self.file  # type: ignore[attr-defined]
+        for tee in self.tees:
+            tee.log = self.file
 
     @property
     def kept(self) -> bool:
