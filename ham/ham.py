@@ -62,6 +62,7 @@ class HAM(OptimizerWrapper):
     """
 
     state_key = "ham"
+    scratch = ("_workspace",)
     #: On the CPU the step runs over chunks of this many elements through one reused buffer, so
     #: the temporaries stay in cache and no memory is allocated per step.
     cpu_chunk_size = 1 << 20
@@ -91,6 +92,9 @@ class HAM(OptimizerWrapper):
         self.sign = sign
         self.param_filter = param_filter or default_param_filter
         self.fused = fused
+        self._reset_scratch()
+
+    def _reset_scratch(self) -> None:
         self._workspace: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
 
     def settings(self) -> dict[str, Any]:
@@ -160,7 +164,9 @@ class HAM(OptimizerWrapper):
             bias_t = torch.full((), bias, dtype=params[0].dtype, device=params[0].device)
             if self.fused:
                 _fused_step(params, grads, group_signs, coef, bias_t, bound)
-            elif params[0].device.type != "cpu":  # an accelerator: a few kernels per group, no host sync
+            elif params[0].device.type != "cpu" or torch.compiler.is_compiling():
+                # an accelerator: a few kernels per group, no host sync; under torch.compile one
+                # graph per group (not one per tensor shape), which the compiler fuses
                 _flat_step(params, grads, group_signs, coef, bias_t, bound)
             else:
                 for i, (p, g) in enumerate(zip(params, grads)):
@@ -268,8 +274,8 @@ def _limit_norms(params: list[torch.Tensor], max_norm: float) -> None:
     norms = torch.stack(torch._foreach_norm(params))
     over = torch.isfinite(norms) & (norms > max_norm)
     # On the CPU reading a flag costs nothing; on an accelerator it would be a host sync, so
-    # there we always multiply (by exactly 1.0 where nothing is over).
-    if params[0].device.type == "cpu" and not bool(over.any()):
+    # there (and under torch.compile) we always multiply (by exactly 1.0 where nothing is over).
+    if params[0].device.type == "cpu" and not torch.compiler.is_compiling() and not bool(over.any()):
         return
     factors = torch.where(over, max_norm / norms, torch.ones_like(norms))
     for p, factor in zip(params, factors.unbind()):

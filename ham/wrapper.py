@@ -53,13 +53,21 @@ class OptimizerWrapper(torch.optim.Optimizer):
         self._opt_called = True
 
     # -- torch.optim.Optimizer interface -----------------------------------------------------
+    # state_dict and load_state_dict run this wrapper's own state-dict hooks (registered with
+    # register_state_dict_pre_hook etc.) around the wrapped optimizer's, as torch.optim's do.
     def state_dict(self) -> dict[str, Any]:
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
         state = self.base_optimizer.state_dict()
         state[self.state_key] = self.settings()
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            state = post_hook(self, state) or state
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state_dict = dict(state_dict)
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            state_dict = pre_hook(self, state_dict) or state_dict
         if self.state_key not in state_dict:
             raise KeyError(
                 f"state dict has no '{self.state_key}' entry: it was not saved by "
@@ -69,6 +77,8 @@ class OptimizerWrapper(torch.optim.Optimizer):
         self.base_optimizer.load_state_dict(state_dict)
         # load_state_dict replaces the base optimizer's group dicts and state: share them again.
         self._share_base()
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.base_optimizer.zero_grad(set_to_none=set_to_none)
@@ -80,9 +90,25 @@ class OptimizerWrapper(torch.optim.Optimizer):
         else:
             super().add_param_group(param_group)
 
+    # -- pickle and copy.deepcopy --------------------------------------------------------------
+    #: attributes that are scratch memory: not pickled, rebuilt empty by :meth:`_reset_scratch`
+    scratch: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but hooks (torch.optim drops them too) and scratch memory; the wrapped
+        optimizer travels inside, and pickle's memo keeps ``param_groups``/``state`` shared."""
+        return {
+            key: value for key, value in self.__dict__.items()
+            if key not in self.scratch and not (key.startswith("_optimizer_") and key.endswith("_hooks"))
+        }
+
     def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
+        super().__setstate__(state)  # restores the attributes, empty hook registries, the step patch
         self._share_base()
+        self._reset_scratch()
+
+    def _reset_scratch(self) -> None:
+        """Create the (empty) scratch attributes named in :attr:`scratch`."""
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())

@@ -1,0 +1,210 @@
+"""HAM and SAM behave like torch.optim optimizers: copy, pickle, repr, state dicts, hooks,
+param groups, zero_grad and torch.compile, each checked against the wrapped optimizer (or an
+uncopied twin) doing the same thing."""
+
+from __future__ import annotations
+
+import copy
+import io
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ham import HAM, SAM
+
+X = torch.randn(16, 5, generator=torch.Generator().manual_seed(0))
+Y = torch.randint(0, 3, (16,), generator=torch.Generator().manual_seed(1))
+
+
+def _model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+
+
+def _stack(kind: str, model: torch.nn.Module) -> torch.optim.Optimizer:
+    base = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    if kind == "ham":
+        return HAM(base, alpha=30.0, beta=0.01)
+    if kind == "sam":
+        return SAM(base, rho=0.1)
+    return HAM(SAM(base, rho=0.1), alpha=30.0, beta=0.01)
+
+
+def _train(model: torch.nn.Module, opt: torch.optim.Optimizer, steps: int) -> None:
+    for _ in range(steps):
+        F.cross_entropy(model(X), Y).backward()
+        if isinstance(opt, SAM) or isinstance(getattr(opt, "base_optimizer", None), SAM):
+            opt.first_step(zero_grad=True)
+            F.cross_entropy(model(X), Y).backward()
+            opt.second_step(zero_grad=True)
+        else:
+            opt.step()
+            opt.zero_grad()
+
+
+def _weights(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+KINDS = ["ham", "sam", "ham_over_sam"]
+
+
+def _pickled(obj):
+    return pickle.loads(pickle.dumps(obj))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("copier", [copy.deepcopy, _pickled], ids=["deepcopy", "pickle"])
+def test_a_copy_continues_exactly_like_the_original(kind, copier):
+    model = _model()
+    opt = _stack(kind, model)
+    _train(model, opt, 2)  # momentum buffers exist
+    model2, opt2 = copier((model, opt))  # copied together, as a checkpointing framework would
+    assert opt2.param_groups is opt2.base_optimizer.param_groups and opt2.state is opt2.base_optimizer.state
+    assert all(p2 is not p for p2, p in zip(opt2.param_groups[0]["params"], model.parameters()))
+    assert opt2.param_groups[0]["params"][0] is next(model2.parameters())  # the copy drives the copied model
+    assert opt2.settings() == opt.settings()
+    _train(model, opt, 3)
+    _train(model2, opt2, 3)
+    for a, b in zip(_weights(model), _weights(model2)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_hooks_are_dropped_by_pickle_as_torch_optim_does():
+    model = _model()
+    base = torch.optim.SGD(model.parameters(), lr=0.1)
+    ham = HAM(torch.optim.SGD(model.parameters(), lr=0.1))
+    for opt in (base, ham):
+        opt.register_step_post_hook(print)
+    assert len(_pickled(base)._optimizer_step_post_hooks) == len(_pickled(ham)._optimizer_step_post_hooks) == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_state_dict_round_trips_through_torch_save_with_weights_only(kind):
+    model = _model()
+    opt = _stack(kind, model)
+    _train(model, opt, 2)
+    buffer = io.BytesIO()
+    torch.save(opt.state_dict(), buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    model2 = copy.deepcopy(model)
+    opt2 = _stack(kind, model2)
+    for group in opt2.param_groups:
+        group["lr"] = 123.0  # overwritten by the load
+    opt2.settings()  # the fresh stack has the same settings; change one to see it restored
+    if isinstance(opt2, HAM):
+        opt2.alpha = 1.0
+    else:
+        opt2.rho = 9.0
+    opt2.load_state_dict(saved)
+    assert opt2.settings() == opt.settings()
+    _train(model, opt, 2)
+    _train(model2, opt2, 2)
+    for a, b in zip(_weights(model), _weights(model2)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_repr_shows_the_wrapped_optimizer_and_the_settings():
+    model = _model()
+    base = torch.optim.SGD(model.parameters(), lr=0.1)
+    text = repr(HAM(SAM(base, rho=0.2), alpha=7.0))
+    assert text.startswith("HAM(SAM(" + repr(base))
+    assert "rho=0.2" in text and "alpha=7.0" in text and "beta=0.001" in text
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_step_and_state_dict_hooks_fire_as_on_the_base_optimizer(kind):
+    """The same hooks registered on a plain SGD and on the wrapper see the same calls."""
+    calls: dict[str, list[str]] = {"base": [], "wrapper": []}
+
+    def register(opt, log):
+        opt.register_step_pre_hook(lambda o, args, kwargs: log.append("step_pre"))
+        opt.register_step_post_hook(lambda o, args, kwargs: log.append("step_post"))
+        opt.register_state_dict_pre_hook(lambda o: log.append("sd_pre"))
+        opt.register_state_dict_post_hook(lambda o, sd: {**sd, "extra": 1})
+        opt.register_load_state_dict_pre_hook(lambda o, sd: log.append("load_pre"))
+        opt.register_load_state_dict_post_hook(lambda o: log.append("load_post"))
+
+    model = _model()
+    plain = torch.optim.SGD(model.parameters(), lr=0.1)
+    wrapper = _stack(kind, _model())
+    register(plain, calls["base"])
+    register(wrapper, calls["wrapper"])
+    for opt in (plain, wrapper):
+        owner = model if opt is plain else None
+        params = list(owner.parameters()) if owner else [p for g in opt.param_groups for p in g["params"]]
+        for p in params:
+            p.grad = torch.ones_like(p)
+        if opt is wrapper and "sam" in kind:
+            opt.step(lambda: None)  # SAM's step needs a closure (here one that computes nothing)
+        else:
+            opt.step()
+        state = opt.state_dict()
+        assert state["extra"] == 1
+        opt.load_state_dict(state)
+    assert calls["wrapper"] == calls["base"] == ["step_pre", "step_post", "sd_pre", "load_pre", "load_post"]
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_zero_grad_as_the_base_optimizer(set_to_none):
+    model = _model()
+    opt = HAM(SAM(torch.optim.SGD(model.parameters(), lr=0.1)))
+    F.cross_entropy(model(X), Y).backward()
+    opt.zero_grad(set_to_none=set_to_none)
+    for p in model.parameters():
+        if set_to_none:
+            assert p.grad is None
+        else:
+            assert p.grad is not None and not p.grad.any()
+
+
+def test_add_param_group_reaches_every_layer_of_the_stack():
+    model = _model()
+    extra = torch.nn.Parameter(torch.ones(3, 3))
+    base = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    sam = SAM(base)
+    ham = HAM(sam)
+    ham.add_param_group({"params": [extra], "lr": 0.01})
+    for opt in (ham, sam, base):
+        assert opt.param_groups[-1]["params"] == [extra]
+        assert opt.param_groups[-1]["lr"] == 0.01 and opt.param_groups[-1]["momentum"] == 0.5
+    with pytest.raises(ValueError, match="more than one parameter group"):  # torch's own check
+        ham.add_param_group({"params": [extra]})
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_a_compiled_training_step_matches_eager(backend):
+    torch._dynamo.reset()
+
+    def run(compiled: bool) -> list[torch.Tensor]:
+        model = _model()
+        opt = _stack("ham", model)
+
+        def step():
+            loss = F.cross_entropy(model(X), Y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        fn = torch.compile(step, backend=backend) if compiled else step
+        for _ in range(4):
+            fn()
+        return _weights(model)
+
+    for a, b in zip(run(True), run(False)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_hyperbolic_step_compiles_to_one_graph_without_breaks():
+    """Under torch.compile the CPU path's per-tensor chunking and its host-side norm check would
+    break the graph (and recompile per tensor shape); compiled, HAM takes the flat path."""
+    torch._dynamo.reset()
+    model = _model()
+    opt = HAM(torch.optim.SGD(model.parameters(), lr=0.1))
+    F.cross_entropy(model(X), Y).backward()
+    explanation = torch._dynamo.explain(opt.hyperbolic_step)()
+    assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), explanation.break_reasons
