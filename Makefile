@@ -10,11 +10,11 @@ PY := $(VENV)/bin/python
 
 setup: $(VENV)/.installed data
 
-$(VENV)/.installed: pyproject.toml scripts/install_system_deps.sh
+$(VENV)/.installed: pyproject.toml constraints.txt scripts/install_system_deps.sh
 	bash scripts/install_system_deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,slurm,ffcv]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[train,test,slurm,ffcv]"
 	$(PY) -c "import ffcv.loader, ffcv.writer"  # fails here, not in the tests, if FFCV did not build
 	touch $@
 

@@ -33,8 +33,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.compose import compose_config  # noqa: E402
-from tests.image_data import coloured  # noqa: E402
+from training.config import compose_config  # noqa: E402
+from training.data.sample_jpegs import coloured  # noqa: E402
 from training.data import build_data  # noqa: E402
 from training.data.tensors import FASHION_MNIST_FILES, _find_idx, _read_idx, fashion_mnist_dir  # noqa: E402
 

@@ -28,7 +28,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "results" / "benchmarks.md"
 
 
 class ReferenceLoopHAM:
-    """The per-parameter loop of the authors' wrapper (SPEC.md §1), kept only as a baseline."""
+    """The per-parameter loop of the authors' wrapper (docs/methods.md §1), kept only as a baseline."""
 
     def __init__(self, optimizer, alpha=200.0, beta=1e-3, clamp=5.0, max_norm=1000.0):
         self.optimizer, self.alpha, self.beta, self.clamp, self.max_norm = optimizer, alpha, beta, clamp, max_norm

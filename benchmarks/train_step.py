@@ -30,7 +30,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.compose import compose_config  # noqa: E402
+from training.config import compose_config  # noqa: E402
 from training.config import validate  # noqa: E402
 from training.loop import Trainer  # noqa: E402
 

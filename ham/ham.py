@@ -33,7 +33,7 @@ from typing import Any, Callable, Literal
 
 import torch
 
-from ham.wrapper import OptimizerWrapper
+from .wrapper import OptimizerWrapper
 
 LOG2E = math.log2(math.e)
 ParamFilter = Callable[[torch.Tensor], bool]

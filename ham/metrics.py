@@ -54,11 +54,19 @@ class SignFlips:
         result["total"] = sum(values)
         return result
 
+    @torch.no_grad()
+    def rebase(self) -> None:
+        """Take the current signs as the reference without counting flips (after a change that is
+        not a training step, e.g. a prune or a reparameterization reset)."""
+        self._signs = [self._sign(t) for t in self.tensors]
+
     def state_dict(self) -> dict[str, object]:
-        return {"signs": [s.clone() for s in self._signs], "counts": self._counts.clone()}
+        """The running counts. The reference signs are not saved: after :meth:`update` or
+        :meth:`rebase` they are the tensors' own signs, which :meth:`load_state_dict` recomputes."""
+        return {"counts": self._counts.clone()}
 
     def load_state_dict(self, state: dict[str, object]) -> None:
-        self._signs = [s.to(t.device) for s, t in zip(state["signs"], self.tensors)]  # type: ignore[arg-type]
+        self.rebase()
         self._counts = state["counts"].to(self._counts.device)  # type: ignore[attr-defined]
 
 

@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import torch
 
-from ham.wrapper import OptimizerWrapper
+from .wrapper import OptimizerWrapper
 
 
 class SAM(OptimizerWrapper):

@@ -1,8 +1,8 @@
 """Figures from run records, each made by one command into the file you name (PNG, and SVG beside it):
 
-    python scripts/figures.py sign-flips results/records/paper-small --output figures/sign-flips.png
-    python scripts/figures.py accuracy-sparsity results/records/paper-small --output figures/accuracy-sparsity.png
-    python scripts/figures.py ham-grid results/records/ham-grid --output figures/ham-grid.png
+    python scripts/figures.py sign-flips results/records/paper-small --output results/figures/sign-flips.png
+    python scripts/figures.py accuracy-sparsity results/records/paper-small --output results/figures/accuracy-sparsity.png
+    python scripts/figures.py ham-grid results/records/ham-grid --output results/figures/ham-grid.png
 
 Sources are records folders or run/sweep directories (anything ``scripts/compare.py`` reads); the
 sign-flip figure needs the runs' histories (``history.jsonl``, or ``history`` in a record). Titles

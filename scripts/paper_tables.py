@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.compose import compose_config  # noqa: E402
+from training.config import compose_config  # noqa: E402
 from training.config import ConfigError, validate  # noqa: E402
 
 THROUGHPUT = REPO / "configs" / "cluster" / "throughput.yaml"

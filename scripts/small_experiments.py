@@ -279,7 +279,7 @@ def ham_weight_decay_table(runs: list[dict], command: str) -> str:
         spread = max(sample_std(a) for a in accs.values())
         verdict = "within" if diff <= 2 * spread else "beyond"
         lines += ["", f"The means differ by {100 * diff:.2f} points, {verdict} twice the larger seed std ({100 * spread:.2f}).",
-                  "The settings keep `true` (our choice, SPEC.md §5: β on top of the base weight decay; the paper does not say which)."]
+                  "The settings keep `true` (our choice, docs/methods.md §5: β on top of the base weight decay; the paper does not say which)."]
     return "\n".join(lines) + "\n"
 
 

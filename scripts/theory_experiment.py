@@ -1,4 +1,4 @@
-"""The paper's theory experiment: underdetermined least squares (SPEC.md section 6).
+"""The paper's theory experiment: underdetermined least squares (docs/methods.md §7).
 
 40 Gaussian samples z ~ N(0, I) of 100 unknowns, a 5-sparse ground truth x*, a small initialisation
 x0 ~ N(0, I/√n)·0.01, gradient descent on ½‖Zx - y‖² with η = 1e-4 for 20,000 iterations, 5 seeds:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 
-from sparse.acdc import ACDC
-from sparse.method import MaskedMethod, SparsityMethod
-from sparse.mirror import PILoT, Spred
-from sparse.random_pai import RandomPaI
-from sparse.rigl import RigL
-from sparse.str_method import STR
+from .acdc import ACDC
+from .method import MaskedMethod, SparsityMethod
+from .mirror import PILoT, Spred
+from .random_pai import RandomPaI
+from .rigl import RigL
+from .str_method import STR
 
 METHODS: dict[str, type[SparsityMethod]] = {
     "dense": SparsityMethod,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from sparse.masks import global_magnitude_masks
-from sparse.method import MaskedMethod
-from sparse.schedules import acdc_compressed
+from .masks import global_magnitude_masks
+from .method import MaskedMethod
+from .schedules import acdc_compressed
 
 
 @torch.no_grad()

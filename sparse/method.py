@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from sparse.prunable import prunable_layers
-from sparse.reparam import register_product
-from sparse.weights import PrunableWeight
+from .prunable import prunable_layers
+from .reparam import register_product
+from .weights import PrunableWeight
 
 
 class SparsityMethod:
@@ -143,7 +143,7 @@ class MaskedMethod(SparsityMethod):
     @torch.no_grad()
     def sign_in_reset(self) -> None:
         """Sign-In's reset: re-solve (m, w) from θ = m ⊙ w so that θ is unchanged and m² - w² = 1."""
-        from sparse.reparam import hyperbolic_split
+        from .reparam import hyperbolic_split
 
         for layer in self.layers:
             m, w = hyperbolic_split(layer.theta())

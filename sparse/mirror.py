@@ -8,7 +8,7 @@ in disguise), then magnitude pruning to the target at the end of training, witho
   derived from the run length, ``δ = G^(1/⌈T/2⌉)`` with ``G = sparsity.pilot_alpha_growth``, so
   that α can grow by the same factor G in a 10- and a 100-epoch run (a fixed δ per epoch reaches
   1.1^5 = 1.6 in 10 epochs and 1.1^50 = 117 in 100); K is ``sparsity.pilot_l1_floor`` times the
-  initial ``‖θ‖₁`` (K is not in SPEC.md).
+  initial ``‖θ‖₁`` (the paper does not state K: our choice, docs/methods.md §8).
 * spred (Ziyin & Wang): balanced init ``m = sqrt|θ|``, ``w = sign(θ)·sqrt|θ|`` and a constant
   penalty ``α = sparsity.spred_weight_decay``.
 
@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from sparse.masks import global_magnitude_masks
-from sparse.method import SparsityMethod
-from sparse.schedules import pilot_next_alpha
+from .masks import global_magnitude_masks
+from .method import SparsityMethod
+from .schedules import pilot_next_alpha
 
 
 class MirrorMethod(SparsityMethod):

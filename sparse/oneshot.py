@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sparse.masks import global_magnitude_masks
-from sparse.prunable import prunable_layers
+from .masks import global_magnitude_masks
+from .prunable import prunable_layers
 
 
 @torch.no_grad()

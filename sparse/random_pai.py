@@ -6,9 +6,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from sparse.distributions import keep_counts, layer_densities
-from sparse.masks import random_mask
-from sparse.method import MaskedMethod
+from .distributions import keep_counts, layer_densities
+from .masks import random_mask
+from .method import MaskedMethod
 
 
 def broadcast_masks(masks: list[torch.Tensor]) -> list[torch.Tensor]:

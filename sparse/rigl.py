@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from sparse.random_pai import RandomPaI
-from sparse.schedules import rigl_drop_fraction
+from .random_pai import RandomPaI
+from .schedules import rigl_drop_fraction
 
 
 @torch.no_grad()

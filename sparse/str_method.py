@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from sparse.method import SparsityMethod
-from sparse.reparam import register_soft_threshold
+from .method import SparsityMethod
+from .reparam import register_soft_threshold
 
 
 class STR(SparsityMethod):

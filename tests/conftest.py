@@ -14,13 +14,13 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-#: the shared JPEG data set: 3000 training and 1000 validation images (tests/image_data.py)
+#: the shared JPEG data set: 3000 training and 1000 validation images (training/data/sample_jpegs.py)
 N_TRAIN, N_VAL = 3000, 1000
 
 
 @pytest.fixture(scope="session")
 def jpeg_tree(tmp_path_factory) -> Path:
-    from tests.image_data import make_jpeg_tree
+    from training.data.sample_jpegs import make_jpeg_tree
 
     return make_jpeg_tree(tmp_path_factory.mktemp("jpeg") / "tree", N_TRAIN, N_VAL)
 

@@ -1,4 +1,4 @@
-"""Plain numpy re-statements of the update rules (SPEC.md §1, §2), used as independent references."""
+"""Plain numpy re-statements of the update rules (docs/methods.md §1, §2), used as independent references."""
 
 from __future__ import annotations
 

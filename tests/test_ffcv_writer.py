@@ -21,7 +21,7 @@ from ffcv.reader import Reader
 from PIL import Image
 
 from tests.conftest import N_VAL, REPO
-from tests.image_data import CLASSES, make_jpeg_tree
+from training.data.sample_jpegs import CLASSES, make_jpeg_tree
 
 WRITER = [sys.executable, str(REPO / "scripts" / "write_ffcv.py")]
 

@@ -1,4 +1,4 @@
-"""Each sparsity method against its rule (SPEC.md §3), computed independently in the test."""
+"""Each sparsity method against its rule (docs/methods.md §3), computed independently in the test."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from ham import HAM
 
 
 def _fit(alpha: float, lr: float, steps: int = 8000):
-    """40 Gaussian equations, 100 unknowns, 5-sparse truth, small init (SPEC.md §6)."""
+    """40 Gaussian equations, 100 unknowns, 5-sparse truth, small init (docs/methods.md §7)."""
     gen = torch.Generator().manual_seed(0)
     d, n = 40, 100
     Z = torch.randn(d, n, generator=gen, dtype=torch.float64)

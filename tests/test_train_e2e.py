@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import subprocess
@@ -17,6 +18,18 @@ from tests.e2e import (
 from training.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.slow
+
+
+@contextlib.contextmanager
+def tmpfs(mount_point, options: str):
+    """A real tmpfs mounted at ``mount_point`` (a full or read-only disk); needs root (CI runs as root)."""
+    mount_point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 @pytest.mark.parametrize(
@@ -108,6 +121,17 @@ def test_corrupt_checkpoint_fails_and_is_left_untouched(tmp_path):
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"not a checkpoint"
 
 
+def test_a_crafted_checkpoint_runs_no_code_on_resume(tmp_path):
+    """A checkpoint whose unpickling would create a file: the run stops (exit 2), nothing is created."""
+    from tests.test_checkpoint_file import _Marker
+
+    marker = tmp_path.parent / f"{tmp_path.name}-pwned"
+    torch.save({"format": "ham-checkpoint-2", "model": _Marker(marker)}, tmp_path / "checkpoint.pt")
+    result = run_train(tmp_path)
+    assert result.returncode == 2 and "could run code" in result.stderr and "Traceback" not in result.stderr
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_a_changed_byte_inside_a_checkpoint_is_refused(tmp_path, damage):
     assert run_train(tmp_path).returncode == 0
@@ -162,13 +186,9 @@ def test_a_second_run_in_the_same_directory_is_refused_while_the_first_runs(tmp_
 
 
 def test_a_full_disk_while_saving_stops_keeps_the_last_checkpoint_and_leaves_no_tmp(tmp_path):
-    """A real full file system: a 6 MiB tmpfs holds one checkpoint of this run (3.5 MB) but not the
+    """A real full file system: a 4 MiB tmpfs holds one checkpoint of this run (2.4 MB) but not the
     temporary file of the second beside it. Needs root for the mount (CI runs as root)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6M", "tmpfs", str(disk)], capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (not root)")
-    try:
+    with tmpfs(tmp_path / "disk", "size=4M") as disk:
         run_dir = disk / "run"
         result = run_train(run_dir, "trainer.epochs=2", "data.train_subset=1024")
         assert result.returncode == 2, result.stderr[-2000:]
@@ -176,8 +196,18 @@ def test_a_full_disk_while_saving_stops_keeps_the_last_checkpoint_and_leaves_no_
         assert "the last good checkpoint" in result.stderr and "Traceback" not in result.stderr
         assert read_checkpoint(run_dir / "checkpoint.pt")["epoch"] == 1
         assert not list(run_dir.glob("*.tmp"))
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_full_disk_while_exporting_the_model_stops_with_one_sentence(tmp_path):
+    """A 3 MiB tmpfs holds the checkpoint (2.4 MB) but not model.safetensors (1 MB) beside it."""
+    with tmpfs(tmp_path / "disk", "size=3M") as disk:
+        run_dir = disk / "run"
+        result = run_train(run_dir, "data.train_subset=1024")
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "could not write the exported model" in result.stderr and "No space left on device" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert read_checkpoint(run_dir / "checkpoint.pt")["epoch"] == 1
+        assert not list(run_dir.glob("*.tmp")) and not (run_dir / "model.safetensors").exists()
 
 
 def test_a_run_directory_that_is_a_file_gets_one_sentence(tmp_path):
@@ -191,16 +221,10 @@ def test_a_run_directory_that_is_a_file_gets_one_sentence(tmp_path):
 
 def test_a_read_only_output_directory_gets_one_sentence(tmp_path):
     """A real read-only file system (a tmpfs mounted ro: refused even to root). Needs root to mount."""
-    disk = tmp_path / "ro"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(disk)], capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (not root)")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=1M") as disk:
         result = run_train(disk / "run")
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert f"hydra.run.dir={disk / 'run'} is not valid: {disk} is not writable" in result.stderr
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
 
 
 def test_checkpoint_of_another_config_fails_and_is_left_untouched(tmp_path):
@@ -221,7 +245,7 @@ def test_resume_never_refuses_to_overwrite_a_checkpoint(tmp_path):
 
 
 def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
-    # The ImageNet alpha=200 on this small MLP (SPEC.md §1): it survives the first two epochs of a
+    # The ImageNet alpha=200 on this small MLP (docs/methods.md §1): it survives the first two epochs of a
     # 3-epoch warm-up and blows up in the third, as the learning rate grows.
     result = run_train(tmp_path, "ham=imagenet", "trainer.epochs=4", "schedule=linear_ramp", "schedule.warmup_epochs=3")
     assert result.returncode == 3

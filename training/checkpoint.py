@@ -1,5 +1,6 @@
-"""Checkpoints: written atomically with a SHA-256 checksum of their content, verified on load and
-checked against the run's configuration.
+"""Checkpoints: plain ``torch.save`` files of tensors and plain values, written atomically with a
+SHA-256 digest of their content inside, loaded with ``weights_only=True``, verified against the
+digest and checked against the run's configuration.
 
 A checkpoint holds the model, optimizer (HAM/SAM settings included), scheduler, sparsity-method
 state, RNG states, the position (epochs done, global step) and the history so far, plus a
@@ -12,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -67,7 +69,18 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], limit: in
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every random generator's state as tensors and plain values (readable with ``weights_only``)."""
+    numpy_state = np.random.get_state(legacy=False)
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+            "pos": int(numpy_state["state"]["pos"]),
+            "has_gauss": int(numpy_state["has_gauss"]),
+            "gauss": float(numpy_state["gauss"]),
+        },
+        "python": list(random.getstate()[1]),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -75,26 +88,67 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        ("MT19937", numpy_state["key"].numpy().astype(np.uint32), numpy_state["pos"], numpy_state["has_gauss"], numpy_state["gauss"])
+    )
+    random.setstate((3, tuple(state["python"]), None))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-MAGIC = b"HAM-CHECKPOINT-1 sha256="
+#: ``format`` entry of the checkpoints written here; the first format (a text header before the
+#: ``torch.save`` data) started with OLD_MAGIC.
+FORMAT = "ham-checkpoint-2"
+OLD_MAGIC = b"HAM-CHECKPOINT-1 sha256="
+DIGEST_KEY = "content_sha256"
+
+
+def content_digest(node: Any) -> str:
+    """SHA-256 over a payload's content: every tensor's dtype, shape and bytes, every plain value,
+    every key, in order. Raises ``TypeError`` for anything ``torch.load(weights_only=True)`` could
+    not read back (so a checkpoint never needs to run code to be loaded)."""
+    digest = hashlib.sha256()
+
+    def feed(item: Any) -> None:
+        if isinstance(item, torch.Tensor):
+            data = item.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"T{item.dtype}{tuple(item.shape)}".encode())
+            digest.update(data.view(torch.uint8).numpy() if data.numel() else b"")
+        elif isinstance(item, dict):
+            digest.update(f"D{len(item)}".encode())
+            for key, value in item.items():
+                feed(key)
+                feed(value)
+        elif isinstance(item, (list, tuple)):
+            digest.update(f"{'L' if isinstance(item, list) else 'U'}{len(item)}".encode())
+            for value in item:
+                feed(value)
+        elif item is None or isinstance(item, (bool, int, str)):
+            digest.update(f"{type(item).__name__}:{item!r};".encode())
+        elif isinstance(item, float):
+            digest.update(f"float:{item.hex()};".encode())
+        else:
+            raise TypeError(
+                f"a checkpoint may hold only tensors, numbers, strings, lists and dicts, not {type(item).__name__}"
+            )
+
+    feed(node)
+    return digest.hexdigest()
 
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    """Write ``MAGIC + sha256(data) + newline + data`` (``data``: ``torch.save`` of the payload) to a
-    temporary file in the same directory, flush it to disk, then rename it over ``path``."""
-    buffer = io.BytesIO()
+    """``torch.save`` the payload, with its :func:`content_digest` inside, to a temporary file in
+    the same directory, flush it to disk, then rename it over ``path``: a plain PyTorch file that
+    ``torch.load(path, weights_only=True)`` reads."""
+    payload = {"format": FORMAT, **payload}
+    payload[DIGEST_KEY] = content_digest(payload)
+    buffer = io.BytesIO()  # serialized first, so that a failing write is an OSError (torch's zip writer raises RuntimeError)
     torch.save(payload, buffer)
-    data = buffer.getbuffer()
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n")
-            f.write(data)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -108,34 +162,49 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The payload of a checkpoint written by :func:`save_atomic`, after verifying its checksum.
-
-    A checkpoint is a pickle (``torch.load(weights_only=False)``): load only files you trust.
-    """
+    """The payload of a checkpoint written by :func:`save_atomic`, loaded with
+    ``weights_only=True`` (a file that needs anything but tensors and plain values is refused, so
+    reading a checkpoint cannot run code) and verified against its content digest."""
+    corrupt = (
+        f"checkpoint {path} is corrupt: its content does not match the checksum written with it (a changed or "
+        f"truncated byte). It was left untouched; move it away to start this run afresh, or point trainer.resume "
+        f"at a good checkpoint."
+    )
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            if f.read(len(OLD_MAGIC)) == OLD_MAGIC:
+                raise CheckpointError(
+                    f"{path} was written by an earlier version of this repository (format HAM-CHECKPOINT-1), which this "
+                    f"version cannot resume; it was left untouched: start the run afresh in another directory"
+                )
     except OSError as error:
         raise CheckpointError(f"checkpoint {path} cannot be read ({error})") from error
-    if not raw.startswith(MAGIC):
-        raise CheckpointError(f"{path} is not a checkpoint written by train.py (or it is corrupt): it does not start with {MAGIC.decode()!r}")
-    header, _, data = raw.partition(b"\n")
-    if hashlib.sha256(data).hexdigest().encode() != header[len(MAGIC):]:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt: its content does not match the checksum written with it (a changed or "
-            f"truncated byte). It was left untouched; move it away to start this run afresh, or point trainer.resume "
-            f"at a good checkpoint."
-        )
     try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise CheckpointError(f"checkpoint {path} is unreadable ({type(error).__name__}: {error}); it was left untouched") from error
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Unsupported global" in str(error) or "Unsupported operand" in str(error):
+            raise CheckpointError(
+                f"{path} was refused: it asks to load objects other than tensors and plain values, which could run code "
+                f"(a damaged or a crafted file: train.py never writes such objects); it was left untouched, do not use it"
+            ) from error
+        raise CheckpointError(corrupt) from error
+    except Exception as error:  # a truncated or damaged zip container, ...
+        raise CheckpointError(corrupt) from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or DIGEST_KEY not in payload:
+        raise CheckpointError(f"{path} is not a checkpoint written by train.py (it has no format {FORMAT!r} entry)")
+    claimed = payload.pop(DIGEST_KEY)
+    try:
+        matches = content_digest(payload) == claimed
+    except TypeError:
+        matches = False
+    if not matches:
+        raise CheckpointError(corrupt)
+    return payload
 
 
 def load_checkpoint(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     """Load ``path`` and check it was written by the same trajectory configuration."""
     payload = read_checkpoint(path)
-    if not isinstance(payload, dict) or "fingerprint" not in payload:
-        raise CheckpointError(f"{path} is not a checkpoint written by train.py")
     if payload["fingerprint"] != fingerprint(config):
         diffs = config_differences(payload["config"], config)
         raise CheckpointError(

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from ham import SignFlips, density
@@ -34,6 +34,7 @@ from training.checkpoint import (
 )
 from training.config import ConfigError
 from training.data import build_data
+from training.export import build_expression, export_model
 from training.models import build_model
 from training.optim import build_optimizer, peak_lr, uses_sam
 from training.preemption import StopSignals, Stopped
@@ -192,7 +193,6 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "sign_flips": self.flips.state_dict(),
             "method": self.method.state_dict(),
-            "merged_weights": {name: w.detach().clone() for name, w in self.thetas()},
             "rng": rng_state(),
             "epoch": self.epoch,
             "global_step": self.global_step,
@@ -423,6 +423,7 @@ class Trainer:
                 before = self.evaluate()
                 record.update(test_acc_before_prune=before["test_acc"], test_loss_before_prune=before["test_loss"])
             self.method.end_epoch(self.epoch, record["train_acc"])
+            self.flips.rebase()  # a prune or a Sign-In reset is not a training step's sign flip
             record.update(self.method.metrics())
             D.average_buffers(self.model, self.env)  # the same BatchNorm statistics for evaluation and saving
             if self.epoch % t.eval_every == 0 or self.epoch == t.epochs:
@@ -487,8 +488,29 @@ class Trainer:
             "threads": torch.get_num_threads(),
             "run_dir": str(self.run_dir),
         }
+        if self.env.is_main:
+            self._export(summary)
         self.records.write_summary(summary)
         return summary
+
+    def _export(self, summary: dict[str, Any]) -> None:
+        """``model.safetensors`` + ``model.json``: the trained network as the plain model loads it."""
+        cfg, data = self.cfg, self.data
+        export_model(self.run_dir, self.model, {
+            "model": cfg.model.name,
+            "model_config": OmegaConf.to_container(cfg.model, resolve=True),
+            "build": build_expression(cfg.model, data.in_channels, data.image_size, data.num_classes),
+            "in_channels": data.in_channels,
+            "image_size": data.image_size,
+            "num_classes": data.num_classes,
+            "data": cfg.data.name,
+            "method": cfg.sparsity.method,
+            "sign_in": bool(cfg.sparsity.sign_in),
+            "ham": bool(cfg.ham.enabled),
+            "epochs": self.epoch,
+            **{key: summary[key] for key in ("sparsity", "test_acc", "test_acc5")},
+            "config_fingerprint": fingerprint(self.config),
+        })
 
     def close(self, exit_code: int = 0) -> None:
         self.records.close(exit_code)

@@ -1,5 +1,5 @@
-"""A small real JPEG data set for the image-loader tests: Fashion-MNIST images upscaled to 64 px,
-coloured (R = x, G = 0.7·x, B = 255 − x, so that a swapped channel order shows), saved as JPEG
+"""A small real JPEG data set built from Fashion-MNIST, for the image-loader tests and benchmarks:
+the images upscaled to 64 px, coloured (R = x, G = 0.7·x, B = 255 − x, so that a swapped channel order shows), saved as JPEG
 files in an ImageFolder tree ``train/<class>/*.JPEG``, ``val/<class>/*.JPEG``."""
 
 from __future__ import annotations
