@@ -24,11 +24,15 @@ data:
 train: setup
 	$(PY) train.py $(ARGS)
 
+# Two pytest-xdist workers (most tests wait on subprocesses, signals or SLURM); tests that share
+# module fixtures or the local SLURM stay in one worker (xdist_group, --dist loadgroup).
+PYTEST := WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist loadgroup
+
 test: setup
-	WANDB_MODE=disabled $(PY) -m pytest $(ARGS)
+	$(PYTEST) $(ARGS)
 
 test-fast: setup
-	WANDB_MODE=disabled $(PY) -m pytest -m "not slow" $(ARGS)
+	$(PYTEST) -m "not slow" $(ARGS)
 
 benchmark: setup
 	$(PY) benchmarks/ham_step.py

@@ -4,9 +4,11 @@ import torch
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch.set_num_threads(2)
+# In-process tests use the machine's 2 cores; under pytest-xdist (make test: 2 workers) one each.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -18,18 +20,39 @@ REPO = Path(__file__).resolve().parent.parent
 N_TRAIN, N_VAL = 3000, 1000
 
 
+def _shared(tmp_path_factory, name: str, build) -> Path:
+    """A session's read-only test data, built by ``build(folder)``. Under pytest-xdist the workers
+    share one copy: the first to arrive builds it while holding a lock, the others wait for it."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    from filelock import FileLock
+
+    folder = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    with FileLock(f"{folder}.lock"):
+        if not (folder / ".complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".complete").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def jpeg_tree(tmp_path_factory) -> Path:
     from training.data.sample_jpegs import make_jpeg_tree
 
-    return make_jpeg_tree(tmp_path_factory.mktemp("jpeg") / "tree", N_TRAIN, N_VAL)
+    return _shared(tmp_path_factory, "jpeg", lambda folder: make_jpeg_tree(folder / "tree", N_TRAIN, N_VAL)) / "tree"
 
 
 @pytest.fixture(scope="session")
 def beton_dir(jpeg_tree, tmp_path_factory) -> Path:
     """train.beton/val.beton written from ``jpeg_tree`` by the writer script, in a real process."""
-    out = tmp_path_factory.mktemp("beton")
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "write_ffcv.py"), str(jpeg_tree), str(out), "--workers", "2"],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out
+
+    def write(out: Path) -> None:
+        result = subprocess.run([sys.executable, str(REPO / "scripts" / "write_ffcv.py"), str(jpeg_tree), str(out), "--workers", "2",
+                                 "--force"], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    return _shared(tmp_path_factory, "beton", write)

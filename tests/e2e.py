@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,13 @@ SMALL = [
     "model=lenet300_100", "data.train_subset=2048", "data.test_subset=1000", "schedule=constant",
     "trainer.epochs=1", "trainer.progress=false", "logger=disabled", "trainer.threads=1",
 ]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (tests run in parallel: no fixed ports)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def env() -> dict[str, str]:

@@ -17,9 +17,10 @@ import pytest
 
 from analysis import runs as R
 from analysis import tables as T
-from tests.e2e import REPO, env, kill_after_first_epoch, run_train, train_command
+from tests.e2e import REPO, env, free_port, kill_after_first_epoch, run_train, train_command
 
-pytestmark = pytest.mark.slow
+# its module fixtures train the runs once: under pytest-xdist all its tests run in one worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("compare")]
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +103,6 @@ def test_the_wandb_source_gives_the_same_tables(run_root):
 
 
 def test_archived_records_keep_history_and_oneshot_results_and_give_the_same_tables(run_root, tmp_path):
-    import shutil
-
     dense = [run_root / f"{e}_{s}" for e in ("dense", "dense_ham") for s in (0, 1)]
     pruned = subprocess.run([sys.executable, str(REPO / "scripts" / "oneshot_prune.py"), *map(str, dense), "--sparsities", "0.5", "0.9",
                              "--output", str(tmp_path / "oneshot.md")], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
@@ -143,7 +142,7 @@ def variant_root(tmp_path_factory) -> Path:
                         ("steps", ["trainer.max_steps_per_epoch=5"]), ("batch", ["trainer.batch_size=64"])):
         result = run_train(root / name, *base, *extra)
         assert result.returncode == 0, result.stderr[-2000:]
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531",
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
                 *train_command(root / "two_processes", *base)[1:]]
     result = subprocess.run(torchrun, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

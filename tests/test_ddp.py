@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.compose import compose_config
-from tests.e2e import REPO, SMALL, env, read_summary, run_train, snapshot
+from tests.e2e import REPO, SMALL, env, free_port, read_summary, run_train, snapshot
 from training.data import build_data
 from training.models import build_model
 
@@ -19,7 +19,7 @@ DDP_SETUP = ["model=cnn", "data.train_subset=1024", "data.test_subset=1000", "tr
 
 
 def _torchrun(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", *args]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}", *args]
     return subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
 
 

@@ -15,6 +15,9 @@ from tests.compose import compose_config
 from tests.e2e import REPO, env
 from training.config import validate
 
+# its module fixture composes the records once: under pytest-xdist all its tests run in one worker
+pytestmark = pytest.mark.xdist_group("figures")
+
 
 def _record(folder, overrides, acc, sparsity=0.0, failed=False, name=None):
     cfg = compose_config(overrides)
@@ -27,9 +30,10 @@ def _record(folder, overrides, acc, sparsity=0.0, failed=False, name=None):
     path.write_text(json.dumps(record))
 
 
-@pytest.fixture
-def records(tmp_path):
-    folder = tmp_path / "records"
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    """Composed once for the module (about 6 s) and only read by the tests."""
+    folder = tmp_path_factory.mktemp("figures") / "records"
     folder.mkdir()
     for experiment in ("random", "random_signin", "random_ham", "rigl", "rigl_ham", "str", "str_ham"):
         for target in (0.8, 0.9, 0.95):

@@ -10,6 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from tests.e2e import free_port
 from tests.sparse_helpers import batch, setup, sparsity_cfg, small_model
 
 pytestmark = pytest.mark.slow
@@ -39,7 +40,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
 
 
 def test_masks_agree_across_two_gloo_ranks(tmp_path):
-    mp.spawn(_worker, args=(2, 29533, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     a, b = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     alone = build_alone()
     assert all(torch.equal(x, y) for x, y in zip(a["random"], b["random"]))

@@ -3,14 +3,13 @@ batch step that promises several tasks, a rendezvous some ranks never reach (iss
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e import REPO, env, train_command
+from tests.e2e import REPO, env, free_port, train_command
 
 pytestmark = pytest.mark.slow
 
@@ -61,12 +60,6 @@ def test_online_logging_with_a_netrc_entry_passes_the_check(tmp_path, monkeypatc
     netrc.unlink()
     monkeypatch.setenv("WANDB_API_KEY", "b" * 40)
     assert wandb_credentials_found()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_batch_step_with_several_tasks_stops_with_the_srun_command(tmp_path):
