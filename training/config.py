@@ -104,7 +104,7 @@ class TrainerConfig:
     batch_size: int = 128  # per process
     eval_batch_size: int = 1024
     label_smoothing: float = 0.0
-    amp: bool = False  # bf16 autocast on CPU, fp16 + GradScaler on CUDA
+    amp: bool = False  # bf16 autocast (CPU and CUDA alike: no loss scaling needed)
     channels_last: bool = False
     seed: int = 0
     eval_every: int = 1
