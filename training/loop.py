@@ -70,6 +70,8 @@ class Trainer:
         if threads is not None:
             torch.set_num_threads(int(threads))
         self.env = D.init_distributed(t.device, t.rendezvous_timeout_s)
+        if self.env.device.type == "cuda":  # as FFCV's recipe: input shapes change only between epochs
+            torch.backends.cudnn.benchmark = True
         self.lock = RunLock(run_dir)
         busy = D.broadcast_from_main(self.lock.acquire() if self.env.is_main else None, self.env)
         if busy:  # every rank stops, with rank 0's message
