@@ -24,9 +24,10 @@ data:
 train: setup
 	$(PY) train.py $(ARGS)
 
-# Two pytest-xdist workers (most tests wait on subprocesses, signals or SLURM); tests that share
-# module fixtures or the local SLURM stay in one worker (xdist_group, --dist loadgroup).
-PYTEST := WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist loadgroup
+# Two pytest-xdist workers (most tests wait on subprocesses, signals or SLURM), a test file at a time
+# (--dist loadfile), so that a file's module fixtures are built once. (--dist loadgroup would group
+# finer, but pytest-xdist 3.8 cannot rename test ids under pytest 9, so its groups are ignored.)
+PYTEST := WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist loadfile
 
 test: setup
 	$(PYTEST) $(ARGS)

@@ -56,3 +56,11 @@ def beton_dir(jpeg_tree, tmp_path_factory) -> Path:
         assert result.returncode == 0, result.stderr[-3000:]
 
     return _shared(tmp_path_factory, "beton", write)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Files with end-to-end tests (marked slow) first: pytest-xdist hands out whole files in this
+    order (make test: --dist loadfile), so the long files start early and the short ones fill the
+    gaps, instead of a long file running alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)

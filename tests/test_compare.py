@@ -19,8 +19,7 @@ from analysis import runs as R
 from analysis import tables as T
 from tests.e2e import REPO, env, free_port, kill_after_first_epoch, run_train, train_command
 
-# its module fixtures train the runs once: under pytest-xdist all its tests run in one worker
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("compare")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

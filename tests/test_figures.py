@@ -15,9 +15,6 @@ from tests.compose import compose_config
 from tests.e2e import REPO, env
 from training.config import validate
 
-# its module fixture composes the records once: under pytest-xdist all its tests run in one worker
-pytestmark = pytest.mark.xdist_group("figures")
-
 
 def _record(folder, overrides, acc, sparsity=0.0, failed=False, name=None):
     cfg = compose_config(overrides)

@@ -16,8 +16,7 @@ import torch
 
 from tests.e2e import REPO, env, final_weights, read_history
 
-# one SLURM for the module: under pytest-xdist its tests run in one worker (--dist loadgroup)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+pytestmark = pytest.mark.slow
 RUN = ["model=lenet300_100", "schedule=constant", "trainer.epochs=4", "trainer.threads=1", "logger=disabled", "trainer.progress=false"]
 LOCAL = ["hydra/launcher=slurm", "hydra.launcher.partition=local", "hydra.launcher.tasks_per_node=1", "hydra.launcher.gpus_per_node=0",
          "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null"]
