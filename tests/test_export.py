@@ -19,6 +19,15 @@ from training.export import load_exported
 pytestmark = pytest.mark.slow
 
 
+def _tensor_bytes(node) -> int:
+    """The bytes of every tensor in a nested checkpoint payload."""
+    if isinstance(node, torch.Tensor):
+        return node.numel() * node.element_size()
+    if isinstance(node, dict):
+        node = list(node.values())
+    return sum(_tensor_bytes(value) for value in node) if isinstance(node, (list, tuple)) else 0
+
+
 def _accuracy(model: torch.nn.Module, summary: dict) -> float:
     """Top-1 accuracy on the run's test set, evaluated here with a plain loop."""
     data = build_data(OmegaConf.create(summary["config"]["data"]), 64, 256, 0, 0, 1, torch.device("cpu"))
@@ -75,20 +84,7 @@ def test_resnet50_exports_into_torchvisions_resnet50_and_checkpoints_hold_each_t
 
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # a plain torch.save file
     assert "merged_weights" not in checkpoint
-    tensor_bytes = 0
-
-    def count(node):
-        nonlocal tensor_bytes
-        if isinstance(node, torch.Tensor):
-            tensor_bytes += node.numel() * node.element_size()
-        elif isinstance(node, dict):
-            for value in node.values():
-                count(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                count(value)
-
-    count(checkpoint)
+    tensor_bytes = _tensor_bytes(checkpoint)
     params = sum(p.numel() * 4 for p in model.parameters())
     buffers = sum(b.numel() * b.element_size() for b in model.buffers())
     prunable = sum(m.weight.numel() for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))

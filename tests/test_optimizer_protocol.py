@@ -48,6 +48,14 @@ def _weights(model: torch.nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in model.parameters()]
 
 
+def _assert_same_continuation(model, opt, model2, opt2, steps: int) -> None:
+    """Both stacks train ``steps`` more steps and end with bit-identical weights."""
+    _train(model, opt, steps)
+    _train(model2, opt2, steps)
+    for a, b in zip(_weights(model), _weights(model2)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 KINDS = ["ham", "sam", "ham_over_sam"]
 
 
@@ -66,10 +74,7 @@ def test_a_copy_continues_exactly_like_the_original(kind, copier):
     assert all(p2 is not p for p2, p in zip(opt2.param_groups[0]["params"], model.parameters()))
     assert opt2.param_groups[0]["params"][0] is next(model2.parameters())  # the copy drives the copied model
     assert opt2.settings() == opt.settings()
-    _train(model, opt, 3)
-    _train(model2, opt2, 3)
-    for a, b in zip(_weights(model), _weights(model2)):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    _assert_same_continuation(model, opt, model2, opt2, 3)
 
 
 def test_hooks_are_dropped_by_pickle_as_torch_optim_does():
@@ -94,17 +99,13 @@ def test_state_dict_round_trips_through_torch_save_with_weights_only(kind):
     opt2 = _stack(kind, model2)
     for group in opt2.param_groups:
         group["lr"] = 123.0  # overwritten by the load
-    opt2.settings()  # the fresh stack has the same settings; change one to see it restored
-    if isinstance(opt2, HAM):
+    if isinstance(opt2, HAM):  # a setting that differs, to see the load restore it
         opt2.alpha = 1.0
     else:
         opt2.rho = 9.0
     opt2.load_state_dict(saved)
     assert opt2.settings() == opt.settings()
-    _train(model, opt, 2)
-    _train(model2, opt2, 2)
-    for a, b in zip(_weights(model), _weights(model2)):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    _assert_same_continuation(model, opt, model2, opt2, 2)
 
 
 def test_repr_shows_the_wrapped_optimizer_and_the_settings():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -158,7 +159,7 @@ print(json.dumps({"sparse": sparse.__file__, "has_COO": hasattr(sparse, "COO"),
 """
     result = subprocess.run([python, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    found = __import__("json").loads(result.stdout)
+    found = json.loads(result.stdout)
     assert "site-packages" in found["sparse"] and found["has_COO"]
     assert found["ham"] is None and not found["training"] and not found["analysis"]
     assert found["ham_sparse.ham"].startswith(str(REPO) if editable else str(python.parent.parent))

@@ -60,21 +60,17 @@ def build_expression(cfg: DictConfig, in_channels: int, image_size: int, num_cla
 def export_model(run_dir: Path, model: nn.Module, info: dict[str, Any]) -> Path:
     """Write ``model.safetensors`` and ``model.json`` into ``run_dir`` (each atomically)."""
     info = {"format": EXPORT_FORMAT, **info}
-    path = run_dir / EXPORT_NAME
-    written = []
+    path, info_path = run_dir / EXPORT_NAME, run_dir / EXPORT_INFO_NAME
+    tmp, info_tmp = (p.with_name(p.name + ".tmp") for p in (path, info_path))
     try:
-        tmp = path.with_name(path.name + ".tmp")
-        written.append(tmp)
         # serialized in memory first, so that a failing write is an OSError (safetensors raises its own error)
         tmp.write_bytes(save(plain_state_dict(model), metadata={"ham_sparse": json.dumps(info)}))
-        info_tmp = run_dir / (EXPORT_INFO_NAME + ".tmp")
-        written.append(info_tmp)
         info_tmp.write_text(json.dumps(info, indent=2) + "\n")
         os.replace(tmp, path)
-        os.replace(info_tmp, run_dir / EXPORT_INFO_NAME)
+        os.replace(info_tmp, info_path)
     except OSError as error:  # a full disk, ...
-        for leftover in written:
-            leftover.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        info_tmp.unlink(missing_ok=True)
         raise CheckpointError(
             f"could not write the exported model {path} ({error.strerror or error}); the checkpoint holds the finished "
             f"run: make room and run the same command again to write it"
