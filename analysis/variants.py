@@ -24,14 +24,20 @@ NOT_EXPERIMENT = (
     "ham.fused",
 )
 
+#: keys added to the schema after records were written, with the value that keeps the earlier behaviour
+ADDED_KEYS = {"sparsity.sign_in_weight_decay": True}
+
 
 def _matches(key: str, prefixes: Iterable[str]) -> bool:
     return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
 def experiment_config(run: Run) -> dict[str, Any]:
-    """The run's config as the experiment it is (dotted keys), with its ``world_size``."""
-    flat = {k: json.dumps(v) if isinstance(v, list) else v for k, v in flatten(run.config).items() if not _matches(k, NOT_EXPERIMENT)}
+    """The run's config as the experiment it is (dotted keys), with its ``world_size``. A key of
+    :data:`ADDED_KEYS` that a record lacks (written before the key existed) counts with the value
+    that keeps the behaviour those runs had."""
+    config = {**ADDED_KEYS, **flatten(run.config)}
+    flat = {k: json.dumps(v) if isinstance(v, list) else v for k, v in config.items() if not _matches(k, NOT_EXPERIMENT)}
     flat["world_size"] = int((run.summary or {}).get("world_size") or 1)
     return flat
 

@@ -1,8 +1,12 @@
-"""Launch every cell x seed of one of the paper's tables as Hydra multiruns of train.py.
+"""Launch every cell x seed of one of the paper's tables as Hydra multiruns of train.py, and
+calibrate the presets of the knob-driven methods.
 
     python scripts/paper_tables.py table3 --dry-run                      # list the jobs and the GPU-hours
     python scripts/paper_tables.py table3 --launcher slurm -- hydra.launcher.partition=gpu data.root=/data/imagenet_ffcv
     python scripts/paper_tables.py table4 --setting small --launcher local
+    python scripts/paper_tables.py table4 --calibrate --launcher slurm -- ...   # calibrate what Table 4 lacks, then run it
+    python scripts/paper_tables.py calibrate str_ham --dry-run           # the calibration's runs and GPU-hours
+    python scripts/paper_tables.py calibrate str --setting small         # measure the small setting's STR presets
 
 Hydra overrides after ``--`` apply to every job (``hydra.*`` ones configure the launch).
 
@@ -12,21 +16,29 @@ Tables: ``table3`` (dense ResNet-50: baseline/HAM, with/without SAM, 100 and 200
 ``scripts/oneshot_prune.py`` on every seed of them). ``--setting small`` runs each on Fashion-MNIST (2 CPU
 cores); there the 200-epoch column of Table 3 doubles the small run (20 epochs).
 
-Every job's directory is ``multirun/paper_<setting>/<name>/<overrides>``: rerunning the same command
-skips finished runs and resumes unfinished ones (from the step where a signal stopped them). Cells
-whose configuration is refused (STR at a target without a preset) are listed with the reason and
-not launched. GPU-hours come from ``configs/cluster/throughput.yaml``.
+``calibrate <str|str_ham|pilot|spred>`` sweeps the method's knob over a one-seed grid, reads the
+value for each target off it, verifies it at the table's seeds and writes the presets into the
+setting's calibration file (``sparsity.calibration``), with a report and the runs' records
+(analysis/calibration.py states the rules).
+
+Every job's directory is ``multirun/paper_<setting>/<name>/<overrides>`` (calibrations:
+``multirun/calibrate_<setting>/<method>/...``): rerunning the same command skips finished runs and
+resumes unfinished ones (from the step where a signal stopped them). Cells without a preset for
+their target wait for a calibration (listed with the command that measures one) and are not
+launched. GPU-hours come from ``configs/cluster/throughput.yaml``.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -35,7 +47,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from training.config import compose_config  # noqa: E402
-from training.config import ConfigError, validate  # noqa: E402
+from analysis import runs as R  # noqa: E402
+from analysis.calibration import (  # noqa: E402
+    BY_EXPERIMENT, CALIBRATIONS, TOLERANCE, Calibration, best_after_prune, interpolate, slope_corrected, value_text, write_presets,
+)
+from analysis.stats import mean, mean_std  # noqa: E402
+from training.config import PRESET_KEYS, ConfigError, calibrate_command, preset_for, validate  # noqa: E402
 
 THROUGHPUT = REPO / "configs" / "cluster" / "throughput.yaml"
 DENSE = ["dense", "dense_ham", "dense_sam", "dense_sam_ham"]
@@ -74,6 +91,9 @@ class Job:
     gpu_hours: float
     refused: str | None
     cfg: DictConfig  # the composed configuration (presets filled in)
+    swept: tuple[str, ...] = ()  # the keys the multirun sweeps (the others are fixed)
+    calibrate: str | None = None  # no preset for its target: the calibration that measures one
+    derived: bool = False  # its preset is carried over from another setting, not measured
 
 
 #: the keys Hydra leaves out of a job's directory name (configs/train.yaml)
@@ -92,14 +112,20 @@ def is_hydra_override(override: str) -> bool:
 
 def expand(table: str, setting: str, seeds: int, sweep_dir: Path, extra: list[str], first_seed: int = 0) -> list[Job]:
     """Every job of the table (seeds ``first_seed`` .. ``seeds - 1``), checked (``validate``) and placed
-    where Hydra will put it. Each cell's
-    configuration is composed once; its swept values (target, seed) are set on copies of it."""
+    where Hydra will put it."""
+    return expand_cells(cells(table, setting), setting, range(first_seed, seeds), sweep_dir, extra)
+
+
+def expand_cells(table_cells: list[Cell], setting: str, seeds: range, sweep_dir: Path, extra: list[str]) -> list[Job]:
+    """Every job of the cells for these seeds. Each cell's configuration is composed once; its swept
+    values (target, seed, ...) are set on copies of it."""
     throughput = OmegaConf.load(THROUGHPUT)
     task_extra = [o for o in extra if not is_hydra_override(o)]
     jobs = []
-    for cell in cells(table, setting):
+    for cell in table_cells:
+        sweep = {**cell.sweep, "trainer.seed": [str(s) for s in seeds]}
         combos = [[]]
-        for key, values in {**cell.sweep, "trainer.seed": [str(s) for s in range(first_seed, seeds)]}.items():
+        for key, values in sweep.items():
             combos = [c + [f"{key}={v}"] for c in combos for v in values]
         composed = compose_config([f"+experiment={cell.experiment}", *cell.overrides, *task_extra])
         for combo in combos:
@@ -110,17 +136,22 @@ def expand(table: str, setting: str, seeds: int, sweep_dir: Path, extra: list[st
                 OmegaConf.update(cfg, key, yaml.safe_load(value))
             for override in task_extra:  # the extra overrides win over the swept values, as on Hydra's command line
                 key, value = override.lstrip("+").split("=", 1)
-                if key in cell.sweep or key == "trainer.seed":
+                if key in sweep:
                     OmegaConf.update(cfg, key, yaml.safe_load(value))
-            refused = None
+            knob = PRESET_KEYS.get(cfg.sparsity.method)
+            preset = preset_for(cfg)[0] if knob and cfg.sparsity[knob] is None else None
+            refused = calibrate = None
             try:
                 validate(cfg)
             except ConfigError as error:
                 refused = str(error)
+                if knob and cfg.sparsity[knob] is None and cell.experiment in BY_EXPERIMENT:
+                    calibrate = BY_EXPERIMENT[cell.experiment].name
             factor = throughput.step_cost.get(cfg.optimizer.name, 1.0)
             hours = 0.0 if setting == "small" else cfg.trainer.epochs * throughput.gpu_hours_per_epoch * factor
             run_dir = sweep_dir / cfg.name / override_dirname(overrides)
-            jobs.append(Job(cell.experiment, overrides, run_dir, cfg.trainer.epochs, hours, refused, cfg))
+            jobs.append(Job(cell.experiment, overrides, run_dir, cfg.trainer.epochs, hours, refused, cfg, tuple(sweep), calibrate,
+                            bool(preset and preset.derived)))
     return jobs
 
 
@@ -151,6 +182,8 @@ def check_launch(jobs: list[Job], setting: str, launcher: str, dry_run: bool, ta
 
 
 def status(job: Job) -> str:
+    if job.calibrate:
+        return "calibrate"
     if job.refused:
         return "refused"
     if (job.run_dir / "summary.json").exists() and not (job.run_dir / "failed.txt").exists():
@@ -164,11 +197,11 @@ def multirun_commands(jobs: list[Job], launcher: str, sweep_dir: Path, extra: li
     for job in jobs:
         if job.refused:
             continue
-        fixed = tuple(o for o in job.overrides if o.split("=", 1)[0] not in ("sparsity.target", "trainer.seed") and o not in extra)
+        fixed = tuple(o for o in job.overrides if o.split("=", 1)[0] not in job.swept and o not in extra)
         swept = groups.setdefault((job.experiment, fixed), {})
         for o in job.overrides:
             key, value = o.split("=", 1)
-            if key in ("sparsity.target", "trainer.seed") and value not in swept.setdefault(key, []):
+            if key in job.swept and o not in extra and value not in swept.setdefault(key, []):
                 swept[key].append(value)
     commands = []
     for (experiment, fixed), swept in groups.items():
@@ -179,56 +212,279 @@ def multirun_commands(jobs: list[Job], launcher: str, sweep_dir: Path, extra: li
     return commands
 
 
+def print_jobs(jobs: list[Job], setting: str) -> None:
+    for job in jobs:
+        state = status(job)
+        line = f"{state:9s} {job.run_dir}  ({job.epochs} epochs"
+        line += f", {job.gpu_hours:.1f} GPU-h)" if setting == "imagenet" else ")"
+        line += "  preset derived, not measured" if job.derived else ""
+        if job.calibrate:
+            line += f"\n          no preset for its target yet: `{calibrate_command(job.cfg)}` measures one"
+        elif job.refused:
+            line += f"\n          {job.refused}"
+        print(line)
+
+
+def launch(jobs: list[Job], launcher: str, sweep_dir: Path, extra: list[str], dry_run: bool) -> None:
+    """Print (and unless ``dry_run`` run) the multiruns of the jobs that are not refused."""
+    for command in multirun_commands(jobs, launcher, sweep_dir, extra):
+        print("+", shlex.join([command[0], str(REPO / command[1]), *command[2:]]), flush=True)  # runnable from any directory
+        if not dry_run:
+            returncode = subprocess.run(command, cwd=REPO).returncode
+            if returncode not in (0, 1):  # 1: some jobs failed, listed by the sweep itself
+                raise SystemExit(f"the sweep stopped with exit code {returncode}")
+
+
+def hours(jobs: list[Job]) -> float:
+    return sum(j.gpu_hours for j in jobs)
+
+
+def stop(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def run_table(args: argparse.Namespace, sweep_dir: Path) -> None:
+    jobs = expand(args.command, args.setting, args.seeds, sweep_dir, args.extra)
+    refusal = check_launch(jobs, args.setting, args.launcher, args.dry_run, args.command)
+    if refusal and not args.dry_run:
+        stop(refusal)
+    needed = calibrations_needed(jobs)
+    if needed and args.calibrate:
+        for name, targets in needed.items():
+            print(f"== calibrate {name} first (targets {' '.join(f'{t:g}' for t in targets)})")
+            calibrate(CALIBRATIONS[name], args, targets)
+        jobs = expand(args.command, args.setting, args.seeds, sweep_dir, args.extra)
+    print_jobs(jobs, args.setting)
+    launched = [j for j in jobs if not j.refused]
+    todo = [j for j in launched if status(j) != "done"]
+    waiting = [j for j in jobs if j.calibrate]
+    summary = f"{len(jobs)} jobs: {len(launched) - len(todo)} done, {len(todo)} to run, {len(jobs) - len(launched) - len(waiting)} refused"
+    summary += f", {len(waiting)} wait for a calibration" if waiting else ""
+    if args.setting == "imagenet":
+        summary += (f"; {hours(launched) + hours(waiting):,.0f} GPU-hours for the table, {hours(todo) + hours(waiting):,.0f} still to run "
+                    f"({OmegaConf.load(THROUGHPUT).source})")
+    print(summary)
+    needed = calibrations_needed(jobs)
+    for name, targets in needed.items():
+        grid = CALIBRATIONS[name].grids[args.setting]
+        per_run = next(j.gpu_hours for j in jobs if j.experiment == CALIBRATIONS[name].experiment)
+        runs = len(grid) * (1 if CALIBRATIONS[name].emergent else len(targets)) + len(targets) * args.seeds
+        cost = f", {runs * per_run:,.0f} GPU-hours" if args.setting == "imagenet" else ""
+        print(f"calibration {name} (targets {' '.join(f'{t:g}' for t in targets)}): {runs} runs with one verification round{cost}; "
+              f"`python scripts/paper_tables.py {args.command} --calibrate` runs it before the table")
+    launch(jobs, args.launcher, sweep_dir, args.extra, args.dry_run)
+    if refusal:  # a dry run: say what a launch would refuse
+        print(f"note: a launch would stop here: {refusal}")
+    if args.command == "oneshot" and not args.dry_run:
+        runs = [str(j.run_dir) for j in launched]  # every seed: the table gives mean ± std
+        output = args.oneshot_output.resolve() if args.oneshot_output else sweep_dir / "oneshot.md"
+        command = [sys.executable, "scripts/oneshot_prune.py", *runs, "--output", str(output)]
+        print("+", shlex.join([command[0], str(REPO / command[1]), *command[2:]]), flush=True)
+        raise SystemExit(subprocess.run(command, cwd=REPO).returncode)
+
+
+def calibrations_needed(jobs: list[Job]) -> dict[str, list[float]]:
+    """Per calibration, the targets whose cells have no preset or only a derived one."""
+    needed: dict[str, set[float]] = {}
+    for job in jobs:
+        if job.calibrate or job.derived:
+            needed.setdefault(BY_EXPERIMENT[job.experiment].name, set()).add(float(job.cfg.sparsity.target))
+    return {name: sorted(targets) for name, targets in needed.items()}
+
+
+def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[float]) -> list[dict] | None:
+    """Sweep the knob, read the value for each target off the grid, verify it with the table's seeds
+    (STR: moving it along the grid's slope while the mean misses the target by more than
+    :data:`TOLERANCE`), write the presets and the report. Returns the per-target results, or None
+    when runs it needs have not run (a dry run, or records without them)."""
+    setting, knob = args.setting, calibration.knob
+    small = ["setting=small"] if setting == "small" else []
+    sweep_dir = (args.sweep_dir.resolve() if args.sweep_dir else REPO / "multirun" / f"calibrate_{setting}") / calibration.name
+    grid = args.grid or list(calibration.grids[setting])
+    replay = args.from_records.resolve() if args.from_records else None
+    execute = not (args.dry_run or replay)
+
+    def stage(table_cells: list[Cell], seeds: range, title: str) -> list[tuple[Job, dict | None]]:
+        jobs = expand_cells(table_cells, setting, seeds, sweep_dir, args.extra)
+        refused = [j for j in jobs if j.refused]
+        if refused:
+            stop(f"calibration {calibration.name}: {refused[0].refused}")
+        refusal = check_launch(jobs, setting, args.launcher, not execute, f"calibrate {calibration.name}")
+        if refusal and execute:
+            stop(refusal)
+        if refusal:
+            print(f"note: a launch would stop here: {refusal}")
+        cost = f", {hours(jobs):,.0f} GPU-hours" if setting == "imagenet" else ""
+        print(f"-- {title}: {len(jobs)} runs{cost}")
+        if not replay:
+            print_jobs(jobs, setting)
+            launch(jobs, args.launcher, sweep_dir, args.extra, not execute)
+        return [(job, run_result(job, replay)) for job in jobs]
+
+    per_target = {} if calibration.emergent else {"sparsity.target": [f"{t:g}" for t in targets]}
+    grid_runs = stage([Cell(calibration.experiment, small, {knob: [value_text(v) for v in grid], **per_target})], range(1),
+                      f"grid of {knob} (one seed)")
+    if any(r is None for _, r in grid_runs):
+        missing = sum(r is None for _, r in grid_runs)
+        per_round = len(targets) * args.seeds
+        cost = f" ({per_round * grid_runs[0][0].gpu_hours:,.0f} GPU-hours each)" if setting == "imagenet" else ""
+        print(f"{missing} grid runs have no result yet" + (f" in {replay}" if replay else "") +
+              f"; then up to {args.rounds} verification rounds of {per_round} runs{cost}, at the values the grid gives")
+        return None
+    points = {t: [] for t in targets}  # per target: (value, sparsity) for STR, (value, accuracy after prune) otherwise
+    for job, result in grid_runs:
+        if result.get("failed"):
+            continue  # diverged: the penalty collapsed the network; the value is not a candidate
+        value = float(job.cfg.sparsity[knob.split(".")[1]])
+        for t in targets if calibration.emergent else [float(job.cfg.sparsity.target)]:
+            points[t].append((value, result["sparsity"] if calibration.emergent else result["test_acc"]))
+    values = {t: (interpolate(points[t], t) if calibration.emergent else best_after_prune(points[t])) for t in targets}
+    outside = [t for t, v in values.items() if v is None]
+    if outside:
+        reached = ", ".join(f"{100 * s:.1f} %" for _, s in sorted(points[outside[0]]))
+        stop(f"the grid of {knob} does not reach sparsity.target={outside[0]:g} (its runs reached {reached}): "
+             f"widen it with --grid")
+    rounds: list[dict] = []
+    accepted: dict[float, dict] = {}
+    for number in range(1, args.rounds + 1):
+        pending = {t: float(value_text(v)) for t, v in values.items() if t not in accepted}
+        verify = stage([Cell(calibration.experiment, small + [f"{knob}={value_text(v)}"], {"sparsity.target": [f"{t:g}"]})
+                        for t, v in pending.items()], range(args.seeds), f"verification round {number}: the values at the table's seeds")
+        if any(r is None for _, r in verify):
+            print("the verification runs have no result yet" + (f" in {replay}" if replay else ""))
+            return None
+        for t, v in pending.items():
+            results = [r for job, r in verify if float(job.cfg.sparsity.target) == t and not r.get("failed")]
+            if not results:
+                stop(f"every verification run of {knob}={value_text(v)} at sparsity.target={t:g} failed (see {sweep_dir})")
+            achieved = mean([r["sparsity"] for r in results])
+            row = {"target": t, "value": v, "round": number, "seeds": len(results), "achieved": achieved,
+                   "sparsities": [r["sparsity"] for r in results], "test_acc": mean([r["test_acc"] for r in results]),
+                   "accs": [r["test_acc"] for r in results]}
+            rounds.append(row)
+            corrected = None
+            if abs(achieved - t) > TOLERANCE:
+                corrected = slope_corrected(points[t], v, achieved, t)
+            if corrected is None:
+                accepted[t] = row
+            else:
+                values[t] = corrected
+                row["next"] = float(value_text(corrected))
+        if len(accepted) == len(targets):
+            break
+    missed = [t for t in targets if t not in accepted]
+    presets_file = args.presets_file or Path(grid_runs[0][0].cfg.sparsity.calibration)
+    presets_file = presets_file if presets_file.is_absolute() else REPO / presets_file
+    command = f"python scripts/paper_tables.py calibrate {calibration.name} --setting {setting}"
+    results = [accepted[t] for t in targets if t in accepted]
+    write_presets(presets_file, calibration, calibration.name.endswith("_ham"), results, command)
+    report = args.report or REPO / "results" / "calibration" / f"{setting}_{calibration.name}.md"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(calibration_report(calibration, setting, grid_runs, rounds, accepted, command))
+    if execute:
+        records = args.records or REPO / "results" / "records" / "calibration" / f"{setting}_{calibration.name}"
+        R.archive(sweep_dir, records)
+        print(f"records: {records}")
+    print(f"presets: {presets_file}\nreport: {report}")
+    if missed:
+        stop(f"sparsity.target={missed[0]:g}: the mean over the seeds still misses it by more than {100 * TOLERANCE:g} points after "
+             f"{args.rounds} rounds (see {report}); run again with more --rounds or a finer --grid")
+    return results
+
+
+def run_result(job: Job, replay: Path | None) -> dict | None:
+    """A job's summary (``{"failed": True}`` for a run that failed), from its directory or, when
+    replaying, from the archived record of the same directory name; None if it has not run."""
+    if replay:
+        record = replay / f"{job.run_dir.parent.name}__{job.run_dir.name}.json"
+        return json.loads(record.read_text()) if record.exists() else None
+    if (job.run_dir / "failed.txt").exists():
+        return {"failed": True}
+    summary = job.run_dir / "summary.json"
+    return json.loads(summary.read_text()) if summary.exists() else None
+
+
+def calibration_report(calibration: Calibration, setting: str, grid_runs: list[tuple[Job, dict | None]], rounds: list[dict],
+                       accepted: dict[float, dict], command: str) -> str:
+    knob = calibration.knob
+    how = ("the value for a target is where the piecewise-linear sparsity(value) through the grid reaches it; it is run at the "
+           f"table's seeds and, while the mean misses the target by more than {100 * TOLERANCE:g} points, moved along the grid's slope "
+           "and run again" if calibration.emergent else
+           "per target the grid value with the best test accuracy after the final prune (which makes every run reach the target "
+           "exactly), then run at the table's seeds")
+    lines = [f"# Calibration of {calibration.name} ({setting} setting)", "",
+             f"`{knob}` swept over a one-seed grid; {how} (analysis/calibration.py). Test top-1 % after the last epoch; "
+             "mean ± sample std over the seeds.", f"Regenerate with `{command}`; from the committed records, without training: "
+             f"add `--from-records results/records/calibration/{setting}_{calibration.name}`.", "", "## Grid", ""]
+    if calibration.emergent:
+        lines += [f"| {knob} | sparsity % | test top-1 % |", "|---:|---:|---:|"]
+    else:
+        lines += [f"| {knob} | target % | test top-1 before the prune % | after the prune % | ‖θ‖₁ pruned % |", "|---:|---:|---:|---:|---:|"]
+    for job, r in sorted(grid_runs, key=lambda jr: (float(jr[0].cfg.sparsity.target), float(jr[0].cfg.sparsity[knob.split('.')[1]]))):
+        cells = [value_text(float(job.cfg.sparsity[knob.split(".")[1]]))]
+        if calibration.emergent:
+            cells += ["diverged", "–"] if r.get("failed") else [pct(r["sparsity"]), pct(r["test_acc"])]
+        else:
+            cells.append(f"{100 * float(job.cfg.sparsity.target):g}")
+            cells += ["diverged", "–", "–"] if r.get("failed") else [
+                pct(r.get("test_acc_before_prune")), pct(r["test_acc"]), pct(r.get("pruned_mass_fraction"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Verification", "", f"| target % | round | {knob} | seeds | sparsity % (min – max) | test top-1 % | next value |",
+              "|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in sorted(rounds, key=lambda r: (r["target"], r["round"])):
+        sp = row["sparsities"]
+        lines.append(f"| {100 * row['target']:g} | {row['round']} | {value_text(row['value'])} | {row['seeds']} | "
+                     f"{mean_std(sp)} ({pct(min(sp))} – {pct(max(sp))}) | {mean_std(row['accs'])} | "
+                     f"{value_text(row['next']) if 'next' in row else 'accepted' if accepted.get(row['target']) is row else 'missed'} |")
+    lines += ["", "## Presets", "", f"| target % | {knob} |", "|---:|---:|"]
+    lines += [f"| {100 * t:g} | {value_text(row['value'])} |" for t, row in sorted(accepted.items())]
+    return "\n".join(lines) + "\n"
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", choices=["table3", "table4", "oneshot"])
+    parser.add_argument("command", choices=["table3", "table4", "oneshot", "calibrate"])
+    parser.add_argument("method", nargs="?", choices=sorted(CALIBRATIONS), help="calibrate: the method whose presets to measure")
     parser.add_argument("--setting", choices=["imagenet", "small"], default="imagenet")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--launcher", choices=["slurm", "local", "basic"], default="basic",
                         help="slurm: one SLURM job per run; local: submitit on this machine; basic: one after another here")
     parser.add_argument("--dry-run", action="store_true", help="list the jobs, their directories and GPU-hours; launch nothing")
-    parser.add_argument("--sweep-dir", type=Path, help="where the runs go (default: multirun/paper_<setting>)")
+    parser.add_argument("--sweep-dir", type=Path, help="where the runs go (default: multirun/paper_<setting>, multirun/calibrate_<setting>)")
     parser.add_argument("--oneshot-output", type=Path, help="the one-shot table (default: oneshot.md in the sweep directory)")
+    parser.add_argument("--calibrate", action="store_true", help="table4: first calibrate the presets its cells lack (or have only derived)")
+    calibration = parser.add_argument_group("calibrate")
+    calibration.add_argument("--targets", type=float, nargs="+", default=[float(t) for t in TARGETS])
+    calibration.add_argument("--grid", type=float, nargs="+", help="the knob's values (default: the method's grid for the setting)")
+    calibration.add_argument("--rounds", type=int, default=3, help="verification rounds at most (STR)")
+    calibration.add_argument("--presets-file", type=Path, help="default: the setting's sparsity.calibration")
+    calibration.add_argument("--report", type=Path, help="default: results/calibration/<setting>_<method>.md")
+    calibration.add_argument("--records", type=Path, help="where the runs' records go (default: results/records/calibration/<setting>_<method>)")
+    calibration.add_argument("--from-records", type=Path, help="decide from these archived records; train nothing")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []  # Hydra overrides for every job
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     args.extra = extra
     if args.seeds < 1:
         parser.error(f"--seeds={args.seeds} is not valid: it must be >= 1")
-    sweep_dir = args.sweep_dir.resolve() if args.sweep_dir else REPO / "multirun" / f"paper_{args.setting}"
-    jobs = expand(args.table, args.setting, args.seeds, sweep_dir, args.extra)
-    refusal = check_launch(jobs, args.setting, args.launcher, args.dry_run, args.table)
-    if refusal and not args.dry_run:
-        print(f"error: {refusal}", file=sys.stderr)
-        raise SystemExit(2)
-    for job in jobs:
-        state = status(job)
-        line = f"{state:8s} {job.run_dir}  ({job.epochs} epochs"
-        line += f", {job.gpu_hours:.1f} GPU-h)" if args.setting == "imagenet" else ")"
-        print(line + (f"\n         {job.refused}" if job.refused else ""))
-    launched = [j for j in jobs if not j.refused]
-    todo = [j for j in launched if status(j) != "done"]
-    throughput = OmegaConf.load(THROUGHPUT)
-    summary = f"{len(jobs)} jobs: {len(launched) - len(todo)} done, {len(todo)} to run, {len(jobs) - len(launched)} refused"
-    if args.setting == "imagenet":
-        summary += (f"; {sum(j.gpu_hours for j in launched):,.0f} GPU-hours for the table, {sum(j.gpu_hours for j in todo):,.0f} "
-                    f"still to run ({throughput.source})")
-    print(summary)
-    commands = multirun_commands(jobs, args.launcher, sweep_dir, args.extra)
-    for command in commands:
-        print("+", shlex.join([command[0], str(REPO / command[1]), *command[2:]]), flush=True)  # runnable from any directory
-        if not args.dry_run:
-            returncode = subprocess.run(command, cwd=REPO).returncode
-            if returncode not in (0, 1):  # 1: some jobs failed, listed by the sweep itself
-                raise SystemExit(f"the sweep stopped with exit code {returncode}")
-    if refusal:  # a dry run: say what a launch would refuse
-        print(f"note: a launch would stop here: {refusal}")
-    if args.table == "oneshot" and not args.dry_run:
-        runs = [str(j.run_dir) for j in launched]  # every seed: the table gives mean ± std
-        output = args.oneshot_output.resolve() if args.oneshot_output else sweep_dir / "oneshot.md"
-        command = [sys.executable, "scripts/oneshot_prune.py", *runs, "--output", str(output)]
-        print("+", shlex.join([command[0], str(REPO / command[1]), *command[2:]]), flush=True)
-        raise SystemExit(subprocess.run(command, cwd=REPO).returncode)
+    if args.rounds < 1:
+        parser.error(f"--rounds={args.rounds} is not valid: it must be >= 1")
+    if (args.command == "calibrate") != (args.method is not None):
+        parser.error("calibrate takes a method (one of " + ", ".join(sorted(CALIBRATIONS)) + "); the tables take none")
+    if args.calibrate and args.command != "table4":
+        parser.error("--calibrate is for table4 (the table whose cells have presets)")
+    bad = [t for t in args.targets if not 0 < t < 1]
+    if bad:
+        parser.error(f"--targets {bad[0]:g} is not valid: a target sparsity is in (0, 1), e.g. 0.9")
+    if args.command == "calibrate":
+        calibrate(CALIBRATIONS[args.method], args, args.targets)
+    else:
+        run_table(args, args.sweep_dir.resolve() if args.sweep_dir else REPO / "multirun" / f"paper_{args.setting}")
 
 
 if __name__ == "__main__":

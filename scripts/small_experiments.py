@@ -2,11 +2,14 @@
 runs' ``summary.json`` records.
 
     python scripts/small_experiments.py ham-grid     # results/ham_grid.md: HAM's (alpha, beta) for the small setting
-    python scripts/small_experiments.py str-presets  # results/str_presets.md: STR's weight decay -> sparsity
-    python scripts/small_experiments.py str-targets  # results/str_targets.md: STR (+HAM) presets at 80/90/95 %, 3 seeds
-    python scripts/small_experiments.py mirror-presets    # results/mirror_presets.md: PILoT's and spred's penalties
+    python scripts/small_experiments.py mirror-presets    # results/mirror_presets.md: PILoT's alpha-growth G (and both penalties)
     python scripts/small_experiments.py ham-weight-decay  # results/ham_weight_decay.md: base weight decay with HAM's beta
+    python scripts/small_experiments.py signin-weight-decay  # results/signin_weight_decay.md: base weight decay on Sign-In's m, w
     python scripts/small_experiments.py ham-grid --tables-only   # rebuild the table from the records
+
+The presets per target of STR, PILoT and spred are measured by ``python scripts/paper_tables.py
+calibrate <method> --setting small`` (results/calibration/); mirror-presets is the sweep that chose
+PILoT's alpha-growth G (configs/sparsity/pilot.yaml), which calibrate keeps fixed.
 
 Each sweep is a Hydra multirun of train.py (runs already finished are resumed, i.e. skipped). The
 runs' records (``summary.json``, or the config of a failed run) are copied to
@@ -36,18 +39,6 @@ SWEEPS = {
         + [["+experiment=dense_ham", f"ham.alpha={alpha}", "ham.beta=0,1e-3,1e-2", "trainer.seed=0,1,2"] for alpha in (5, 10, 20, 50, 100, 200)],
         "output": "results/ham_grid.md",
     },
-    "str-presets": {
-        "dir": "multirun/str_presets",
-        "overrides": [[
-            "+experiment=str,str_ham", "sparsity.str_weight_decay=1e-3,1.5e-3,2e-3,2.5e-3,3e-3,3.5e-3,4e-3,4.5e-3,5e-3,6e-3,7e-3",
-        ]],
-        "output": "results/str_presets.md",
-    },
-    "str-targets": {
-        "dir": "multirun/str_targets",
-        "overrides": [["+experiment=str,str_ham", "sparsity.target=0.8,0.9,0.95", "trainer.seed=0,1,2"]],
-        "output": "results/str_targets.md",
-    },
     "mirror-presets": {
         "dir": "multirun/mirror_presets",
         "overrides": [
@@ -61,6 +52,12 @@ SWEEPS = {
         "dir": "multirun/ham_weight_decay",
         "overrides": [["+experiment=dense_ham", "ham.keep_weight_decay=true,false", "trainer.seed=0,1,2"]],
         "output": "results/ham_weight_decay.md",
+    },
+    "signin-weight-decay": {
+        "dir": "multirun/signin_weight_decay",
+        "overrides": [["+experiment=random_signin,acdc_signin,rigl_signin", "sparsity.sign_in_weight_decay=true,false", "sparsity.target=0.9",
+                       "trainer.seed=0,1,2"]],
+        "output": "results/signin_weight_decay.md",
     },
 }
 
@@ -128,84 +125,6 @@ def ham_grid_table(runs: list[dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def str_presets_table(runs: list[dict], command: str) -> str:
-    lines = header(
-        "STR presets for the small setting",
-        ["STR's sparsity emerges from the weight decay on the weights and thresholds (`sparsity.str_weight_decay`),",
-         "with `sparsity.str_s_init=-5`; LeNet-300-100 on Fashion-MNIST, 10 epochs, one seed, with and without HAM.",
-         "The preset for a target is the weight decay interpolated linearly between the two grid points whose",
-         "sparsity brackets it (rounded to two significant digits); `results/str_targets.md` checks them on 3 seeds."],
-        command,
-    )
-    lines += ["| HAM | sparsity.str_weight_decay | achieved sparsity % | test top-1 % |", "|---|---:|---:|---:|"]
-    by_ham: dict[bool, list[tuple[float, float]]] = {}
-    for run in sorted(runs, key=lambda r: (r["config"]["ham"]["enabled"], r["config"]["sparsity"]["str_weight_decay"])):
-        ham, wd = run["config"]["ham"]["enabled"], run["config"]["sparsity"]["str_weight_decay"]
-        lines.append(f"| {'yes' if ham else 'no'} | {wd:g} | {pct(run.get('sparsity'))} | {pct(run.get('test_acc'))} |")
-        if not run.get("failed"):
-            by_ham.setdefault(ham, []).append((wd, run["sparsity"]))
-    lines += ["", "| HAM | target % | preset sparsity.str_weight_decay |", "|---|---:|---:|"]
-    for ham, points in sorted(by_ham.items()):
-        for target in (0.8, 0.9, 0.95):
-            lines.append(f"| {'yes' if ham else 'no'} | {100 * target:g} | {_interpolate(points, target)} |")
-    return "\n".join(lines) + "\n"
-
-
-def _interpolate(points: list[tuple[float, float]], target: float) -> str:
-    """The x at which the piecewise-linear y(x) through ``points`` (sorted by x) reaches ``target``."""
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
-        if y0 <= target <= y1 and y1 > y0:
-            return f"{x0 + (target - y0) / (y1 - y0) * (x1 - x0):.2g}"
-    return "outside the grid"
-
-
-def str_targets_table(runs: list[dict], command: str) -> str:
-    lines = header(
-        "STR and STR+HAM at their targets, small setting",
-        ["Each run uses the setting's preset for its target (`configs/setting/small.yaml`). The presets were read",
-         "off the one-seed grid of `results/str_presets.md`, checked here on 3 seeds, and where the mean missed the",
-         "target by more than 0.5 points, moved along the grid's local slope (the last column) and checked again.",
-         "A preset is kept when the mean over seeds lies within ±0.5 points of the target; single seeds spread",
-         "further (min – max), so per-seed sparsity is reported beside the accuracy in every table.",
-         "LeNet-300-100 on Fashion-MNIST, 10 epochs; mean ± sample std over the seeds."],
-        command,
-    )
-    lines += ["| experiment | target % | sparsity.str_weight_decay | seeds | achieved sparsity % (min – max) | test top-1 % | mean within ±0.5 | slope-corrected preset |",
-              "|---|---:|---:|---:|---:|---:|---|---:|"]
-    grid = _str_grid()
-    groups: dict[tuple[str, float], list[dict]] = {}
-    for run in runs:
-        if not run.get("failed"):
-            groups.setdefault((run["config"]["name"], run["config"]["sparsity"]["target"]), []).append(run)
-    for (name, target), rs in sorted(groups.items()):
-        sp = [r["sparsity"] for r in rs]
-        wd = rs[0]["config"]["sparsity"]["str_weight_decay"]
-        ok = abs(mean(sp) - target) <= 0.005
-        corrected = "–" if ok else _slope_corrected(grid.get(rs[0]["config"]["ham"]["enabled"], []), wd, mean(sp), target)
-        lines.append(
-            f"| {name} | {100 * target:g} | {wd:g} | {len(rs)} | {mean_std(sp)} ({pct(min(sp))} – {pct(max(sp))}) | "
-            f"{mean_std([r['test_acc'] for r in rs])} | {'yes' if ok else 'no'} | {corrected} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _str_grid() -> dict[bool, list[tuple[float, float]]]:
-    """(weight decay, sparsity) points of the str-presets sweep, with and without HAM, sorted."""
-    grid: dict[bool, list[tuple[float, float]]] = {}
-    for run in load_runs(REPO / "results" / "records" / "str-presets"):
-        if not run.get("failed"):
-            grid.setdefault(run["config"]["ham"]["enabled"], []).append((run["config"]["sparsity"]["str_weight_decay"], run["sparsity"]))
-    return {ham: sorted(points) for ham, points in grid.items()}
-
-
-def _slope_corrected(points: list[tuple[float, float]], wd: float, achieved: float, target: float) -> str:
-    """``wd`` moved by (target - achieved) / slope, the slope of the grid segment around ``wd``."""
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
-        if x0 <= wd <= x1 and y1 > y0:
-            return f"{wd + (target - achieved) * (x1 - x0) / (y1 - y0):.3g}"
-    return "outside the grid"
-
-
 def mirror_presets_table(runs: list[dict], command: str) -> str:
     lines = header(
         "PILoT and spred penalties for the small setting",
@@ -258,6 +177,13 @@ def _best_per_target(rows: list[dict], shared: tuple[str, ...]) -> dict[float, d
     return by_option[chosen]
 
 
+def noise_verdict(difference: float, samples) -> tuple[str, float]:
+    """Whether a difference of means lies ``within`` or ``beyond`` twice the larger seed std of the
+    samples, and that std."""
+    spread = max(sample_std(a) for a in samples)
+    return ("within" if abs(difference) <= 2 * spread else "beyond"), spread
+
+
 def ham_weight_decay_table(runs: list[dict], command: str) -> str:
     lines = header(
         "The base weight decay with HAM's beta, small setting",
@@ -276,16 +202,56 @@ def ham_weight_decay_table(runs: list[dict], command: str) -> str:
             lines.append(f"| {str(keep).lower()} | {len(rs)} | {mean_std(accs[keep])} | {loss:.4f} |")
     if len(accs) == 2 and all(len(a) > 1 for a in accs.values()):
         diff = abs(mean(accs[True]) - mean(accs[False]))
-        spread = max(sample_std(a) for a in accs.values())
-        verdict = "within" if diff <= 2 * spread else "beyond"
+        verdict, spread = noise_verdict(diff, accs.values())
         lines += ["", f"The means differ by {100 * diff:.2f} points, {verdict} twice the larger seed std ({100 * spread:.2f}).",
                   "The settings keep `true` (our choice, docs/methods.md §5: β on top of the base weight decay; the paper does not say which)."]
     return "\n".join(lines) + "\n"
 
 
+def signin_weight_decay_table(runs: list[dict], command: str) -> str:
+    lines = header(
+        "The base weight decay on Sign-In's m and w, small setting",
+        ["`sparsity.sign_in_weight_decay=true`: the base weight decay (5e-4) acts on m and w, an L1-like pull on θ = m ⊙ w",
+         "(‖m‖² + ‖w‖² ≥ 2‖θ‖₁); `false`: no decay on them. Random PaI, AC/DC and RiGL with Sign-In at 90 % sparsity,",
+         "LeNet-300-100 on Fashion-MNIST, 10 epochs; test top-1 %, mean ± sample std over the seeds. Neither Sign-In's paper",
+         "(arXiv 2504.12801) nor docs/methods.md §3 says whether m and w are decayed, so both were measured."],
+        command,
+    )
+    lines += ["| experiment | decay on m, w | seeds | test top-1 % | sparsity % | difference (true − false) |", "|---|---|---:|---:|---:|---|"]
+    verdicts = []
+    for name in sorted({r["config"]["name"] for r in runs}):
+        accs = {}
+        for keep in (True, False):
+            rs = [r for r in runs if r["config"]["name"] == name and not r.get("failed")
+                  and r["config"]["sparsity"].get("sign_in_weight_decay", True) == keep]
+            if not rs:
+                continue
+            accs[keep] = [r["test_acc"] for r in rs]
+            diff = ""
+            if not keep and True in accs and all(len(a) > 1 for a in accs.values()):
+                d = mean(accs[True]) - mean(accs[False])
+                verdict, spread = noise_verdict(d, accs.values())
+                verdicts.append(verdict)
+                diff = f"{100 * d:+.2f} points, {verdict} twice the larger seed std ({100 * spread:.2f})"
+            lines.append(f"| {name} | {str(keep).lower()} | {len(rs)} | {mean_std(accs[keep])} | {mean_std([r['sparsity'] for r in rs])} | {diff} |")
+    if verdicts:
+        beyond = verdicts.count("beyond")
+        means = {keep: mean([r["test_acc"] for r in runs if not r.get("failed") and r["config"]["sparsity"].get("sign_in_weight_decay", True) == keep])
+                 for keep in (True, False)}
+        better = max(means, key=lambda keep: means[keep])
+        choice = better if beyond else True
+        lines += ["", (f"{beyond} of {len(verdicts)} methods differ beyond twice the seed std" if beyond else
+                       f"None of the {len(verdicts)} methods differs beyond twice the seed std") +
+                  f"; over all runs, `true` {pct(means[True])} %, `false` {pct(means[False])} %.",
+                  "The rule (docs/methods.md §8): the better of the two over all runs becomes the default when some method differs beyond",
+                  "twice the seed std, else `true` (the optimizer's decay on every weight tensor). "
+                  f"Default: `sparsity.sign_in_weight_decay={str(choice).lower()}`."]
+    return "\n".join(lines) + "\n"
+
+
 TABLES = {
-    "ham-grid": ham_grid_table, "str-presets": str_presets_table, "str-targets": str_targets_table,
-    "mirror-presets": mirror_presets_table, "ham-weight-decay": ham_weight_decay_table,
+    "ham-grid": ham_grid_table, "mirror-presets": mirror_presets_table, "ham-weight-decay": ham_weight_decay_table,
+    "signin-weight-decay": signin_weight_decay_table,
 }
 
 

@@ -114,6 +114,14 @@ class MaskedMethod(SparsityMethod):
         super().prepare(model)
         self.masks = [None] * len(self.layers)
 
+    def undecayed_parameters(self) -> list[nn.Parameter]:
+        """Sign-In's m and w unless ``sign_in_weight_decay`` is on (the base decay would pull on both:
+        an L1-like pull on θ = m ⊙ w, since ‖m‖² + ‖w‖² ≥ 2‖θ‖₁); off by default, as measured in
+        results/signin_weight_decay.md."""
+        if self.cfg.sign_in and not getattr(self.cfg, "sign_in_weight_decay", False):
+            return [p for layer in self.layers for p in (layer.m, layer.w)]  # type: ignore[misc]
+        return []
+
     def set_masks(self, masks: list[torch.Tensor | None]) -> None:
         self.masks = [None if m is None else m.to(layer.w.device) for m, layer in zip(masks, self.layers)]
         self.apply_masks()

@@ -12,7 +12,9 @@ EXTENSIONS = "py|md|yaml|yml|json|jsonl|sh|txt|toml|cff|csv|png|svg|cfg"
 PATH = re.compile(rf"(?<![\w/.$<{{-])((?:\.\./)?(?:[A-Za-z0-9_\-]+/)+[A-Za-z0-9_\-.]*\.(?:{EXTENSIONS}))(?![\w/])")
 SECTION = re.compile(r"docs/methods\.md §(\d+)")
 #: cited as outputs that only a GPU machine writes (scripts/gpu_check.sh has not run on one yet)
-WRITTEN_ON_A_GPU = {"results/gpu_check.md", "results/train_step_gpu.md"}
+WRITTEN_ON_A_GPU = {"results/gpu_check.md", "results/train_step_gpu.md",
+                    # the ImageNet calibration files, written by `paper_tables.py calibrate` on a cluster
+                    "calibration/imagenet.yaml", "calibration/imagenet_str.yaml"}
 
 
 def _citing_files() -> list[Path]:

@@ -260,13 +260,14 @@ def test_presets_do_not_enter_the_fingerprint_but_the_knob_they_fill_does():
     from training.checkpoint import fingerprint, trajectory_config
 
     def filled(*extra):
-        cfg = compose_config(["+experiment=str", "setting=small", *extra])
+        cfg = compose_config(["+experiment=str", *extra])  # STR at 90 % on ImageNet: STR's published preset, presets.0
         validate(cfg)
         return fingerprint(trajectory_config(cfg))
 
     base = filled()
-    assert filled("sparsity.presets.0.value=1.0") == base  # another preset for 80 %: this 90 % run is unchanged
-    assert filled("sparsity.presets.1.value=1.0") != base  # the preset this run uses
+    assert filled("sparsity.presets.1.value=1.0") == base  # spred's preset for 80 %: this STR run is unchanged
+    assert filled("sparsity.calibration=/nowhere/calibration.yaml") == base  # where presets could come from: not the run
+    assert filled("sparsity.presets.0.value=1.0") != base  # the preset this run uses
 
 
 def test_wandb_names_groups_and_tags_say_what_a_run_is():

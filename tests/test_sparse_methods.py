@@ -233,3 +233,25 @@ def test_spred_balanced_init_and_penalty_gradient():
         p.grad = torch.zeros_like(p)
     method.before_step(0)
     torch.testing.assert_close(layer.w.grad, 0.02 * layer.w.detach())
+
+
+@pytest.mark.parametrize("decay_on", [False, True])
+def test_sign_in_m_and_w_get_the_base_weight_decay_only_when_asked(decay_on):
+    """One SGD step with zero gradients: the base weight decay λ moves m to m·(1 − lr·λ) when it acts
+    on m and w, and leaves them as they are when it does not (the default, results/signin_weight_decay.md)."""
+    from tests.compose import compose_config
+    from training.optim import build_optimizer
+
+    overrides = ["+experiment=random_signin", "setting=small"] + ([f"sparsity.sign_in_weight_decay={str(decay_on).lower()}"] if decay_on else [])
+    cfg = compose_config(overrides)
+    assert cfg.sparsity.sign_in_weight_decay is decay_on
+    model, method, _ = setup("random", sign_in=True, ham=False, sign_in_weight_decay=decay_on)
+    opt = build_optimizer(model, cfg, 0.1, method.decayed_parameters(), method.undecayed_parameters())
+    before = [(layer.m.detach().clone(), layer.w.detach().clone()) for layer in method.layers]
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    shrink = 1 - 0.1 * 5e-4 if decay_on else 1.0
+    for layer, (m, w) in zip(method.layers, before):
+        torch.testing.assert_close(layer.m.detach(), m * shrink)
+        torch.testing.assert_close(layer.w.detach(), w * shrink)

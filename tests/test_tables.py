@@ -12,30 +12,6 @@ small_experiments = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(small_experiments)  # type: ignore[union-attr]
 
 
-def test_str_preset_is_read_off_the_grid_by_linear_interpolation():
-    points = [(1e-3, 0.70), (2e-3, 0.78), (3e-3, 0.86)]
-    # 0.82 lies half way from 0.78 to 0.86: 2e-3 + 0.5e-3; 0.74 half way from 0.70 to 0.78
-    assert small_experiments._interpolate(points, 0.82) == "0.0025"
-    assert small_experiments._interpolate(points, 0.74) == "0.0015"
-    assert small_experiments._interpolate(points, 0.95) == "outside the grid"
-
-
-def _str_run(name, target, sparsity, acc=0.87, wd=3e-3):
-    config = {"name": name, "ham": {"enabled": name.endswith("_ham")}, "sparsity": {"target": target, "str_weight_decay": wd}}
-    return {"config": config, "sparsity": sparsity, "test_acc": acc}
-
-
-def test_str_targets_table_checks_the_mean_against_half_a_point_and_corrects_along_the_slope(monkeypatch):
-    # grid with HAM: 2.5e-3 -> 85 %, 3.5e-3 -> 95 %: 10 points per 1e-3
-    monkeypatch.setattr(small_experiments, "_str_grid", lambda: {True: [(2.5e-3, 0.85), (3.5e-3, 0.95)]})
-    runs = [_str_run("str", 0.9, s) for s in (0.897, 0.903, 0.9049)] + [_str_run("str_ham", 0.9, s) for s in (0.88, 0.89)]
-    rows = [line for line in small_experiments.str_targets_table(runs, "cmd").splitlines() if line.startswith("| str")]
-    assert rows[0].startswith("| str | 90 |") and rows[0].endswith("| yes | – |")
-    assert "(89.70 – 90.49)" in rows[0]
-    # mean 88.5 %: 1.5 points short at 10 points per 1e-3 -> 3e-3 + 0.15e-3
-    assert rows[1].startswith("| str_ham | 90 |") and rows[1].endswith("| no | 0.00315 |")
-
-
 def test_mirror_presets_table_marks_the_best_final_accuracy_per_target():
     def run(alpha, target, acc):
         sparsity = {"method": "spred", "target": target, "spred_weight_decay": alpha}
@@ -99,3 +75,22 @@ def test_oneshot_table_shows_missing_cells_and_needs_two_seeds_for_a_p_value():
     assert rows[2][1:4] == ["50.00 (n=1)", "missing", "–"]
     rows = T.oneshot([_dense_run("dense", 0, 0.9, 0.5), _dense_run("dense_ham", 0, 0.9, 0.6)], "small")
     assert rows[2][3] == "+10.00 (needs 2+ seeds each for p)"
+
+
+def _signin_run(name, keep, acc):
+    return {"config": {"name": name, "sparsity": {"sign_in_weight_decay": keep}}, "test_acc": acc, "sparsity": 0.9}
+
+
+def test_signin_weight_decay_table_applies_its_rule():
+    # random: decay off better by 5 points, std 1 point -> beyond twice the std; off is better over all runs
+    runs = [_signin_run("random_signin", True, a) for a in (0.80, 0.81, 0.82)] + [_signin_run("random_signin", False, a) for a in (0.85, 0.86, 0.87)]
+    runs += [_signin_run("rigl_signin", True, a) for a in (0.84, 0.85, 0.86)] + [_signin_run("rigl_signin", False, a) for a in (0.84, 0.85, 0.86)]
+    table = small_experiments.signin_weight_decay_table(runs, "cmd")
+    assert "| random_signin | false | 3 | 86.00 ± 1.00 | 90.00 ± 0.00 | -5.00 points, beyond twice the larger seed std (1.00) |" in table
+    assert "| rigl_signin | false | 3 | 85.00 ± 1.00 | 90.00 ± 0.00 | +0.00 points, within twice the larger seed std (1.00) |" in table
+    assert "1 of 2 methods differ beyond" in table and "`true` 83.00 %, `false` 85.50 %" in table
+    assert table.rstrip().endswith("Default: `sparsity.sign_in_weight_decay=false`.")
+    # the same differences within the noise (std 4 points): decay stays on
+    noisy = [_signin_run("random_signin", True, a) for a in (0.77, 0.81, 0.85)] + [_signin_run("random_signin", False, a) for a in (0.79, 0.83, 0.87)]
+    table = small_experiments.signin_weight_decay_table(noisy, "cmd")
+    assert "None of the 1 methods differs" in table and table.rstrip().endswith("Default: `sparsity.sign_in_weight_decay=true`.")

@@ -28,7 +28,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 NON_TRAJECTORY_KEYS = (
     "trainer.resume", "trainer.progress", "trainer.threads", "trainer.signal_check_every", "trainer.rendezvous_timeout_s", "logger",
     "data.root", "data.workers",
-    "sparsity.presets",
+    "sparsity.presets", "sparsity.calibration",
 )
 
 

@@ -142,6 +142,7 @@ class SparsityPreset:
     target: float
     value: float
     ham: Optional[bool] = None  # null: with and without HAM
+    derived: bool = False  # carried over from another setting by a formula, not measured in this one
 
 
 #: The knob through which each method reaches its target (STR's sparsity emerges from its weight
@@ -161,6 +162,7 @@ class SparsityConfig:
     seed: int = 0  # mask seed (the same on every rank; rank 0's masks are broadcast too)
     sign_in: bool = False  # θ = m ⊙ w with Sign-In resets (with random, acdc, rigl)
     sign_in_period: float = 0.1  # fraction of training between Sign-In resets (our choice)
+    sign_in_weight_decay: bool = False  # the base weight decay on Sign-In's m and w: off, measured (results/signin_weight_decay.md)
     rigl_delta_t: int = 100  # steps between mask updates
     rigl_drop_fraction: float = 0.3  # initial drop fraction (cosine decay)
     rigl_t_end: float = 0.75  # fraction of training after which the mask is fixed
@@ -171,6 +173,9 @@ class SparsityConfig:
     pilot_l1_floor: float = 0.1  # K as a fraction of the initial ‖θ‖₁ (our choice)
     spred_weight_decay: Optional[float] = None  # spred's constant penalty α; null: the setting's preset for the target
     presets: list[SparsityPreset] = field(default_factory=list)  # set by the setting (configs/setting/*.yaml)
+    # presets measured by `python scripts/paper_tables.py calibrate` (a YAML file, relative to the
+    # repository or absolute); they win over ``presets`` for the same method, HAM and target
+    calibration: Optional[str] = None
 
 
 @dataclass
@@ -232,25 +237,72 @@ def _positive_or_null(cfg: DictConfig, key: str, meaning: str) -> None:
     _check(value is None or value >= 1, key, value, f">= 1, or null for {meaning}")
 
 
+REPO_DIR = Path(__file__).resolve().parent.parent
+
+
+def calibrated_presets(path: str | None) -> list[SparsityPreset]:
+    """The presets in a calibration file (``sparsity.calibration``; none if it does not exist yet).
+    The file is what ``scripts/paper_tables.py calibrate`` writes: ``presets:`` a list of
+    ``{method, ham, target, value, ...}`` (further keys say how each was measured)."""
+    if not path:
+        return []
+    file = Path(path) if Path(path).is_absolute() else REPO_DIR / path
+    if not file.exists():
+        return []
+    bad = (f"sparsity.calibration={path} is not valid: {file} is not a calibration file (a YAML mapping with `presets:`, a list of "
+           f"method, ham, target, value); write it again with `python scripts/paper_tables.py calibrate`")
+    try:
+        data = OmegaConf.to_container(OmegaConf.load(file))
+        entries = data["presets"]  # type: ignore[index]
+        return [SparsityPreset(method=str(e["method"]), target=float(e["target"]), value=float(e["value"]),
+                               ham=None if e.get("ham") is None else bool(e["ham"])) for e in entries]
+    except Exception as error:  # YAML errors, a list or a scalar instead of a mapping, missing keys, text for numbers
+        raise ConfigError(f"{bad} ({type(error).__name__})") from None
+
+
+def preset_for(cfg: DictConfig) -> tuple[SparsityPreset | None, str]:
+    """The preset a run at ``cfg``'s method, HAM and target would take, and where it is written
+    (the calibration file wins over the setting's list); ``(None, "")`` when there is none."""
+    s = cfg.sparsity
+    ham = bool(cfg.ham.enabled)
+    sources = [(calibrated_presets(OmegaConf.select(cfg, "sparsity.calibration")), str(OmegaConf.select(cfg, "sparsity.calibration"))),
+               (list(s.presets), "the setting's sparsity.presets")]
+    for presets, where in sources:
+        for p in presets:
+            if p.method == s.method and (p.ham is None or p.ham == ham) and abs(p.target - s.target) < 1e-9:
+                return p, where
+    return None, ""
+
+
+def calibrate_command(cfg: DictConfig) -> str:
+    """The command that measures the missing preset of ``cfg``'s method (and HAM) in its setting."""
+    s = cfg.sparsity
+    name = f"{s.method}_ham" if s.method == "str" and cfg.ham.enabled else s.method
+    small = " --setting small" if Path(str(s.calibration or "")).stem == "small" else ""
+    return f"python scripts/paper_tables.py calibrate {name}{small} --targets {s.target:g}"
+
+
 def apply_preset(cfg: DictConfig) -> None:
-    """Fill the method's knob (:data:`PRESET_KEYS`) from the setting's preset for the target, unless
-    it was set; a target without a preset stops the run instead of running at another sparsity."""
+    """Fill the method's knob (:data:`PRESET_KEYS`) from the preset for the target (calibrated or the
+    setting's), unless it was set; a target without a preset stops the run instead of running at
+    another sparsity, and names the calibration command that measures one."""
     s = cfg.sparsity
     key = PRESET_KEYS.get(s.method)
     if key is None or s[key] is not None:
         return
-    ham = bool(cfg.ham.enabled)
-    own = [p for p in s.presets if p.method == s.method and (p.ham is None or p.ham == ham)]
-    match = [p for p in own if abs(p.target - s.target) < 1e-9]
-    if not match:
-        targets = ", ".join(f"{p.target:g}" for p in sorted(own, key=lambda p: p.target))
-        with_ham = f" with ham.enabled={str(ham).lower()}" if any(p.ham is not None for p in s.presets if p.method == s.method) else ""
-        has = f"presets of sparsity.{key} for the targets {targets}; use one of them" if own else f"no preset of sparsity.{key}"
+    preset, _ = preset_for(cfg)
+    if preset is None:
+        ham = bool(cfg.ham.enabled)
+        everything = calibrated_presets(OmegaConf.select(cfg, "sparsity.calibration")) + list(s.presets)
+        own = [p for p in everything if p.method == s.method and (p.ham is None or p.ham == ham)]
+        targets = ", ".join(sorted({f"{p.target:g}" for p in own}))
+        with_ham = f" with ham.enabled={str(ham).lower()}" if any(p.ham is not None for p in everything if p.method == s.method) else ""
+        has = f"presets of sparsity.{key} for the targets {targets}" if own else f"no preset of sparsity.{key}"
         raise ConfigError(
-            f"sparsity.target={s.target} is not valid for sparsity.method={s.method}{with_ham}: this setting has "
-            f"{has}, or set sparsity.{key} yourself"
+            f"sparsity.target={s.target} is not valid for sparsity.method={s.method}{with_ham}: this setting has {has}; "
+            f"measure one with `{calibrate_command(cfg)}`, or set sparsity.{key} yourself"
         )
-    s[key] = match[0].value
+    s[key] = preset.value
 
 
 def fill_presets_when_composed() -> None:
