@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from training.checkpoint import read_checkpoint
@@ -87,3 +89,15 @@ def assert_resume_is_bit_identical(tmp_path: Path, overrides: list[str], epochs:
     strip = lambda h: {k: v for k, v in h.items() if k not in ("images_per_s", "train_time_s", "wall_time_s")}
     assert [strip(h) for h in read_history(straight)] == [strip(h) for h in read_history(interrupted)]
     return read_history(straight)
+
+
+@contextlib.contextmanager
+def tmpfs(mount_point, options: str):
+    """A real tmpfs mounted at ``mount_point`` (a full or read-only disk); needs root (CI runs as root)."""
+    mount_point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)

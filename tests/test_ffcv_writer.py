@@ -21,6 +21,7 @@ from ffcv.reader import Reader
 from PIL import Image
 
 from tests.conftest import N_VAL, REPO
+from tests.e2e import tmpfs
 from training.data.sample_jpegs import CLASSES, make_jpeg_tree
 
 WRITER = [sys.executable, str(REPO / "scripts" / "write_ffcv.py")]
@@ -148,3 +149,49 @@ def test_a_killed_write_leaves_no_beton(jpeg_tree, tmp_path):
     result = write(jpeg_tree, out)  # a new write starts over the leftover
     assert result.returncode == 0, result.stderr[-2000:]
     assert not partial.exists() and Reader(str(out / "train.beton")).num_samples == 3000
+
+
+def _refused(result: subprocess.CompletedProcess, *words: str) -> str:
+    """Exit code 2, one ``error:`` sentence with ``words``, no traceback."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    message = [line for line in result.stderr.replace("\r", "\n").splitlines() if line.startswith("error: ")]
+    assert len(message) == 1 and all(w in message[0] for w in words), result.stderr[-3000:]
+    return message[0]
+
+
+def test_an_output_that_is_a_file_is_refused_before_anything_is_read(jpeg_tree, tmp_path):
+    existing = tmp_path / "out"
+    existing.write_text("not a folder")
+    _refused(write(jpeg_tree, existing), f"{existing} is a file, not a folder")
+    _refused(write(jpeg_tree, existing / "below"), f"{existing} is a file, so the folder {existing / 'below'} cannot be created")
+    assert existing.read_text() == "not a folder"
+
+
+def test_a_read_only_file_system_is_named_also_when_the_output_folder_must_be_created(jpeg_tree, tmp_path):
+    with tmpfs(tmp_path / "ro", "ro,size=1M") as disk:
+        _refused(write(jpeg_tree, disk), f"{disk} is on a read-only file system")
+        _refused(write(jpeg_tree, disk / "new" / "out"), f"{disk} is on a read-only file system", f"{disk / 'new' / 'out'}")
+        assert not any(disk.iterdir())
+
+
+def test_a_full_disk_stops_the_writer_with_a_message_and_keeps_only_complete_files(jpeg_tree, beton_dir, tmp_path):
+    """A real full tmpfs: FFCV's writer process fails with ENOSPC (FFCV's own loop then waits for it for
+    ever); the writer stops with one sentence and keeps no partial file, nor a folder it created."""
+    with tmpfs(tmp_path / "small", "size=1M") as disk:
+        result = write(jpeg_tree, disk / "out", timeout=120)
+        _refused(result, f"the disk holding {disk / 'out'} is full", "train.beton, which was not kept")
+        assert "leaked shared_memory" not in result.stderr
+        assert not any(disk.iterdir())
+    train, val = (beton_dir / "train.beton").stat().st_size, (beton_dir / "val.beton").stat().st_size
+    with tmpfs(tmp_path / "medium", f"size={train + val // 2}") as disk:  # the training split fits, the validation split does not
+        result = write(jpeg_tree, disk / "out", timeout=120)
+        _refused(result, "while writing val.beton, which was not kept", "(train.beton complete and kept)")
+        assert sorted(p.name for p in (disk / "out").iterdir()) == ["dataset.json", "train.beton"]
+        assert json.loads((disk / "out" / "dataset.json").read_text())["splits"].keys() == {"train"}
+        labels = []
+        for path in (disk / "out" / "train.beton", beton_dir / "train.beton"):  # a complete file: every image's label where it belongs
+            loader = Loader(str(path), batch_size=500, num_workers=1, order=OrderOption.SEQUENTIAL, drop_last=False,
+                            pipelines={"image": None, "label": [IntDecoder()]})
+            labels.append(np.concatenate([np.array(y).ravel() for (y,) in loader]).tolist())
+        assert len(labels[0]) == 3000 and labels[0] == labels[1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import subprocess
@@ -13,23 +12,11 @@ import torch
 
 from tests import wandb_log
 from tests.e2e import (
-    REPO, assert_resume_is_bit_identical, env, kill_after_first_epoch, read_history, read_summary, run_train, snapshot, train_command,
+    REPO, tmpfs, assert_resume_is_bit_identical, env, kill_after_first_epoch, read_history, read_summary, run_train, snapshot, train_command,
 )
 from training.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.slow
-
-
-@contextlib.contextmanager
-def tmpfs(mount_point, options: str):
-    """A real tmpfs mounted at ``mount_point`` (a full or read-only disk); needs root (CI runs as root)."""
-    mount_point.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (not root)")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 @pytest.mark.parametrize(
