@@ -4,6 +4,8 @@ errors. FFCV must be installed (``make setup``): these tests are not skipped wit
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -218,3 +220,44 @@ def test_the_gpu_variant_sends_uint8_that_normalises_to_the_same_batch(beton_dir
     (x, y), = first_batches(cpu.train, 2, 1)
     assert x8.dtype == torch.uint8 and torch.equal(y8.view(-1), y)
     assert torch.allclose(Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])(x8), x, atol=1e-5)
+
+
+def _linked(beton_dir, folder, meta=None, swap=False):
+    """A data folder with the session's files (linked, or swapped) and a ``dataset.json`` (``meta``
+    text, or none)."""
+    folder.mkdir()
+    names = ("val.beton", "train.beton") if swap else ("train.beton", "val.beton")
+    for name, target in zip(("train.beton", "val.beton"), names):
+        (folder / name).symlink_to(beton_dir / target)
+    if meta is not None:
+        (folder / "dataset.json").write_text(meta)
+    return folder
+
+
+@pytest.mark.parametrize("meta, message", [
+    ("{not json", r"dataset.json is not valid JSON .*: write the files again with scripts/write_ffcv.py, or delete"),
+    ("[1, 2]", r"dataset.json has no list of classes \(`classes`\)"),
+    ('{"settings": {}}', r"dataset.json has no list of classes"),
+    ('{"classes": ["a", "b", "c"]}', r"the labels in .* go up to 9, but .*dataset.json lists 3 classes"),
+    ('{"classes": [' + ", ".join(f'"c{i}"' for i in range(12)) + ']}', r"lists 12 classes, but the labels in train.beton only reach 9"),
+    (None, None),  # placeholder replaced below: counts that disagree with the files
+])
+def test_a_dataset_json_that_is_broken_or_contradicts_the_files_is_refused(tmp_path, beton_dir, meta, message):
+    if meta is None:
+        good = json.loads((beton_dir / "dataset.json").read_text())
+        good["splits"]["val"]["images"] = 999
+        meta, message = json.dumps(good), r"says val.beton holds 999 images, but it holds 1000: the files and dataset.json come from different"
+    with pytest.raises(DataError, match=message):
+        ffcv_data(_linked(beton_dir, tmp_path / "data", meta))
+
+
+def test_swapped_files_are_refused_and_a_folder_without_dataset_json_says_what_it_uses(tmp_path, beton_dir, capsys):
+    with pytest.raises(DataError, match=r"train.beton and val.beton in .* look swapped: train.beton holds 1000 images and val.beton 3000, "
+                                        r"where dataset.json says train 3000 and val 1000; rename them back"):
+        ffcv_data(_linked(beton_dir, tmp_path / "swapped", (beton_dir / "dataset.json").read_text(), swap=True))
+    data = ffcv_data(_linked(beton_dir, tmp_path / "bare"))
+    assert data.num_classes == 10
+    err = capsys.readouterr().err
+    assert "warning: no dataset.json in" in err and "the class count is the largest label + 1 = 10" in err
+    ffcv_data(_linked(beton_dir, tmp_path / "bare_swapped", swap=True))
+    assert "warning: train.beton holds fewer images (1000) than val.beton (3000)" in capsys.readouterr().err

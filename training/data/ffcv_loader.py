@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -334,14 +335,51 @@ def _open(path: Path) -> tuple[Reader, np.ndarray]:
     return reader, reader.metadata[f"f{label_ix}"]
 
 
-def _num_classes(root: Path, configured: int | None, train_labels: np.ndarray, val_labels: np.ndarray) -> int:
+def _read_meta(meta: Path) -> dict:
+    """``dataset.json`` as scripts/write_ffcv.py writes it: a mapping with the class names."""
+    again = (f"write the files again with scripts/write_ffcv.py, or delete {meta} (the class count then comes from the labels)")
+    try:
+        data = json.loads(meta.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise DataError(f"{meta} is not valid JSON ({error}): {again}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("classes"), list) or not data["classes"]:
+        raise DataError(f"{meta} has no list of classes (`classes`): {again}")
+    return data
+
+
+def _num_classes(root: Path, configured: int | None, train_labels: np.ndarray, val_labels: np.ndarray, rank: int) -> int:
+    """The class count, from ``dataset.json`` when it is there (checked against the files: image
+    counts, label range, train and val not swapped), else from the labels (said on rank 0)."""
     meta = root / META_NAME
+    counts = {"train": len(train_labels), "val": len(val_labels)}
+    labels_classes = int(max(train_labels.max(), val_labels.max())) + 1
     if meta.exists():
-        classes = len(json.loads(meta.read_text())["classes"])
+        data = _read_meta(meta)
+        classes = len(data["classes"])
+        written = {split: (data.get("splits") or {}).get(split, {}).get("images") for split in counts}
+        if written["train"] == counts["val"] and written["val"] == counts["train"] and counts["train"] != counts["val"]:
+            raise DataError(f"train.beton and val.beton in {root} look swapped: train.beton holds {counts['train']} images and val.beton "
+                            f"{counts['val']}, where {META_NAME} says train {written['train']} and val {written['val']}; rename them back")
+        for split, n in counts.items():
+            if written[split] is not None and written[split] != n:
+                raise DataError(f"{meta} says {split}.beton holds {written[split]} images, but it holds {n}: the files and {META_NAME} "
+                                f"come from different writes; write them again together with scripts/write_ffcv.py")
+        if labels_classes > classes:
+            raise DataError(f"the labels in {root} go up to {labels_classes - 1}, but {meta} lists {classes} classes: the files and "
+                            f"{META_NAME} come from different data sets; write them again together with scripts/write_ffcv.py")
+        if int(train_labels.max()) + 1 != classes:
+            raise DataError(f"{meta} lists {classes} classes, but the labels in train.beton only reach {int(train_labels.max())}: the files "
+                            f"and {META_NAME} come from different data sets; write them again together with scripts/write_ffcv.py")
         where = f"the data set in {root} ({META_NAME})"
     else:
-        classes = int(max(train_labels.max(), val_labels.max())) + 1
+        classes = labels_classes
         where = f"the data set in {root} (largest label + 1; no {META_NAME} beside the files)"
+        if rank == 0:
+            print(f"warning: no {META_NAME} in {root}: the class count is the largest label + 1 = {classes}, and the files cannot be "
+                  f"checked for being swapped (scripts/write_ffcv.py writes {META_NAME} beside them)", file=sys.stderr)
+            if counts["train"] < counts["val"]:
+                print(f"warning: train.beton holds fewer images ({counts['train']}) than val.beton ({counts['val']}) in {root}: "
+                      f"check that they are not swapped", file=sys.stderr)
     n = resolve_num_classes(configured, classes, where)
     low = int(min(train_labels.min(), val_labels.min()))
     high = int(max(train_labels.max(), val_labels.max()))
@@ -363,7 +401,7 @@ def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed
     assert root is not None
     train_reader, train_labels = _open(root / "train.beton")
     val_reader, val_labels = _open(root / "val.beton")
-    num_classes = _num_classes(root, cfg.num_classes, train_labels, val_labels)
+    num_classes = _num_classes(root, cfg.num_classes, train_labels, val_labels, rank)
     if world_size > 1 and cfg.order == "quasi_random":
         raise DataError("data.order=quasi_random is not available with more than one process (FFCV); use data.order=random")
 
