@@ -73,3 +73,36 @@ def test_tensor_loader_evaluation_keeps_every_example_once():
     x, y = torch.zeros(11, 1), torch.arange(11)
     parts = [torch.cat([b[1] for b in TensorLoader(x, y, 4, shuffle=False, rank=r, world_size=3)]) for r in range(3)]
     assert sorted(torch.cat(parts).tolist()) == list(range(11))
+
+
+def _damaged_copy(tmp_path, damage: str):
+    """The real Fashion-MNIST files copied, the test labels damaged: ``truncated`` (half the gzip
+    stream), ``not-gzip`` (plain text named .gz), ``empty``, ``crc`` (one byte of the stream flipped)."""
+    import shutil
+
+    from training.data.tensors import DEBIAN_FASHION_MNIST
+
+    folder = tmp_path / "fmnist"
+    shutil.copytree(DEBIAN_FASHION_MNIST, folder)
+    path = folder / "t10k-labels-idx1-ubyte.gz"
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "not-gzip": b"this is not a gzip file\n", "empty": b"",
+                      "crc": data[:-12] + bytes([data[-12] ^ 0xFF]) + data[-11:]}[damage])
+    return folder, path
+
+
+@pytest.mark.parametrize("damage, reason", [("truncated", "EOFError"), ("not-gzip", "BadGzipFile"), ("empty", "is empty, not an IDX file"),
+                                            ("crc", "BadGzipFile")])
+def test_a_damaged_fashion_mnist_file_is_named_with_how_to_get_it_again(tmp_path, damage, reason):
+    folder, path = _damaged_copy(tmp_path, damage)
+    with pytest.raises(DataError, match=rf"{path}.*{reason}.*get it again \(Debian: sudo apt-get install --reinstall dataset-fashion-mnist"):
+        data_module.load_fashion_mnist(str(folder))
+
+
+def test_train_py_on_a_damaged_file_exits_2_with_one_sentence(tmp_path):
+    from tests.e2e import run_train
+
+    folder, path = _damaged_copy(tmp_path, "truncated")
+    result = run_train(tmp_path / "run", f"data.root={folder}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"error: {path} cannot be read (EOFError" in result.stderr

@@ -74,17 +74,25 @@ class TensorLoader:
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (the MNIST format), gzipped or not."""
+    """Read an IDX file (the MNIST format), gzipped or not; a damaged file is named, with how to get
+    it again."""
+    again = ("get it again (Debian: sudo apt-get install --reinstall dataset-fashion-mnist; or the original "
+             "file from the Fashion-MNIST release) and put it in place of this one")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as error:  # not gzip, a truncated gzip stream, a CRC error
+        raise DataError(f"{path} cannot be read ({type(error).__name__}: {error}): {again}") from None
+    if len(data) < 4:
+        raise DataError(f"{path} is {'empty' if not data else f'{len(data)} bytes long'}, not an IDX file: {again}")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise DataError(f"{path} is not an unsigned-byte IDX file")
+    if zero != 0 or dtype_code != 0x08 or ndim == 0 or len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path} is not an unsigned-byte IDX file: {again}")
     shape = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
-        raise DataError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {array.size}")
+        raise DataError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {array.size}: {again}")
     return array.reshape(shape)
 
 
