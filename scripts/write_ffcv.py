@@ -32,28 +32,15 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training.data.base import DataError  # noqa: E402
 from training.data.ffcv_loader import META_NAME  # noqa: E402  (what the loader reads beside the files)
-from training.data.imagefolder import scan_split  # noqa: E402
+from training.data.imagefolder import find_bad_images, scan_split  # noqa: E402
 
 SPLITS = ("train", "val")
 EXIT_BAD_INPUT = 2
-
-
-def check_image(path: Path) -> str | None:
-    """None if ``path`` decodes as an image; else the reason. JPEGs are decoded at reduced size
-    (libjpeg's DCT scaling), which still reads every byte of the compressed data."""
-    try:
-        with Image.open(path) as image:
-            image.draft("RGB", (64, 64))
-            image.convert("RGB").load()
-        return None
-    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ... for bad files
-        return f"{type(error).__name__}: {error}"
 
 
 class ImageFolderSamples:
@@ -77,13 +64,6 @@ class ImageFolderSamples:
             with open(self.failures, "a") as f:
                 f.write(f"{path}\t{type(error).__name__}: {error}\n")
             return np.zeros((8, 8, 3), np.uint8), label
-
-
-def find_bad_images(samples: list[tuple[Path, int]], workers: int, split: str) -> list[tuple[str, str]]:
-    paths = [p for p, _ in samples]
-    with multiprocessing.Pool(workers) as pool:
-        reasons = list(tqdm(pool.imap(check_image, paths, chunksize=64), total=len(paths), desc=f"checking {split}", unit="img"))
-    return [(str(p), r) for p, r in zip(paths, reasons) if r is not None]
 
 
 class WriterFailed(Exception):

@@ -64,3 +64,21 @@ def test_an_imagenet_experiment_runs_on_the_files(tmp_path, beton_dir):
     assert summary["config"]["model"]["name"] == "resnet50" and summary["test_examples"] == N_VAL
     assert abs(summary["sparsity"] - 0.9) < 0.01
     assert read_history(tmp_path)[0]["resolution"] == 160
+
+
+def test_imagefolder_checks_every_image_before_training_and_names_the_bad_ones(tmp_path, jpeg_tree):
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(jpeg_tree, tree)
+    truncated = sorted((tree / "train" / "bag").iterdir())[3]
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    text = tree / "val" / "coat" / "notes.jpg"
+    text.write_text("not an image\n")
+    result = run_train(tmp_path / "run", "data=imagefolder", f"data.root={tree}", *IMAGES)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"error: 1 unreadable image(s) in {tree / 'train'}: {truncated} (OSError" in result.stderr
+    assert "epoch 1" not in result.stdout  # stopped before training
+    truncated.unlink()  # with the training split mended, the text file in val is named
+    result = run_train(tmp_path / "run", "data=imagefolder", f"data.root={tree}", *IMAGES)
+    assert result.returncode == 2 and f"error: 1 unreadable image(s) in {tree / 'val'}: {text} (UnidentifiedImageError" in result.stderr

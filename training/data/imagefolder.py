@@ -123,12 +123,44 @@ class FolderLoader:
         return len(self.loader)
 
 
+def check_image(path: Path) -> str | None:
+    """None if ``path`` decodes as an image; else the reason. JPEGs are decoded at reduced size
+    (libjpeg's DCT scaling), which still reads every byte of the compressed data."""
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (64, 64))
+            image.convert("RGB").load()
+        return None
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ... for bad files
+        return f"{type(error).__name__}: {error}"
+
+
+def find_bad_images(samples: list[tuple[Path, int]], workers: int, label: str, show: bool = True) -> list[tuple[str, str]]:
+    """Every image of ``samples`` decoded once (in ``workers`` processes, a progress bar when
+    ``show``): the unreadable ones with their reasons."""
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    paths = [p for p, _ in samples]
+    with multiprocessing.get_context("fork").Pool(max(1, workers)) as pool:
+        reasons = list(tqdm(pool.imap(check_image, paths, chunksize=64), total=len(paths), desc=f"checking {label}", unit="img",
+                            disable=not show, leave=False))
+    return [(str(p), r) for p, r in zip(paths, reasons) if r is not None]
+
+
 def build_imagefolder_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world_size: int, device: torch.device) -> DataBundle:
     if not cfg.root:
         raise DataError("data=imagefolder needs data.root=/path with train/<class>/ and val/<class>/ image folders")
     root = Path(cfg.root).expanduser()
     classes, train_samples = scan_split(root / "train")
     _, val_samples = scan_split(root / "val", classes)
+    for split, samples in (("train", train_samples), ("val", val_samples)):  # before training, not mid-epoch
+        bad = find_bad_images(samples, cfg.workers, f"{root / split}", show=rank == 0)
+        if bad:
+            listed = "; ".join(f"{p} ({r})" for p, r in bad[:5])
+            raise DataError(f"{len(bad)} unreadable image(s) in {root / split}: {listed}. Remove or replace them (data=imagefolder "
+                            f"decodes every image once before training)")
     num_classes = resolve_num_classes(cfg.num_classes, len(classes), f"{root}/train")
     schedule = schedule_from(cfg)
     normalize = Normalize(cfg.mean, cfg.std)
