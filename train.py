@@ -47,6 +47,25 @@ def fail(code: int, message: str, cfg: DictConfig, log: TrainLog) -> None:
         save_run_config(run_dir, cfg)
 
 
+def out_of_memory(error: BaseException, cfg: DictConfig) -> str | None:
+    """One sentence for an allocation that failed (host or GPU memory), naming what to lower; None
+    for any other error."""
+    import errno
+
+    import torch
+
+    text = str(error)
+    gpu = isinstance(error, torch.OutOfMemoryError) or "CUDA out of memory" in text
+    host = isinstance(error, MemoryError) or (isinstance(error, OSError) and error.errno == errno.ENOMEM) or (
+        isinstance(error, RuntimeError) and ("can't allocate memory" in text or "Cannot allocate memory" in text))
+    if not (gpu or host):
+        return None
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return (f"out of {'GPU' if gpu else 'host'} memory ({type(error).__name__}: {first[:200]}): lower the per-process batch size "
+            f"trainer.batch_size={cfg.trainer.batch_size} (or trainer.eval_batch_size={cfg.trainer.eval_batch_size} if it failed in "
+            f"evaluation), or data.workers={cfg.data.get('workers', 0)}; the model and the data set in memory must fit as well")
+
+
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> dict:
     log = TrainLog().start()  # kept as train.log once the run passed its checks
@@ -64,6 +83,12 @@ def run(cfg: DictConfig, log: TrainLog) -> dict:
         trainer = Trainer(cfg, Path(HydraConfig.get().runtime.output_dir))
     except (ConfigError, DataError, CheckpointError, RunDirectoryBusy, DistributedStartError) as error:
         fail(EXIT_CONFIG, str(error), cfg, log)
+        return {}
+    except (RuntimeError, MemoryError, OSError) as error:
+        message = out_of_memory(error, cfg)
+        if message is None:
+            raise
+        fail(EXIT_CONFIG, message, cfg, log)
         return {}
     if trainer.env.is_main:
         save_run_config(trainer.run_dir, cfg)  # only now: a refused run leaves an existing run's records alone
@@ -84,6 +109,11 @@ def run(cfg: DictConfig, log: TrainLog) -> dict:
         fail(EXIT_CONFIG, str(error), cfg, log)
         return {}
     except Exception as error:  # a bug: in a sweep, recorded (failed.txt) so that the other jobs run
+        message = out_of_memory(error, cfg)
+        if message is not None:
+            trainer.close(exit_code=EXIT_CONFIG)
+            fail(EXIT_CONFIG, message, cfg, log)
+            return {}
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             log.record(traceback.format_exc())  # Hydra prints it on the console
             raise

@@ -280,3 +280,12 @@ def test_wandb_names_groups_and_tags_say_what_a_run_is():
     name, group, tags = wandb_labels(compose_config(["+experiment=dense_sam_ham_200ep", "setting=small", "logger.wandb.group=g"]))
     assert (name, group) == ("dense_sam_ham_200ep-seed0", "g")
     assert tags[:7] == ["method:dense", "signin:off", "ham:on", "optimizer:sam", "sparsity:0", "setting:small", "epochs:200"]
+
+
+def test_an_unknown_wandb_mode_in_the_environment_is_refused_with_the_allowed_values(monkeypatch):
+    cfg = compose_config([])
+    monkeypatch.setenv("WANDB_MODE", "offlne")
+    with pytest.raises(ConfigError, match=r"WANDB_MODE='offlne' \(in the environment.*allowed values: online, offline, disabled, dryrun"):
+        validate(cfg)
+    monkeypatch.setenv("WANDB_MODE", "dryrun")  # one W&B itself accepts
+    validate(compose_config([]))

@@ -283,3 +283,32 @@ def test_a_local_sweep_shares_the_cores_among_its_jobs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     expected = max(1, len(os.sched_getaffinity(0)) // 2)  # two jobs started together
     assert [read_summary(s.parent)["threads"] for s in tmp_path.glob("default/*/summary.json")] == [expected, expected]
+
+
+def test_an_allocation_that_does_not_fit_says_which_setting_to_lower(tmp_path):
+    """A real failed allocation: synthetic 40000 px images ask the host for 192 GB at once (refused by
+    the kernel without using any memory)."""
+    result = run_train(tmp_path, "data=synthetic", "data.image_size=40000", "model=lenet300_100")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "error: out of host memory (RuntimeError: " in result.stderr
+    assert "lower the per-process batch size trainer.batch_size=" in result.stderr and "or data.workers=" in result.stderr
+
+
+def test_the_out_of_memory_sentence_covers_host_and_gpu_errors_and_nothing_else():
+    import importlib.util
+
+    import torch
+    from omegaconf import OmegaConf
+
+    spec = importlib.util.spec_from_file_location("train_entry", REPO / "train.py")
+    train_entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_entry)  # type: ignore[union-attr]
+    cfg = OmegaConf.create({"trainer": {"batch_size": 256, "eval_batch_size": 512}, "data": {"workers": 8}})
+    try:
+        torch.empty(2**45, dtype=torch.uint8)  # 32 TiB: refused at once
+    except RuntimeError as error:
+        host = error
+    assert train_entry.out_of_memory(host, cfg).startswith("out of host memory (RuntimeError:")
+    gpu = train_entry.out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), cfg)
+    assert gpu.startswith("out of GPU memory") and "trainer.batch_size=256" in gpu and "data.workers=8" in gpu
+    assert train_entry.out_of_memory(RuntimeError("shape mismatch"), cfg) is None

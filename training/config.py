@@ -22,6 +22,8 @@ OPTIMIZERS = ("sgd", "adamw", "sam")
 SCHEDULES = ("constant", "cosine", "step", "linear_ramp")
 SPARSITY_METHODS = ("dense", "random", "acdc", "rigl", "str", "pilot", "spred")
 WANDB_MODES = ("offline", "online", "disabled")
+#: what W&B itself accepts in the WANDB_MODE environment variable (wandb.sdk.wandb_settings)
+WANDB_ENV_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")
 HAM_SIGNS = ("post", "pre")
 
 
@@ -431,6 +433,10 @@ def validate(cfg: DictConfig) -> None:
 
         _check(torch.cuda.is_available(), "trainer.device", "cuda", "auto or cpu here: torch sees no CUDA GPU on this machine")
     _choice(cfg, "logger.wandb.mode", WANDB_MODES)
+    env_mode = os.environ.get("WANDB_MODE")
+    if env_mode is not None and env_mode not in WANDB_ENV_MODES:
+        raise ConfigError(f"WANDB_MODE={env_mode!r} (in the environment, it wins over logger.wandb.mode) is not valid; allowed values: "
+                          f"{', '.join(WANDB_ENV_MODES)} (unset it to use logger.wandb.mode)")
     if wandb_mode(cfg) in ("online", "run") and not wandb_credentials_found():
         raise ConfigError(
             "logger.wandb.mode=online needs W&B credentials and none were found (no WANDB_API_KEY, no `wandb login` "
