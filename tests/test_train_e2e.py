@@ -312,3 +312,16 @@ def test_the_out_of_memory_sentence_covers_host_and_gpu_errors_and_nothing_else(
     gpu = train_entry.out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), cfg)
     assert gpu.startswith("out of GPU memory") and "trainer.batch_size=256" in gpu and "data.workers=8" in gpu
     assert train_entry.out_of_memory(RuntimeError("shape mismatch"), cfg) is None
+
+
+def test_an_interpolation_to_a_missing_key_and_a_dangling_run_directory_are_refused(tmp_path):
+    result = run_train(tmp_path / "run", "trainer.epochs=${oops}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "error: trainer.epochs=${oops} is not valid: its interpolation cannot be resolved (Interpolation key 'oops' not found)" in result.stderr
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "gone")
+    for run_dir in (link, link / "below"):
+        result = run_train(run_dir)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert f"{link} is a symbolic link to {tmp_path / 'gone'}, which does not exist" in result.stderr
+    assert not (tmp_path / "gone").exists()

@@ -349,13 +349,31 @@ def wandb_credentials_found() -> bool:
     return read_netrc_auth(host=os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")) is not None
 
 
+def resolved(cfg: DictConfig) -> dict:
+    """The config with its interpolations resolved; one that cannot be (``${oops}``: no such key, a
+    resolver that fails) is a :class:`ConfigError` naming the key and what it refers to."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or "a key"
+        raw = OmegaConf.to_container(cfg, resolve=False)
+        for part in str(key).split("."):
+            raw = raw.get(part) if isinstance(raw, dict) else None  # type: ignore[assignment]
+        shown = f"{key}={raw}" if isinstance(raw, str) else str(key)
+        reason = str(error).splitlines()[0]
+        raise ConfigError(f"{shown} is not valid: its interpolation cannot be resolved ({reason}); give a value, or refer to a "
+                          f"key that exists, e.g. ${{trainer.batch_size}}") from None
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every value that a type cannot express; raise :class:`ConfigError` naming the key.
 
     First every float of the config must be finite (NaN and infinity are never meaningful here:
     ``ham.alpha=nan`` used to run as if HAM were off); then each key's range.
     """
-    for key, value in _floats(OmegaConf.to_container(cfg, resolve=True)):
+    for key, value in _floats(resolved(cfg)):
         _check(math.isfinite(value), key, value, "a finite number")
     _choice(cfg, "model.name", MODELS)
     if cfg.model.name == "timm":

@@ -109,6 +109,11 @@ class RunDirectoryCheck(Callback):
     def _check(self, config: DictConfig, key: str) -> None:
         HydraConfig.instance().set_config(config)  # resolves ${hydra:...} in the directory's name
         path = Path(str(OmegaConf.select(config, key))).absolute()
+        dangling = next((p for p in (path, *path.parents) if p.is_symlink() and not p.exists()), None)
+        if dangling is not None:
+            print(f"error: {key}={path} is not valid: {dangling} is a symbolic link to {os.readlink(dangling)}, which does not exist; "
+                  f"create its target or choose another directory", file=sys.stderr)
+            sys.exit(2)
         if path.exists() and not path.is_dir():
             print(f"error: {key}={path} is not valid: it is a file, and the run needs a directory there", file=sys.stderr)
             sys.exit(2)
