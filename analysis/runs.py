@@ -29,7 +29,7 @@ class Run:
     source: str
     config: dict[str, Any]
     summary: dict[str, Any] | None
-    status: str  # finished | failed | unfinished
+    status: str  # finished | failed | unfinished | unreadable (a missing source, a damaged summary or config)
     error: str = ""
 
     @property
@@ -61,14 +61,41 @@ def from_summary(source: str, summary: dict[str, Any]) -> Run:
     return Run(source, summary["config"], summary, "finished")
 
 
+class UnreadableRun(Exception):
+    """A run's records cannot be read (the message says which file and why)."""
+
+
 def _hydra_config(run_dir: Path) -> dict[str, Any] | None:
     """The composed config ``train.py`` wrote into ``.hydra/`` (interpolations resolved), if any."""
     config_file = run_dir / CONFIG_DIR / "config.yaml"
     if not config_file.exists():
         return None
+    import yaml
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)  # type: ignore[return-value]
+    try:
+        config = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as error:
+        raise UnreadableRun(f"{config_file} is not YAML ({type(error).__name__})") from None
+    except Exception as error:  # OmegaConf: an interpolation it cannot resolve, a YAML list instead of a mapping
+        raise UnreadableRun(f"{config_file} is not a run's config ({type(error).__name__}: {str(error).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise UnreadableRun(f"{config_file} is not a run's config (a {type(config).__name__}, not a mapping)")
+    return config  # type: ignore[return-value]
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    """A ``summary.json``'s content, checked to be a run's summary (a mapping with the config)."""
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UnreadableRun(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise UnreadableRun(f"{path} is a JSON {type(data).__name__}, not a run's summary (a mapping)")
+    config = data.get("config")
+    if not isinstance(config, dict) or "name" not in config:
+        raise UnreadableRun(f"{path} has no run config (`config` with the experiment's `name`)")
+    return data
 
 
 ONESHOT_FILE = "oneshot.json"
@@ -76,7 +103,7 @@ ONESHOT_FILE = "oneshot.json"
 
 def _finished_record(run_dir: Path) -> dict[str, Any]:
     """``summary.json`` with the one-shot pruning results (``oneshot``) when the run has them."""
-    record = json.loads((run_dir / SUMMARY_NAME).read_text())
+    record = _summary(run_dir / SUMMARY_NAME)
     if (run_dir / ONESHOT_FILE).exists():
         record["oneshot"] = json.loads((run_dir / ONESHOT_FILE).read_text())
     return record
@@ -87,6 +114,16 @@ RUN_FILES = (SUMMARY_NAME, FAILED_NAME, CONFIG_DIR, HISTORY_NAME, "checkpoint.pt
 
 
 def _from_run_dir(run_dir: Path) -> Run:
+    """The run in ``run_dir``; one whose records cannot be read is ``unreadable``, with the reason."""
+    try:
+        return _read_run_dir(run_dir)
+    except UnreadableRun as error:
+        return Run(str(run_dir), {}, None, "unreadable", str(error))
+    except OSError as error:  # a file that cannot be opened (permissions, a dangling link)
+        return Run(str(run_dir), {}, None, "unreadable", f"{error.filename or run_dir}: {error.strerror}")
+
+
+def _read_run_dir(run_dir: Path) -> Run:
     summary, failed = run_dir / SUMMARY_NAME, run_dir / FAILED_NAME
     if failed.exists():
         return Run(str(run_dir), _hydra_config(run_dir) or {}, None, "failed", failed.read_text().strip())
@@ -122,9 +159,13 @@ def from_disk(sources: Iterable[Path]) -> list[Run]:
     for source in sources:
         source = Path(source)
         if not source.exists():
-            raise FileNotFoundError(f"{source} does not exist")
+            runs.append(Run(str(source), {}, None, "unreadable", "does not exist"))
+            continue
         if source.is_file():
-            runs.append(from_summary(str(source), json.loads(source.read_text())))
+            try:
+                runs.append(from_summary(str(source), _summary(source)))
+            except UnreadableRun as error:
+                runs.append(Run(str(source), {}, None, "unreadable", str(error)))
             continue
         run_dirs = _run_dirs(source)
         runs += [_from_run_dir(run_dir) for run_dir in run_dirs]

@@ -14,7 +14,9 @@ data, results/reference/). The one-shot table (``--table oneshot``; in ``all`` w
 some run has them) needs the results ``scripts/oneshot_prune.py`` adds to dense runs on disk, so it
 is built from run directories or records, not from W&B. The gain view tests HAM − baseline with Welch's two-sided
 t-test over the seeds, with Holm's correction over the table's tests. Failed and unfinished runs
-(any run directory without ``summary.json``) are listed, not averaged. Prints the tables; with
+(any run directory without ``summary.json``) are listed, not averaged; so are sources and runs that
+cannot be read (a missing directory, a damaged ``summary.json`` or ``.hydra/config.yaml``), with the
+reason, and the rest is compared (exit code 2 only when no run at all could be read). Prints the tables; with
 ``--output-dir DIR`` also writes each as Markdown and as CSV with numeric columns (mean, std, n, p,
 p_holm) into DIR.
 """
@@ -55,7 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [k for k in TABLES if k != "oneshot" or has_oneshot] if args.table == "all" else [args.table]
     if args.output_dir:
         args.output_dir.mkdir(parents=True, exist_ok=True)
-    out = [f"{len(runs)} runs: " + ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in ("finished", "failed", "unfinished"))]
+    if all(r.status == "unreadable" for r in runs):  # nothing usable: no run could be read (failed and unfinished ones are listed)
+        bad = [f"  {r.source}: {r.error.splitlines()[0]}" for r in runs]
+        print("error: no run could be read in " + ", ".join(map(str, [*args.sources, *args.wandb])) +
+              (":\n" + "\n".join(bad) if bad else " (no runs found there)"), file=sys.stderr)
+        return 2
+    statuses = ("finished", "failed", "unfinished", "unreadable")
+    out = [f"{len(runs)} runs: " + ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in statuses if s != "unreadable" or
+                                              any(r.status == s for r in runs))]
     for setting in settings:
         for key in chosen:
             title, build, records = TABLES[key]
