@@ -84,7 +84,7 @@ def _hydra_config(run_dir: Path) -> dict[str, Any] | None:
     return config  # type: ignore[return-value]
 
 
-def _summary(path: Path) -> dict[str, Any]:
+def read_summary_file(path: Path) -> dict[str, Any]:
     """A ``summary.json``'s content, checked to be a run's summary (a mapping with the config)."""
     try:
         data = json.loads(path.read_text())
@@ -103,7 +103,7 @@ ONESHOT_FILE = "oneshot.json"
 
 def _finished_record(run_dir: Path) -> dict[str, Any]:
     """``summary.json`` with the one-shot pruning results (``oneshot``) when the run has them."""
-    record = _summary(run_dir / SUMMARY_NAME)
+    record = read_summary_file(run_dir / SUMMARY_NAME)
     if (run_dir / ONESHOT_FILE).exists():
         record["oneshot"] = json.loads((run_dir / ONESHOT_FILE).read_text())
     return record
@@ -163,7 +163,7 @@ def from_disk(sources: Iterable[Path]) -> list[Run]:
             continue
         if source.is_file():
             try:
-                runs.append(from_summary(str(source), _summary(source)))
+                runs.append(from_summary(str(source), read_summary_file(source)))
             except UnreadableRun as error:
                 runs.append(Run(str(source), {}, None, "unreadable", str(error)))
             continue

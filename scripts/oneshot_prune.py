@@ -29,7 +29,8 @@ sys.path.insert(0, str(REPO))
 from analysis import runs as R  # noqa: E402
 from analysis import tables as T  # noqa: E402
 from sparse.oneshot import prune_global_magnitude  # noqa: E402
-from training.checkpoint import read_checkpoint  # noqa: E402
+from training.checkpoint import CheckpointError, read_checkpoint  # noqa: E402
+from training.data.base import DataError  # noqa: E402
 from training.data import build_data  # noqa: E402
 from training.models import build_model  # noqa: E402
 
@@ -44,6 +45,10 @@ def accuracy(model: torch.nn.Module, loader) -> float:
     return correct / total
 
 
+class RefusedInput(Exception):
+    """A run or an option this script cannot use: one sentence, exit code 2 (as train.py)."""
+
+
 def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
     """The run's one-shot results (``oneshot.json``), computed from its checkpoint unless present."""
     done = run_dir / R.ONESHOT_FILE
@@ -53,10 +58,13 @@ def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
             return results
     summary_file = run_dir / "summary.json"
     if not summary_file.exists():
-        raise SystemExit(f"{run_dir}: no summary.json: one-shot pruning needs a finished train.py run")
-    cfg = OmegaConf.create(json.loads(summary_file.read_text())["config"])
+        raise RefusedInput(f"{run_dir}: no summary.json: one-shot pruning needs a finished train.py run")
+    try:
+        cfg = OmegaConf.create(R.read_summary_file(summary_file)["config"])
+    except R.UnreadableRun as error:
+        raise RefusedInput(str(error)) from None
     if cfg.sparsity.method != "dense":
-        raise SystemExit(f"{run_dir}: one-shot pruning applies to dense runs, this one used sparsity.method={cfg.sparsity.method}")
+        raise RefusedInput(f"{run_dir}: one-shot pruning applies to dense runs, this one used sparsity.method={cfg.sparsity.method}")
     data = build_data(cfg.data, cfg.trainer.batch_size, 1024, cfg.trainer.seed)
     model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes)
     model.load_state_dict(read_checkpoint(run_dir / "checkpoint.pt")["model"])
@@ -69,7 +77,16 @@ def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
     return results
 
 
-def main() -> None:
+def main() -> int:
+    try:
+        prune_and_tabulate()
+    except (RefusedInput, CheckpointError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def prune_and_tabulate() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--sparsities", nargs="+", type=float, default=[0.5, 0.7, 0.8, 0.9])
@@ -77,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     for s in args.sparsities:
         if not 0 <= s < 1:
-            raise SystemExit(f"--sparsities: {s} is not in [0, 1)")
+            raise RefusedInput(f"--sparsities {s:g} is not valid: a sparsity is in [0, 1)")
     for run_dir in args.runs:
         prune_run(run_dir, args.sparsities)
     runs = R.from_disk(args.runs)
@@ -104,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -481,10 +481,13 @@ def main() -> None:
     bad = [t for t in args.targets if not 0 < t < 1]
     if bad:
         parser.error(f"--targets {bad[0]:g} is not valid: a target sparsity is in (0, 1), e.g. 0.9")
-    if args.command == "calibrate":
-        calibrate(CALIBRATIONS[args.method], args, args.targets)
-    else:
-        run_table(args, args.sweep_dir.resolve() if args.sweep_dir else REPO / "multirun" / f"paper_{args.setting}")
+    try:
+        if args.command == "calibrate":
+            calibrate(CALIBRATIONS[args.method], args, args.targets)
+        else:
+            run_table(args, args.sweep_dir.resolve() if args.sweep_dir else REPO / "multirun" / f"paper_{args.setting}")
+    except ConfigError as error:  # an override after -- that Hydra cannot compose
+        stop(f"{error} (in the overrides after --: {' '.join(args.extra)})")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
 from scripts import paper_tables, small_experiments  # noqa: E402  (scripts/ is a namespace package)
+from training.config import ConfigError  # noqa: E402
 from training.records import SUMMARY_NAME  # noqa: E402
 from training.rundir import FAILED_NAME  # noqa: E402
 
@@ -228,7 +229,11 @@ def main() -> int:
         build_outputs(None, results)
         return 0
     start = time.monotonic()
-    steps, expected = training_steps(args.parts, args.seeds, sweep_dir, QUIET + extra, args.seeds_from)
+    try:
+        steps, expected = training_steps(args.parts, args.seeds, sweep_dir, QUIET + extra, args.seeds_from)
+    except ConfigError as error:  # an override after -- that Hydra cannot compose
+        print(f"error: {error} (in the overrides after --: {' '.join(extra)})", file=sys.stderr)
+        return 2
     theory = [sys.executable, "scripts/theory_experiment.py", "--output", str(results / "theory.md"),
               "--figure", str(results / "figures" / "theory.png")]
     if "theory" in args.parts:

@@ -76,3 +76,19 @@ def test_oneshot_script_keeps_each_runs_results_and_writes_the_table(tmp_path):
                              env=env(), capture_output=True, text=True, timeout=300)
     assert printed.returncode == 0 and "| 0.9 |" in printed.stdout
     assert not list(elsewhere.iterdir()) and not (REPO / "results" / "oneshot.md").exists()
+
+
+def test_a_damaged_checkpoint_or_summary_stops_with_exit_code_2(tmp_path):
+    run = tmp_path / "run"
+    assert run_train(run, "+experiment=dense", "setting=small", "trainer.max_steps_per_epoch=2").returncode == 0
+    checkpoint = run / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])  # truncated
+    command = [sys.executable, "scripts/oneshot_prune.py", str(run), "--sparsities", "0.5"]
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.startswith("error: ") and str(checkpoint) in result.stderr
+    (run / "summary.json").write_text("[1, 2]")
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "summary.json is a JSON list, not a run's summary" in result.stderr
+    bad = subprocess.run([*command[:3], "--sparsities", "1.5"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "error: --sparsities 1.5 is not valid" in bad.stderr

@@ -115,3 +115,17 @@ def test_printed_commands_run_as_printed_from_any_directory(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
     again = _paper_tables("oneshot", "--setting", "small", "--seeds", "1", "--dry-run", "--sweep-dir", str(tmp_path / "runs"), "--", *quick)
     assert "2 jobs: 2 done, 0 to run, 0 refused" in again.stdout
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.epochs=ten", "Error merging override trainer.epochs=ten: Value 'ten' of type 'str' could not be converted to Integer"),
+    ("trainer.epoch=3", "trainer.epoch is not a config key; did you mean trainer.epochs?"),
+])
+def test_a_bad_override_after_the_double_dash_is_one_sentence_and_exit_code_2(tmp_path, override, message):
+    for script, options in (("paper_tables.py", ["table4", "--setting", "small", "--dry-run", "--sweep-dir", str(tmp_path / "t")]),
+                            ("small_suite.py", ["--dry-run", "--sweep-dir", str(tmp_path / "s"), "--results-dir", str(tmp_path / "r")])):
+        result = subprocess.run([sys.executable, str(REPO / "scripts" / script), *options, "--", override], cwd=REPO, env=env(),
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert result.stderr.startswith(f"error: {message}") and f"(in the overrides after --: {override})" in result.stderr
+    assert not any(tmp_path.iterdir())

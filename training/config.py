@@ -204,10 +204,42 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
     """The configuration ``train.py`` would run with these overrides, composed in this process
     (for the scripts around train.py and the tests); raises Hydra's errors for bad overrides."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides or [])
+        try:
+            return compose(config_name="train", overrides=overrides or [])
+        except HydraException as error:
+            raise ConfigError(composition_message(error)) from None
+
+
+def composition_message(error: BaseException) -> str:
+    """Hydra's composition error in one sentence: its own message with the cause's (a value of the
+    wrong type), and for a key that does not exist the closest one there is."""
+    import difflib
+    import re
+
+    text = " ".join(str(error).split())
+    cause = error.__cause__ or error.__context__
+    if cause is not None and str(cause).strip():
+        text += ": " + str(cause).strip().splitlines()[0]
+    missing = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
+    if missing:
+        key = missing.group(1)
+        keys = list(flatten_keys(OmegaConf.to_container(OmegaConf.structured(TrainConfig))))
+        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+        return f"{key} is not a config key" + (f"; did you mean {close[0]}?" if close else "") + " (python train.py --cfg job lists them)"
+    return text
+
+
+def flatten_keys(node: Any, prefix: str = "") -> Iterator[str]:
+    """Every dotted key of a nested mapping (lists are values)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from flatten_keys(v, f"{prefix}{k}.")
+    else:
+        yield prefix[:-1]
 
 
 def _choice(cfg: DictConfig, key: str, allowed: tuple[str, ...]) -> None:
