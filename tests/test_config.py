@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from hydra.errors import ConfigCompositionException
-from omegaconf.errors import ValidationError
 
 from tests.compose import compose_config, group_options
 from training.config import PRESET_KEYS, ConfigError, validate
@@ -170,21 +168,22 @@ def test_invalid_values_name_the_key(override, key):
         validate(cfg)
 
 
-def test_wrong_type_fails_at_composition():
-    with pytest.raises(ConfigCompositionException) as info:
+def test_wrong_type_fails_at_composition_in_one_sentence():
+    with pytest.raises(ConfigError, match=r"^Error merging override trainer.epochs=ten: Value 'ten' of type 'str' could not be "
+                                          r"converted to Integer$"):
         compose_config(["trainer.epochs=ten"])
-    assert isinstance(info.value.__cause__, ValidationError)
-    assert "trainer.epochs" in str(info.value.__cause__)
 
 
 def test_unknown_group_option_fails_at_composition():
-    with pytest.raises(ConfigCompositionException, match="model"):
+    with pytest.raises(ConfigError, match=r"Could not find 'model/resnet1000'"):
         compose_config(["model=resnet1000"])
 
 
-def test_unknown_key_fails_at_composition():
-    with pytest.raises(ConfigCompositionException):
+def test_unknown_key_fails_at_composition_naming_the_closest_key():
+    with pytest.raises(ConfigError, match=r"^trainer.epoch is not a config key; did you mean trainer.epochs\?"):
         compose_config(["trainer.epoch=3"])
+    with pytest.raises(ConfigError, match=r"^optimizer.zzz_qqq is not a config key \(python train.py --cfg job lists them\)$"):
+        compose_config(["optimizer.zzz_qqq=3"])
 
 
 def test_str_weight_decay_preset_goes_to_the_weights_and_thresholds():

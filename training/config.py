@@ -228,7 +228,10 @@ def composition_message(error: BaseException) -> str:
     if missing:
         key = missing.group(1)
         keys = list(flatten_keys(OmegaConf.to_container(OmegaConf.structured(TrainConfig))))
-        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+        parent, _, leaf = key.rpartition(".")
+        siblings = {k.rpartition(".")[2]: k for k in keys if k.rpartition(".")[0] == parent}
+        close = [siblings[m] for m in difflib.get_close_matches(leaf, list(siblings), n=1, cutoff=0.6)]
+        close = close or difflib.get_close_matches(key, keys, n=1, cutoff=0.85)  # a key under another parent
         return f"{key} is not a config key" + (f"; did you mean {close[0]}?" if close else "") + " (python train.py --cfg job lists them)"
     return text
 
