@@ -23,6 +23,11 @@ def sample_std(values: list[float]) -> float:
     return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
+def pct(x: float | None) -> str:
+    """A fraction in percent with two decimals; ``–`` for a missing value."""
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
 def mean_std(values: list[float]) -> str:
     """``mean ± sample std`` in percent of fractions (the mean alone for one value)."""
     if len(values) == 1:

@@ -65,9 +65,10 @@ def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
         raise RefusedInput(str(error)) from None
     if cfg.sparsity.method != "dense":
         raise RefusedInput(f"{run_dir}: one-shot pruning applies to dense runs, this one used sparsity.method={cfg.sparsity.method}")
+    weights = read_checkpoint(run_dir / "checkpoint.pt")["model"]  # a damaged file is refused before the data is loaded
     data = build_data(cfg.data, cfg.trainer.batch_size, 1024, cfg.trainer.seed)
     model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes)
-    model.load_state_dict(read_checkpoint(run_dir / "checkpoint.pt")["model"])
+    model.load_state_dict(weights)
     results = {"test_acc": accuracy(model, data.test), "pruned": []}
     for s in sparsities:
         pruned = copy.deepcopy(model)

@@ -51,7 +51,7 @@ from analysis import runs as R  # noqa: E402
 from analysis.calibration import (  # noqa: E402
     BY_EXPERIMENT, CALIBRATIONS, TOLERANCE, Calibration, best_after_prune, interpolate, slope_corrected, value_text, write_presets,
 )
-from analysis.stats import mean, mean_std  # noqa: E402
+from analysis.stats import mean, mean_std, pct  # noqa: E402
 from training.config import PRESET_KEYS, ConfigError, calibrate_command, preset_for, validate  # noqa: E402
 
 THROUGHPUT = REPO / "configs" / "cluster" / "throughput.yaml"
@@ -336,7 +336,7 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
     for job, result in grid_runs:
         if result.get("failed"):
             continue  # diverged: the penalty collapsed the network; the value is not a candidate
-        value = float(job.cfg.sparsity[knob.split(".")[1]])
+        value = float(OmegaConf.select(job.cfg, knob))
         for t in targets if calibration.emergent else [float(job.cfg.sparsity.target)]:
             points[t].append((value, result["sparsity"] if calibration.emergent else result["test_acc"]))
     values = {t: (interpolate(points[t], t) if calibration.emergent else best_after_prune(points[t])) for t in targets}
@@ -421,8 +421,8 @@ def calibration_report(calibration: Calibration, setting: str, grid_runs: list[t
         lines += [f"| {knob} | sparsity % | test top-1 % |", "|---:|---:|---:|"]
     else:
         lines += [f"| {knob} | target % | test top-1 before the prune % | after the prune % | ‖θ‖₁ pruned % |", "|---:|---:|---:|---:|---:|"]
-    for job, r in sorted(grid_runs, key=lambda jr: (float(jr[0].cfg.sparsity.target), float(jr[0].cfg.sparsity[knob.split('.')[1]]))):
-        cells = [value_text(float(job.cfg.sparsity[knob.split(".")[1]]))]
+    for job, r in sorted(grid_runs, key=lambda jr: (float(jr[0].cfg.sparsity.target), float(OmegaConf.select(jr[0].cfg, knob)))):
+        cells = [value_text(float(OmegaConf.select(job.cfg, knob)))]
         if calibration.emergent:
             cells += ["diverged", "–"] if r.get("failed") else [pct(r["sparsity"]), pct(r["test_acc"])]
         else:
@@ -440,10 +440,6 @@ def calibration_report(calibration: Calibration, setting: str, grid_runs: list[t
     lines += ["", "## Presets", "", f"| target % | {knob} |", "|---:|---:|"]
     lines += [f"| {100 * t:g} | {value_text(row['value'])} |" for t, row in sorted(accepted.items())]
     return "\n".join(lines) + "\n"
-
-
-def pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}"
 
 
 def main() -> None:

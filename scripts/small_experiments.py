@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
-from analysis.stats import mean, mean_std, sample_std  # noqa: E402
+from analysis.stats import mean, mean_std, pct, sample_std  # noqa: E402
 
 COMMON = ["setting=small", "logger=disabled", "trainer.progress=false"]
 SWEEPS = {
@@ -80,10 +80,6 @@ def run_sweep(sweep: dict, extra: list[str]) -> None:
 
 def load_runs(records_dir: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(records_dir.glob("*.json"))]
-
-
-def pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}"
 
 
 def header(title: str, description: list[str], command: str) -> list[str]:

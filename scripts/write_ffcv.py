@@ -35,8 +35,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.data.base import DataError  # noqa: E402
-from training.data.ffcv_loader import META_NAME  # noqa: E402  (what the loader reads beside the files)
+from training.data.base import META_NAME, DataError  # noqa: E402  (META_NAME: what the loader reads beside the files)
 from training.data.imagefolder import find_bad_images, scan_split  # noqa: E402
 
 SPLITS = ("train", "val")

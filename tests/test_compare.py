@@ -192,28 +192,37 @@ def test_a_job_directory_without_records_is_listed_as_unfinished(variant_root):
     assert "unfinished: " + str(variant_root / "sweep" / "dense_ham" / "trainer.seed=5") + " (no records" in result.stdout
 
 
-@pytest.mark.parametrize("damage, content, reason", [
-    ("summary.json", "{not json", "summary.json is not valid JSON"),
-    ("summary.json", "[1, 2]", "summary.json is a JSON list, not a run's summary"),
-    ("summary.json", '{"test_acc": 0.5}', "summary.json has no run config"),
-    (".hydra/config.yaml", "name: [unclosed\n", ".hydra/config.yaml is not YAML"),
-], ids=["not-json", "a-list", "no-config", "config-not-yaml"])
-def test_damaged_runs_and_missing_sources_are_listed_and_the_good_runs_compared(run_root, tmp_path, damage, content, reason):
+DAMAGES = {  # run directory (a copy of dense_ham_1): the file damaged, its new content, the reason listed
+    "not-json": ("summary.json", "{not json", "summary.json is not valid JSON"),
+    "a-list": ("summary.json", "[1, 2]", "summary.json is a JSON list, not a run's summary"),
+    "no-config": ("summary.json", '{"test_acc": 0.5}', "summary.json has no run config"),
+    "config-not-yaml": (".hydra/config.yaml", "name: [unclosed\n", ".hydra/config.yaml is not YAML"),
+}
+
+
+def test_damaged_runs_and_missing_sources_are_listed_and_the_good_runs_compared(run_root, tmp_path):
+    """Each damage in its own copy of a finished run, all in one tree beside the good runs: one
+    compare call lists every damaged run with its reason and still compares the good ones."""
     copy = tmp_path / "runs"
-    shutil.copytree(run_root, copy)
-    damaged = copy / "dense_ham_1"
-    if damage == ".hydra/config.yaml":
-        (damaged / "summary.json").unlink()  # a run without a summary is described by its config
-    (damaged / damage).write_text(content)
+    shutil.copytree(run_root, copy, ignore=shutil.ignore_patterns("dense_ham_1"))
+    for name, (damage, content, _) in DAMAGES.items():
+        damaged = copy / f"damaged_{name}"
+        shutil.copytree(run_root / "dense_ham_1", damaged)
+        if damage == ".hydra/config.yaml":
+            (damaged / "summary.json").unlink()  # a run without a summary is described by its config
+        (damaged / damage).write_text(content)
     compare = [sys.executable, str(REPO / "scripts" / "compare.py")]
     result = subprocess.run([*compare, str(copy), str(tmp_path / "missing"), "--table", "3"], cwd=REPO, env=env(), capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert f"unreadable: {damaged} ({damaged / damage} {reason.split(damage + ' ')[1]}" in result.stdout
+    for name, (damage, _, reason) in DAMAGES.items():
+        damaged = copy / f"damaged_{name}"
+        assert f"unreadable: {damaged} ({damaged / damage} {reason.split(damage + ' ')[1]}" in result.stdout
     assert f"unreadable: {tmp_path / 'missing'} (does not exist)" in result.stdout
     accs = [json.loads((copy / f"dense_{s}" / "summary.json").read_text())["test_acc"] for s in (0, 1)]
     assert f"| Baseline | {_mean_std(accs)} |" in result.stdout  # the good runs still make their cells
-    nothing = subprocess.run([*compare, str(damaged), str(tmp_path / "missing")], cwd=REPO, env=env(), capture_output=True, text=True,
+    damaged = [str(copy / f"damaged_{name}") for name in DAMAGES]
+    nothing = subprocess.run([*compare, *damaged, str(tmp_path / "missing")], cwd=REPO, env=env(), capture_output=True, text=True,
                              timeout=300)
     assert nothing.returncode == 2 and nothing.stderr.startswith("error: no run could be read in"), nothing.stderr
-    assert reason in nothing.stderr and "does not exist" in nothing.stderr
+    assert all(reason in nothing.stderr for _, _, reason in DAMAGES.values()) and "does not exist" in nothing.stderr

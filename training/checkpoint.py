@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from training.config import flatten
+
 CHECKPOINT_NAME = "checkpoint.pt"
 #: Keys that may change between an interrupted run and its continuation.
 #: ``sparsity.presets`` only fills a knob, and the filled knob is part of the config itself
@@ -50,16 +52,6 @@ def trajectory_config(cfg: DictConfig) -> dict[str, Any]:
 
 def fingerprint(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    """A nested config as dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``); lists are values."""
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for k, v in node.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: node}
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any], limit: int = 5) -> list[str]:

@@ -227,7 +227,7 @@ def composition_message(error: BaseException) -> str:
     missing = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
     if missing:
         key = missing.group(1)
-        keys = list(flatten_keys(OmegaConf.to_container(OmegaConf.structured(TrainConfig))))
+        keys = list(flatten(OmegaConf.to_container(OmegaConf.structured(TrainConfig))))
         parent, _, leaf = key.rpartition(".")
         siblings = {k.rpartition(".")[2]: k for k in keys if k.rpartition(".")[0] == parent}
         close = [siblings[m] for m in difflib.get_close_matches(leaf, list(siblings), n=1, cutoff=0.6)]
@@ -236,13 +236,14 @@ def composition_message(error: BaseException) -> str:
     return text
 
 
-def flatten_keys(node: Any, prefix: str = "") -> Iterator[str]:
-    """Every dotted key of a nested mapping (lists are values)."""
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``); lists are values."""
     if isinstance(node, dict):
+        out: dict[str, Any] = {}
         for k, v in node.items():
-            yield from flatten_keys(v, f"{prefix}{k}.")
-    else:
-        yield prefix[:-1]
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
 
 
 def _choice(cfg: DictConfig, key: str, allowed: tuple[str, ...]) -> None:

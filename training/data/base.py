@@ -7,6 +7,9 @@ from typing import Callable, Iterator, Protocol
 
 import torch
 
+#: written beside the .beton files by scripts/write_ffcv.py (class names, image counts), read by data=ffcv_imagenet
+META_NAME = "dataset.json"
+
 
 class DataError(RuntimeError):
     """A data set cannot be found or read; the message says how to provide it."""

@@ -66,10 +66,9 @@ from training.data.augment import (
     epoch_key,
     schedule_from,
 )
-from training.data.base import DataBundle, DataError, resolve_num_classes
+from training.data.base import META_NAME, DataBundle, DataError, resolve_num_classes
 
 FILES = ("train.beton", "val.beton")
-META_NAME = "dataset.json"  # written beside the .beton files by scripts/write_ffcv.py
 
 
 def _numba_threads_only(cls, n: int) -> None:
