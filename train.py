@@ -19,12 +19,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from training.checkpoint import CheckpointError
-from training.config import ConfigError, fill_presets_when_composed, register_configs, validate
+from training.config import ConfigError, fill_presets_when_composed, recorded, register_configs, validate
 from training.data import DataError
 from training.distributed import DistributedStartError
 from training.preemption import EXIT_STOPPED, Stopped
 from training.records import TrainLog
-from training.rundir import CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, save_run_config
+from training.rundir import CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, remove_new_run_dirs, save_run_config
 
 register_configs()
 fill_presets_when_composed()  # --cfg job shows the per-target presets a run uses
@@ -38,6 +38,7 @@ def fail(code: int, message: str, cfg: DictConfig, log: TrainLog) -> None:
     yet) and return, so that the sweep's other jobs still run."""
     print(f"error: {message}", file=sys.stderr)
     if HydraConfig.get().mode != RunMode.MULTIRUN:
+        remove_new_run_dirs()  # a refused run on a new path leaves no empty directory
         sys.exit(code)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     record_failure(run_dir, message)
@@ -126,7 +127,7 @@ def run(cfg: DictConfig, log: TrainLog) -> dict:
         acc = summary["test_acc"]
         acc5 = summary["test_acc5"]
         print(
-            f"done: {cfg.name} test_acc={100 * acc:.2f}% test_acc5={100 * acc5:.2f}% "
+            f"done: {recorded(cfg)['name']} test_acc={100 * acc:.2f}% test_acc5={100 * acc5:.2f}% "
             f"train_loss={summary['train_loss']:.4f} sparsity={100 * summary['sparsity']:.2f}% "
             f"sign_flips(last epoch)={summary['sign_flips']} epochs={summary['epoch']} "
             f"in {summary['wall_time_s']:.1f}s -> {summary['run_dir']}"

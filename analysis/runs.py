@@ -66,15 +66,19 @@ class UnreadableRun(Exception):
 
 
 def _hydra_config(run_dir: Path) -> dict[str, Any] | None:
-    """The composed config ``train.py`` wrote into ``.hydra/`` (interpolations resolved), if any."""
+    """The composed config ``train.py`` wrote into ``.hydra/`` (interpolations resolved, except
+    ``${oc.env:...}``: kept as written, so that no token from this process's environment is
+    archived), if any."""
     config_file = run_dir / CONFIG_DIR / "config.yaml"
     if not config_file.exists():
         return None
     import yaml
     from omegaconf import OmegaConf
 
+    from training.config import recorded
+
     try:
-        config = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
+        config = recorded(OmegaConf.load(config_file), numbers=False)  # this process's environment is not the run's
     except (yaml.YAMLError, UnicodeDecodeError, ValueError) as error:
         raise UnreadableRun(f"{config_file} is not YAML ({type(error).__name__})") from None
     except Exception as error:  # OmegaConf: an interpolation it cannot resolve, a YAML list instead of a mapping

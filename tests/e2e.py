@@ -100,4 +100,5 @@ def tmpfs(mount_point, options: str):
     try:
         yield mount_point
     finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
+        # lazy: a file still open or mapped (an FFCV loader's memory map) would keep the mount busy and left behind
+        subprocess.run(["umount", "--lazy", str(mount_point)], check=False)

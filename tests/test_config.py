@@ -186,6 +186,62 @@ def test_unknown_key_fails_at_composition_naming_the_closest_key():
         compose_config(["optimizer.zzz_qqq=3"])
 
 
+def test_a_key_added_with_plus_is_refused_naming_the_closest_key():
+    """Hydra's ``+key=value`` adds a key even to a structured config (and Hydra's own error for
+    ``trainer.epoch=1`` suggests exactly that form); every key outside the schema is refused."""
+    from omegaconf import OmegaConf
+
+    for override, message in (("+trainer.epoch=1", r"^trainer.epoch is not a config key; did you mean trainer.epochs\? "),
+                              ("+trainer.foo=1", r"^trainer.foo is not a config key \(python train.py --cfg job lists them\)$"),
+                              ("+trainer.extra={a: 1}", r"^trainer.extra is not a config key "),
+                              ("+zzz.yyy=2", r"^zzz is not a config key ")):
+        with pytest.raises(ConfigError, match=message):
+            compose_config([override])
+    with pytest.raises(ConfigError, match=r"^these are not config keys: optimizer.weight_decya \(did you mean optimizer.weight_decay\?\), "
+                                          r"ham.alhpa \(did you mean ham.alpha\?\) "):
+        compose_config(["+optimizer.weight_decya=0", "+ham.alhpa=2"])
+    cfg = compose_config([])  # what train.py gets from Hydra: validate() is where it stops
+    OmegaConf.update(cfg, "trainer.epoch", 1, force_add=True)
+    with pytest.raises(ConfigError, match=r"^trainer.epoch is not a config key; did you mean trainer.epochs\?"):
+        validate(cfg)
+
+
+def test_records_keep_values_from_the_environment_as_written(monkeypatch):
+    """Text read with ${oc.env:...} (a token) stays as written, also where another key refers to it
+    or it is part of a longer text; a value that reads as a number is recorded as that number."""
+    from omegaconf import OmegaConf
+
+    from training.config import recorded
+
+    monkeypatch.setenv("HAM_TEST_TOKEN", "tok-5f3e9a")
+    monkeypatch.setenv("HAM_TEST_SEED", "7")
+    cfg = compose_config(["logger.wandb.group=${oc.env:HAM_TEST_TOKEN}", "logger.wandb.tags=[a-${oc.env:HAM_TEST_TOKEN}]",
+                          "trainer.seed=${oc.env:HAM_TEST_SEED}", "logger.wandb.entity=${logger.wandb.group}"])
+    assert OmegaConf.to_container(cfg, resolve=True)["logger"]["wandb"]["group"] == "tok-5f3e9a"  # what the run uses
+    kept = recorded(cfg)
+    assert "tok-5f3e9a" not in repr(kept)
+    assert kept["logger"]["wandb"] | {"project": None} == {"group": "${oc.env:HAM_TEST_TOKEN}", "entity": "${oc.env:HAM_TEST_TOKEN}",
+                                                           "tags": ["a-${oc.env:HAM_TEST_TOKEN}"], "mode": "offline", "project": None}
+    assert kept["trainer"]["seed"] == 7 and kept["sparsity"]["seed"] == 7  # sparsity.seed: ${trainer.seed}
+    assert kept["optimizer"] == OmegaConf.to_container(cfg.optimizer, resolve=True)  # the rest resolved as usual
+
+
+def test_the_fingerprint_sees_text_from_the_environment_that_the_checkpoint_does_not_keep(monkeypatch, tmp_path):
+    """A checkpoint keeps ``${oc.env:...}`` as written, yet a resume with another value of it is
+    another configuration: the fingerprint hashes the resolved value, and the refusal names the key."""
+    from training.checkpoint import CheckpointError, load_checkpoint, save_atomic, trajectory_config, trajectory_fingerprint
+
+    monkeypatch.setenv("HAM_TEST_OPTIMIZER", "sgd")
+    first = compose_config(["optimizer.sam_base=${oc.env:HAM_TEST_OPTIMIZER}"])
+    save_atomic({"config": trajectory_config(first), "fingerprint": trajectory_fingerprint(first)}, tmp_path / "checkpoint.pt")
+    assert load_checkpoint(tmp_path / "checkpoint.pt", trajectory_config(first), trajectory_fingerprint(first))
+    monkeypatch.setenv("HAM_TEST_OPTIMIZER", "adamw")
+    second = compose_config(["optimizer.sam_base=${oc.env:HAM_TEST_OPTIMIZER}"])
+    assert trajectory_config(second) == trajectory_config(first) and trajectory_config(first)["optimizer"]["sam_base"] == "${oc.env:HAM_TEST_OPTIMIZER}"
+    with pytest.raises(CheckpointError, match=r"optimizer.sam_base=\$\{oc.env:HAM_TEST_OPTIMIZER\} \(a value read from the environment now differs\)"):
+        load_checkpoint(tmp_path / "checkpoint.pt", trajectory_config(second), trajectory_fingerprint(second))
+
+
 def test_str_weight_decay_preset_goes_to_the_weights_and_thresholds():
     import torch
 

@@ -22,8 +22,10 @@ from training.preemption import EXIT_STOPPED
 
 pytestmark = pytest.mark.slow
 # the whole training set: 468 steps an epoch in one process (about 2 s), so that a signal sent when the
-# first epoch is recorded lands inside the second
-SETUP = ["data.train_subset=null", "trainer.epochs=2", "sparsity=rigl", "sparsity.rigl_delta_t=50", "trainer.signal_check_every=1"]
+# first epoch is recorded lands inside the second; a learning rate that changes at every step (a
+# one-epoch warm-up, then linear decay to 0), so that the history's lr of a resumed epoch can differ
+SETUP = ["data.train_subset=null", "trainer.epochs=2", "sparsity=rigl", "sparsity.rigl_delta_t=50", "trainer.signal_check_every=1",
+         "schedule.name=linear_ramp", "schedule.warmup_epochs=1"]
 TIMINGS = ("images_per_s", "train_time_s", "wall_time_s")
 
 
@@ -67,7 +69,12 @@ def test_one_process_stops_inside_an_epoch_and_resumes_bit_identical(tmp_path, s
     resumed = run_train(stopped, *SETUP)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"step {payload['partial']['step']} of epoch {payload['epoch'] + 1}" in resumed.stdout
-    _assert_equal_runs(straight, stopped)
+    _assert_equal_runs(straight, stopped)  # the histories too: the resumed epoch records the lr an uninterrupted one does
+    # by hand: the mean rate over an epoch's 468 steps k = 0..467 is 0.05·mean(k/468) = 0.05·467/936 in the
+    # warm-up, 0.05·(1 - 467/936) in the decay; the rate at the resume step is another value
+    lrs = [h["lr"] for h in read_history(stopped)]
+    assert lrs == pytest.approx([0.05 * 467 / 936, 0.05 * (1 - 467 / 936)], rel=1e-9)
+    assert abs(lrs[1] - 0.05 * (1 - payload["partial"]["step"] / 468)) > 1e-4
 
 
 def _srun_like(run_dir: Path, job_id: str) -> list[subprocess.Popen]:

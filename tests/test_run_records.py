@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from tests.e2e import REPO, env, read_history, run_train, train_command
+from tests.e2e import REPO, SMALL, env, read_history, run_train, train_command
 
 pytestmark = pytest.mark.slow
 
@@ -71,3 +71,42 @@ def test_cfg_job_shows_the_preset_that_the_run_uses(tmp_path, experiment, expect
     ran = run_train(tmp_path, *overrides, "trainer.max_steps_per_epoch=2")  # and the config saved beside the run
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert yaml.safe_load((tmp_path / ".hydra" / "config.yaml").read_text())["sparsity"]["str_weight_decay"] == used
+
+
+def test_no_text_from_the_environment_reaches_a_file_that_train_archive_or_compare_writes(tmp_path, monkeypatch):
+    """A token in the environment, used through ${oc.env:...} (in a W&B label, a tag and a path), by a
+    sweep with a finished and a failed job, with W&B offline: none of the files train.py writes, nor
+    the archived records, nor compare's tables hold it; the records keep the interpolation as written.
+    A seed read from the environment is a number and is recorded as the number the run used, by the
+    run; whoever reads a run's ``.hydra/config.yaml`` later (here with the same variables set, as on
+    the machine that ran it) resolves nothing."""
+    import json
+    import os
+
+    from analysis.runs import archive
+
+    token = "tok-" + os.urandom(12).hex()
+    sweep, records, tables = tmp_path / "sweep", tmp_path / "records", tmp_path / "tables"
+    secret_env = dict(env(), HAM_TEST_TOKEN=token, HAM_TEST_SEED="3", WANDB_MODE="offline")
+    monkeypatch.setenv("HAM_TEST_TOKEN", token)  # archive() runs in this process
+    monkeypatch.setenv("HAM_TEST_SEED", "3")
+    command = [sys.executable, str(REPO / "train.py"), "-m", f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${name}/job${hydra:job.num}", *SMALL, "logger=offline",
+               "trainer.max_steps_per_epoch=4", "optimizer.lr=0.05,-1", "trainer.seed=${oc.env:HAM_TEST_SEED}",
+               "logger.wandb.group=${oc.env:HAM_TEST_TOKEN}", "logger.wandb.tags=[t-${oc.env:HAM_TEST_TOKEN}]",
+               "sparsity.calibration=${oc.env:HAM_TEST_TOKEN}.yaml"]
+    result = subprocess.run(command, cwd=REPO, env=secret_env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1 and "1 job(s) of the sweep" in result.stderr, result.stderr[-3000:]  # the lr=-1 job failed
+    assert archive(sweep, records) == 2
+    compared = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(sweep), str(records), "--setting", "small",
+                               "--output-dir", str(tables)], cwd=REPO, env=secret_env, capture_output=True, text=True, timeout=300)
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.match("*/wandb/offline-run-*/*.wandb") for p in written) and len(list(tables.iterdir())) >= 2
+    assert [p for p in written if token.encode() in p.read_bytes() or token in str(p)] == []
+    kept = [json.loads(p.read_text()) for p in sorted(records.glob("*.json"))]
+    assert sorted(bool(r.get("failed")) for r in kept) == [False, True]
+    for record in kept:
+        assert record["config"]["logger"]["wandb"]["group"] == "${oc.env:HAM_TEST_TOKEN}"
+        assert record["config"]["sparsity"]["calibration"] == "${oc.env:HAM_TEST_TOKEN}.yaml"
+        seed = "${oc.env:HAM_TEST_SEED}" if record.get("failed") else 3  # the failed job's config is read from its .hydra/config.yaml
+        assert record["config"]["trainer"]["seed"] == seed and record["config"]["sparsity"]["seed"] == seed

@@ -143,15 +143,36 @@ def test_resuming_with_other_threads_warns_that_it_is_no_longer_bit_identical(tm
     assert other.returncode == 0 and "warning: resuming with 2 torch thread(s)" in other.stderr and "no longer bit-identical" in other.stderr
 
 
-@pytest.mark.parametrize("refusal", [["optimizer.lr=0.01"], ["trainer.resume=never"], ["optimizer.lr=-1"]],
-                         ids=["other_config", "resume_never", "bad_value"])
-def test_a_refused_run_leaves_the_directory_exactly_as_it_was(tmp_path, refusal):
-    assert run_train(tmp_path).returncode == 0
-    before = snapshot(tmp_path)
-    assert ".hydra/overrides.yaml" in before and ".hydra/config.yaml" in before
-    result = run_train(tmp_path, *refusal)
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert snapshot(tmp_path) == before
+def test_a_refused_run_leaves_the_directory_exactly_as_it_was_a_killed_runs_lock_included(tmp_path):
+    """A run killed after its first epoch leaves its records, a checkpoint and its ``run.lock`` (which
+    blocks nothing); refused runs in that directory (another configuration, trainer.resume=never, a
+    bad value, a key that is not in the schema) leave every file as it was, the lock's content and
+    times included."""
+    run_dir = tmp_path / "run"
+    kill_after_first_epoch(run_dir, ["trainer.epochs=5"], epochs=5)
+    before = snapshot(run_dir)
+    assert {".hydra/overrides.yaml", ".hydra/config.yaml", "checkpoint.pt", "run.lock"} <= set(before)
+    lock_times = (run_dir / "run.lock").stat().st_mtime_ns
+    for refusal in (["optimizer.lr=0.01"], ["trainer.resume=never"], ["optimizer.lr=-1"], ["+trainer.epoch=1"]):
+        result = run_train(run_dir, "trainer.epochs=5", *refusal)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert snapshot(run_dir) == before, refusal
+        assert (run_dir / "run.lock").stat().st_mtime_ns == lock_times, refusal
+
+
+def test_a_refused_run_on_a_new_path_leaves_no_directory_behind(tmp_path):
+    """Hydra creates the run directory (and its missing parents) before train.py checks anything; a
+    refused run removes what was created for it: before its checks (a key not in the schema, a bad
+    value, an interpolation that cannot be resolved) and after taking the run's lock (no data)."""
+    (tmp_path / "empty").mkdir()
+    for refusal, message in ((["+trainer.epoch=1"], "error: trainer.epoch is not a config key; did you mean trainer.epochs?"),
+                             (["optimizer.lr=-1"], "error: optimizer.lr=-1.0 is not valid"),
+                             (["trainer.epochs=${oops}"], "error: trainer.epochs=${oops} is not valid: its interpolation cannot be "
+                                                          "resolved (Interpolation key 'oops' not found)"),
+                             ([f"data.root={tmp_path / 'empty'}"], "Fashion-MNIST")):
+        result = run_train(tmp_path / "new" / "a" / "run", *refusal)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"], refusal
 
 
 def test_a_second_run_in_the_same_directory_is_refused_while_the_first_runs(tmp_path):
@@ -314,10 +335,7 @@ def test_the_out_of_memory_sentence_covers_host_and_gpu_errors_and_nothing_else(
     assert train_entry.out_of_memory(RuntimeError("shape mismatch"), cfg) is None
 
 
-def test_an_interpolation_to_a_missing_key_and_a_dangling_run_directory_are_refused(tmp_path):
-    result = run_train(tmp_path / "run", "trainer.epochs=${oops}")
-    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert "error: trainer.epochs=${oops} is not valid: its interpolation cannot be resolved (Interpolation key 'oops' not found)" in result.stderr
+def test_a_dangling_run_directory_is_refused(tmp_path):
     link = tmp_path / "link"
     link.symlink_to(tmp_path / "gone")
     for run_dir in (link, link / "below"):

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from training.config import flatten
+from training.config import ENVIRONMENT_INTERPOLATION, flatten, recorded, resolved
 
 CHECKPOINT_NAME = "checkpoint.pt"
 #: Keys that may change between an interrupted run and its continuation.
@@ -38,9 +38,11 @@ class CheckpointError(RuntimeError):
     """A checkpoint is unreadable or belongs to another configuration."""
 
 
-def trajectory_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config without the keys that do not change what is trained."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
+def trajectory_config(cfg: DictConfig, environment: bool = False) -> dict[str, Any]:
+    """The config without the keys that do not change what is trained, as records keep it
+    (:func:`training.config.recorded`: ``${oc.env:NAME}`` as written); ``environment=True``: with
+    the values read from the environment (what :func:`trajectory_fingerprint` hashes)."""
+    plain = resolved(cfg) if environment else recorded(cfg)
     for key in NON_TRAJECTORY_KEYS:
         *parents, leaf = key.split(".")
         node = plain
@@ -52,6 +54,13 @@ def trajectory_config(cfg: DictConfig) -> dict[str, Any]:
 
 def fingerprint(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def trajectory_fingerprint(cfg: DictConfig) -> str:
+    """What a checkpoint is checked against: the trajectory config with the values read from the
+    environment (a run whose ``${oc.env:SEED}`` changed is another run), hashed so that those values
+    are not written."""
+    return fingerprint(trajectory_config(cfg, environment=True))
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any], limit: int = 5) -> list[str]:
@@ -194,11 +203,14 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
-def load_checkpoint(path: Path, config: dict[str, Any]) -> dict[str, Any]:
-    """Load ``path`` and check it was written by the same trajectory configuration."""
+def load_checkpoint(path: Path, config: dict[str, Any], expected: str) -> dict[str, Any]:
+    """Load ``path`` and check it was written by the same trajectory configuration (``config`` as
+    recorded, ``expected`` its :func:`trajectory_fingerprint`)."""
     payload = read_checkpoint(path)
-    if payload["fingerprint"] != fingerprint(config):
-        diffs = config_differences(payload["config"], config)
+    if payload["fingerprint"] != expected:
+        diffs = config_differences(payload["config"], config) or [
+            f"{key}={value} (a value read from the environment now differs)" for key, value in flatten(config).items()
+            if isinstance(value, str) and ENVIRONMENT_INTERPOLATION.search(value)]
         raise CheckpointError(
             f"checkpoint {path} was written by a different configuration ("
             + "; ".join(diffs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -202,38 +203,72 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
     """The configuration ``train.py`` would run with these overrides, composed in this process
-    (for the scripts around train.py and the tests); raises Hydra's errors for bad overrides."""
+    (for the scripts around train.py and the tests); a bad override or a key not in the schema is a :class:`ConfigError`."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         try:
-            return compose(config_name="train", overrides=overrides or [])
+            cfg = compose(config_name="train", overrides=overrides or [])
         except HydraException as error:
             raise ConfigError(composition_message(error)) from None
+    check_keys(cfg)
+    return cfg
 
 
 def composition_message(error: BaseException) -> str:
     """Hydra's composition error in one sentence: its own message with the cause's (a value of the
     wrong type), and for a key that does not exist the closest one there is."""
-    import difflib
-    import re
-
     text = " ".join(str(error).split())
     cause = error.__cause__ or error.__context__
     if cause is not None and str(cause).strip():
         text += ": " + str(cause).strip().splitlines()[0]
     missing = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
-    if missing:
-        key = missing.group(1)
-        keys = list(flatten(OmegaConf.to_container(OmegaConf.structured(TrainConfig))))
+    return unknown_key_message([missing.group(1)]) if missing else text
+
+
+def schema_keys() -> list[str]:
+    """Every key of :class:`TrainConfig`, dotted (a list is one key: ``data.mean``)."""
+    return list(flatten(OmegaConf.to_container(OmegaConf.structured(TrainConfig))))
+
+
+def unknown_key_message(unknown: list[str]) -> str:
+    """One sentence for keys that are not in the schema, each with the closest key there is (a
+    sibling first: ``trainer.epoch`` -> ``trainer.epochs``)."""
+    import difflib
+
+    keys = schema_keys()
+    closest = {}
+    for key in unknown:
         parent, _, leaf = key.rpartition(".")
         siblings = {k.rpartition(".")[2]: k for k in keys if k.rpartition(".")[0] == parent}
         close = [siblings[m] for m in difflib.get_close_matches(leaf, list(siblings), n=1, cutoff=0.6)]
-        close = close or difflib.get_close_matches(key, keys, n=1, cutoff=0.85)  # a key under another parent
-        return f"{key} is not a config key" + (f"; did you mean {close[0]}?" if close else "") + " (python train.py --cfg job lists them)"
-    return text
+        closest[key] = (close or difflib.get_close_matches(key, keys, n=1, cutoff=0.85) or [None])[0]  # else under another parent
+    listing = " (python train.py --cfg job lists them)"
+    if len(unknown) == 1:
+        key = unknown[0]
+        return f"{key} is not a config key" + (f"; did you mean {closest[key]}?" if closest[key] else "") + listing
+    named = ", ".join(key + (f" (did you mean {closest[key]}?)" if closest[key] else "") for key in unknown)
+    return f"these are not config keys: {named}{listing}"
+
+
+def check_keys(cfg: DictConfig) -> None:
+    """Refuse keys that are not in the schema. Hydra's ``+key=value`` adds a key even to a structured
+    config (``+trainer.epoch=1``, the form Hydra's own error suggests for a typo, used to be accepted
+    and ignored: a 10-epoch run followed); every such key is named with the closest valid one."""
+    keys = set(schema_keys())
+    prefixes = {k.rsplit(".", i)[0] for k in keys for i in range(1, k.count(".") + 1)}
+    unknown = []
+    for key in flatten(OmegaConf.to_container(cfg, resolve=False)):
+        if key in keys:
+            continue
+        parts = key.split(".")  # the shortest part of it that is not in the schema: +trainer.extra={a: 1} is trainer.extra
+        shortest = next(".".join(parts[:i]) for i in range(1, len(parts) + 1) if ".".join(parts[:i]) not in prefixes)
+        if shortest not in unknown:
+            unknown.append(shortest)
+    if unknown:
+        raise ConfigError(unknown_key_message(unknown))
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -385,6 +420,55 @@ def wandb_credentials_found() -> bool:
     return read_netrc_auth(host=os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")) is not None
 
 
+#: an interpolation that reads the environment (OmegaConf's resolver; ``${oc.env:NAME}`` or ``${oc.env:NAME,default}``)
+ENVIRONMENT_INTERPOLATION = re.compile(r"\$\{\s*oc\.env\s*:")
+#: a value that is one such interpolation and nothing else
+ONE_ENVIRONMENT_VALUE = re.compile(r"\$\{\s*oc\.env\s*:[^${}]*\}")
+
+
+def _environment_number(text: str) -> int | float | bool | None:
+    """The value of ``${oc.env:NAME}`` when it reads as a number or true/false (a seed from
+    ``SLURM_ARRAY_TASK_ID``); None for text (a token, a path) or a variable that is not set."""
+    try:
+        value = str(OmegaConf.to_container(OmegaConf.create({"v": text}), resolve=True)["v"])
+    except Exception:
+        return None
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            number = kind(value)
+        except ValueError:
+            continue
+        return number if math.isfinite(number) else None
+    return None
+
+
+def recorded(cfg: DictConfig | dict, numbers: bool = True) -> dict:
+    """The config as records keep it (``summary.json``, a checkpoint's config, W&B's config, archived
+    records, what the analysis reads): every interpolation resolved except those that read the
+    environment, which stay as written (``${oc.env:NAME}``), as does any value that refers to one.
+    A token in the environment never reaches a file; the run itself uses the resolved value.
+
+    ``numbers``: in the run's own process, a value that is a single ``${oc.env:NAME}`` whose content
+    reads as a number or true/false (``trainer.seed=${oc.env:SLURM_ARRAY_TASK_ID}``) is recorded as
+    that number, so that the run can be compared (a secret in a number-typed key is not supported).
+    Readers of a run's files pass ``numbers=False``: their environment is not the run's."""
+
+    def keep(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: keep(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [keep(v) for v in node]
+        if isinstance(node, str) and ENVIRONMENT_INTERPOLATION.search(node):
+            number = _environment_number(node) if numbers and ONE_ENVIRONMENT_VALUE.fullmatch(node.strip()) else None
+            return number if number is not None else node.replace("${", "\\${")  # escaped: resolves to the text as written
+        return node
+
+    plain = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
+    return OmegaConf.to_container(OmegaConf.create(keep(plain)), resolve=True)  # type: ignore[return-value]
+
+
 def resolved(cfg: DictConfig) -> dict:
     """The config with its interpolations resolved; one that cannot be (``${oops}``: no such key, a
     resolver that fails) is a :class:`ConfigError` naming the key and what it refers to."""
@@ -407,8 +491,10 @@ def validate(cfg: DictConfig) -> None:
     """Check every value that a type cannot express; raise :class:`ConfigError` naming the key.
 
     First every float of the config must be finite (NaN and infinity are never meaningful here:
-    ``ham.alpha=nan`` used to run as if HAM were off); then each key's range.
+    ``ham.alpha=nan`` used to run as if HAM were off); then each key's range. Keys that are not in
+    the schema (added with ``+``) are refused first.
     """
+    check_keys(cfg)
     for key, value in _floats(resolved(cfg)):
         _check(math.isfinite(value), key, value, "a finite number")
     _choice(cfg, "model.name", MODELS)

@@ -25,12 +25,12 @@ from training import distributed as D
 from training.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
-    fingerprint,
     load_checkpoint,
     rng_state,
     save_atomic,
     set_rng_state,
     trajectory_config,
+    trajectory_fingerprint,
 )
 from training.config import ConfigError
 from training.data import build_data
@@ -79,7 +79,7 @@ class Trainer:
         try:
             self._build(cfg, run_dir)
         except BaseException:  # refused (data, checkpoint, ...): leave the directory as it was
-            self.lock.release()
+            self.lock.give_back()
             raise
 
     def _build(self, cfg: DictConfig, run_dir: Path) -> None:
@@ -122,8 +122,9 @@ class Trainer:
         #: inside an epoch (a run stopped by a signal): steps done and the epoch's running sums
         self.partial: dict[str, Any] | None = None
         self.stop = StopSignals()
-        self.config = trajectory_config(cfg)
-        run_id = hashlib.sha256(f"{run_dir.resolve()}:{fingerprint(self.config)}".encode()).hexdigest()[:16]
+        self.config = trajectory_config(cfg)  # as recorded: ${oc.env:...} as written
+        self.fingerprint = trajectory_fingerprint(cfg)  # with the values read from the environment
+        run_id = hashlib.sha256(f"{run_dir.resolve()}:{self.fingerprint}".encode()).hexdigest()[:16]
         self._resume()
         self.records = RunRecords(run_dir, cfg, self.env.is_main, run_id, self.history)
 
@@ -148,7 +149,7 @@ class Trainer:
                 f"{path} exists and trainer.resume=never: refusing to overwrite it. Use trainer.resume=auto "
                 f"to continue that run, or another run directory (name=... or hydra.run.dir=...)."
             )
-        payload = load_checkpoint(path, self.config)
+        payload = load_checkpoint(path, self.config, self.fingerprint)
         saved_world = payload.get("world_size", 1)
         if saved_world != self.env.world_size:
             raise CheckpointError(
@@ -204,7 +205,7 @@ class Trainer:
             "history": self.history,
             "partial": self.partial,
             "config": self.config,
-            "fingerprint": fingerprint(self.config),
+            "fingerprint": self.fingerprint,
         }
 
     def thetas(self) -> list[tuple[str, torch.Tensor]]:
@@ -511,7 +512,7 @@ class Trainer:
             "ham": bool(cfg.ham.enabled),
             "epochs": self.epoch,
             **{key: summary[key] for key in ("sparsity", "test_acc", "test_acc5")},
-            "config_fingerprint": fingerprint(self.config),
+            "config_fingerprint": self.fingerprint,
         })
 
     def close(self, exit_code: int = 0) -> None:

@@ -1,7 +1,8 @@
 """What a run leaves behind: ``history.jsonl``, ``summary.json``, ``train.log`` and (optionally) a W&B run.
 
 Only the main rank writes. ``history.jsonl`` holds one JSON object per finished epoch;
-``summary.json`` holds the last epoch's metrics, the totals and the resolved configuration.
+``summary.json`` holds the last epoch's metrics, the totals and the configuration (resolved, except
+``${oc.env:...}``, kept as written: :func:`training.config.recorded`).
 
 The W&B run has the id of the run directory and trajectory, so a resumed run continues it. Online,
 W&B itself appends to the run. Offline, W&B cannot append to an earlier process's directory (each
@@ -21,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from training.config import wandb_mode
+from training.config import recorded, wandb_mode
 
 HISTORY_NAME = "history.jsonl"
 SUMMARY_NAME = "summary.json"
@@ -47,20 +48,23 @@ def wandb_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
     """The W&B run name (experiment, target sparsity, seed), group (the experiment) and tags (method,
     Sign-In, HAM, optimizer, target sparsity, setting, epochs), so that W&B's own UI groups and
     filters runs by table cell; ``logger.wandb.group`` replaces the group, ``logger.wandb.tags`` are
-    added to the tags."""
-    s, w = cfg.sparsity, cfg.logger.wandb
-    sparse = s.method != "dense"
-    name = f"{cfg.name}" + (f"@{s.target:g}" if sparse else "") + f"-seed{cfg.trainer.seed}"
+    added to the tags. Read from the :func:`~training.config.recorded` config: text read from the
+    environment stays ``${oc.env:NAME}`` here too (a number, such as a job id, is its value)."""
+    c = recorded(cfg)
+    s, w = c["sparsity"], c["logger"]["wandb"]
+    sparse = s["method"] != "dense"
+    target = f"{s['target']:g}" if isinstance(s["target"], (int, float)) else s["target"]
+    name = f"{c['name']}" + (f"@{target}" if sparse else "") + f"-seed{c['trainer']['seed']}"
     tags = [
-        f"method:{s.method}",
-        f"signin:{'on' if s.sign_in else 'off'}",
-        f"ham:{'on' if cfg.ham.enabled else 'off'}",
-        f"optimizer:{cfg.optimizer.name}",
-        f"sparsity:{s.target:g}" if sparse else "sparsity:0",
-        f"setting:{setting_of(cfg.data.name)}",
-        f"epochs:{cfg.trainer.epochs}",
+        f"method:{s['method']}",
+        f"signin:{'on' if s['sign_in'] else 'off'}",
+        f"ham:{'on' if c['ham']['enabled'] else 'off'}",
+        f"optimizer:{c['optimizer']['name']}",
+        f"sparsity:{target}" if sparse else "sparsity:0",
+        f"setting:{setting_of(c['data']['name'])}",
+        f"epochs:{c['trainer']['epochs']}",
     ]
-    return name, w.group or cfg.name, tags + [t for t in w.tags if t not in tags]
+    return name, str(w["group"] or c["name"]), tags + [str(t) for t in w["tags"] if str(t) not in tags]
 
 
 class RunRecords:
@@ -73,12 +77,12 @@ class RunRecords:
         if enabled and mode != "disabled":
             import wandb
 
-            w = cfg.logger.wandb
+            w = recorded(cfg)["logger"]["wandb"]
             name, group, tags = wandb_labels(cfg)
             self.wandb_run = wandb.init(
-                mode=mode, project=w.project, entity=w.entity, group=group, tags=tags,
+                mode=mode, project=str(w["project"]), entity=w["entity"] and str(w["entity"]), group=group, tags=tags,
                 name=name, id=run_id, resume="allow", dir=str(run_dir),
-                config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
+                config=recorded(cfg),  # ${oc.env:...} as written: no token from the environment reaches W&B
             )
         if history or (run_dir / HISTORY_NAME).exists():
             self._rewrite_history(history)
@@ -116,7 +120,7 @@ class RunRecords:
     def write_summary(self, summary: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        summary = dict(summary, config=OmegaConf.to_container(self.cfg, resolve=True))
+        summary = dict(summary, config=recorded(self.cfg))
         _write_text_atomic(self.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
         if self.wandb_run is not None:
             self.wandb_run.summary.update({k: v for k, v in summary.items() if not isinstance(v, dict)})

@@ -3,7 +3,8 @@
 * :class:`RunLock` — an exclusive lock on ``run.lock``, which names the holder (process, host, start
   time) so that a second run started in the same directory can say which run it collided with.
   The kernel drops the lock when the process ends, however it ends; the file of a killed run stays
-  but blocks nothing. A refused run leaves the directory as it found it.
+  but blocks nothing. A refused run leaves the directory as it found it, a killed run's
+  ``run.lock`` included, and removes a run directory that Hydra created for it.
 * :func:`save_run_config` — ``.hydra/config.yaml``, ``overrides.yaml`` and ``hydra.yaml``, written by
   us (``hydra.output_subdir=null``) once a run has passed every check, so that a refused run leaves
   an existing run's records as they were.
@@ -62,10 +63,13 @@ class RunLock:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir, self.fd = run_dir, None
         self.path = run_dir / LOCK_INFO
+        #: the file a killed run left (its content and times), restored by :meth:`give_back`
+        self.found: tuple[bytes, int, int] | None = None
 
     def acquire(self) -> str | None:
         """Take the lock; return None, or a message naming the run that holds it."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -80,35 +84,73 @@ class RunLock:
                 f"another run directory (name=... or hydra.run.dir=...)."
             )
         self.fd = fd
+        if existed:  # a killed run's file: it blocks nothing, but a refused run puts it back as it was
+            info = os.fstat(fd)
+            self.found = (os.read(fd, 1 << 16), info.st_atime_ns, info.st_mtime_ns)
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
         return None
 
     def release(self) -> None:
+        """The run is over: remove ``run.lock`` and drop the lock."""
         if self.fd is not None:
             self.path.unlink(missing_ok=True)
             os.close(self.fd)  # closing drops the lock
             self.fd = None
 
+    def give_back(self) -> None:
+        """The run was refused: leave ``run.lock`` as it was found (a killed run's file with its
+        content and times, or none) and drop the lock."""
+        if self.fd is None:
+            return
+        if self.found is None:
+            self.release()
+            return
+        content, atime, mtime = self.found
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, content, 0)
+        os.utime(self.fd, ns=(atime, mtime))
+        os.close(self.fd)
+        self.fd = None
+
 
 def save_run_config(run_dir: Path, cfg: DictConfig) -> None:
-    """What Hydra would write into ``.hydra/``: the composed config, the overrides, Hydra's config."""
+    """What Hydra would write into ``.hydra/``: the composed config, the overrides, Hydra's config
+    (all as written: an interpolation that reads the environment is not resolved)."""
     target = run_dir / CONFIG_DIR
     target.mkdir(parents=True, exist_ok=True)
     hydra_cfg = HydraConfig.get()
     OmegaConf.save(cfg, target / "config.yaml")
-    OmegaConf.save(OmegaConf.create(list(hydra_cfg.overrides.task)), target / "overrides.yaml")
+    overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)  # as typed: ${oc.env:...} not resolved
+    OmegaConf.save(OmegaConf.create(overrides), target / "overrides.yaml")
     OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), target / "hydra.yaml")
+
+
+#: the directories Hydra creates for this process's run (``hydra.run.dir`` and the parents it lacked), deepest first
+NEW_RUN_DIRS: list[Path] = []
+
+
+def remove_new_run_dirs() -> None:
+    """A refused run: remove the directories Hydra created for it, as long as they are empty (a
+    refused run on a new path leaves no empty directory behind)."""
+    for path in NEW_RUN_DIRS:
+        try:
+            path.rmdir()
+        except OSError:  # not empty (or already gone): it and its parents stay
+            return
 
 
 class RunDirectoryCheck(Callback):
     """Hydra callback (``configs/train.yaml``): stop with exit code 2 and one sentence when the run or
     sweep directory is an existing file or cannot be written, before Hydra fails on it with a
-    traceback."""
+    traceback; for a single run, note which directories Hydra is about to create
+    (:data:`NEW_RUN_DIRS`)."""
 
     def _check(self, config: DictConfig, key: str) -> None:
         HydraConfig.instance().set_config(config)  # resolves ${hydra:...} in the directory's name
         path = Path(str(OmegaConf.select(config, key))).absolute()
+        if key == "hydra.run.dir":
+            NEW_RUN_DIRS[:] = [p for p in (path, *path.parents) if not p.exists() and not p.is_symlink()]
         dangling = next((p for p in (path, *path.parents) if p.is_symlink() and not p.exists()), None)
         if dangling is not None:
             print(f"error: {key}={path} is not valid: {dangling} is a symbolic link to {os.readlink(dangling)}, which does not exist; "
