@@ -15,7 +15,7 @@ import json
 from typing import Any, Iterable
 
 from analysis.runs import Run
-from training.checkpoint import NON_TRAJECTORY_KEYS
+from training.trajectory import NON_TRAJECTORY_KEYS
 from training.config import flatten
 
 #: keys (or key prefixes) that do not change what a run measures

@@ -53,6 +53,7 @@ from analysis.calibration import (  # noqa: E402
 )
 from analysis.stats import mean, mean_std, pct  # noqa: E402
 from training.config import PRESET_KEYS, ConfigError, calibrate_command, preset_for, validate  # noqa: E402
+from training.trajectory import trajectory_config, without_non_trajectory_keys  # noqa: E402
 
 THROUGHPUT = REPO / "configs" / "cluster" / "throughput.yaml"
 DENSE = ["dense", "dense_ham", "dense_sam", "dense_sam_ham"]
@@ -187,17 +188,32 @@ def status(job: Job) -> str:
     if job.refused:
         return "refused"
     if (job.run_dir / "summary.json").exists() and not (job.run_dir / "failed.txt").exists():
-        return "done"
+        return "done" if finished_as_configured(job) else "changed"
     return "resume" if (job.run_dir / "checkpoint.pt").exists() else "new"
 
 
+def finished_as_configured(job: Job) -> bool:
+    """Whether the run's ``summary.json`` was written by the configuration the job has now (its
+    trajectory keys); a changed experiment file, or a damaged summary, is launched again and the
+    run itself says what it finds (a checkpoint of another configuration is refused, listed)."""
+    try:
+        recorded = json.loads((job.run_dir / "summary.json").read_text())["config"]
+        return without_non_trajectory_keys(recorded) == trajectory_config(job.cfg)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
 def multirun_commands(jobs: list[Job], launcher: str, sweep_dir: Path, extra: list[str]) -> list[list[str]]:
-    """One multirun per experiment and fixed overrides, over the values its launched jobs take."""
+    """One multirun per experiment and fixed overrides, over the values its launched jobs take; a
+    multirun whose jobs are all done is left out (a rerun starts no process, nor a SLURM job, for it)."""
     groups: dict[tuple[str, tuple[str, ...]], dict[str, list[str]]] = {}
+    pending: set[tuple[str, tuple[str, ...]]] = set()
     for job in jobs:
         if job.refused:
             continue
         fixed = tuple(o for o in job.overrides if o.split("=", 1)[0] not in job.swept and o not in extra)
+        if status(job) != "done":
+            pending.add((job.experiment, fixed))
         swept = groups.setdefault((job.experiment, fixed), {})
         for o in job.overrides:
             key, value = o.split("=", 1)
@@ -205,6 +221,8 @@ def multirun_commands(jobs: list[Job], launcher: str, sweep_dir: Path, extra: li
                 swept[key].append(value)
     commands = []
     for (experiment, fixed), swept in groups.items():
+        if (experiment, fixed) not in pending:
+            continue
         sweeps = [f"{k}={','.join(v)}" for k, v in swept.items()]
         launch = [] if launcher == "basic" else [f"hydra/launcher={launcher}"]
         commands.append([sys.executable, "train.py", "--multirun", f"+experiment={experiment}", *fixed, *sweeps, *launch,

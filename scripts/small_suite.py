@@ -16,7 +16,8 @@ each over ``--seeds`` seeds (5: what 90 minutes on 2 cores afford, measured from
 timings, about 14 minutes per seed; the grid always 3; ``--seeds-from K`` trains only seeds K and up,
 keeping the earlier seeds' records). The training commands are Hydra multiruns run by
 ``--workers`` processes side by side (2, one torch thread each), the most expensive first; a rerun
-skips finished runs and resumes unfinished ones. Then the records (summaries with histories and
+leaves out the multiruns whose runs are all finished (with the configuration they have now),
+resumes unfinished runs and keeps the timings file of the call that trained. Then the records (summaries with histories and
 one-shot results, no checkpoints) go into ``<results>/records/paper-small`` and
 ``<results>/records/ham-grid`` (each run's record replacing its earlier one, so that ``--parts``
 leaves the other parts' records alone), and every table and figure is rebuilt from them:
@@ -243,6 +244,8 @@ def main() -> int:
     print(f"{len(steps)} commands, {len(expected)} table runs, estimated {sum(s.cost for s in steps):g} ten-epoch runs of work")
     if args.dry_run:
         return 0
+    if not steps:  # a rerun: every multirun's jobs are finished, with the configuration they have now
+        print(f"[suite] all {len(expected)} table runs are finished: nothing to train", flush=True)
     run_steps(steps, args.workers, sweep_dir / "logs", expected)
     failed = [s for s in steps if s.returncode not in (0, 1)]  # 1: some runs of a sweep failed (archived as failed)
     if "oneshot" in args.parts:
@@ -253,7 +256,8 @@ def main() -> int:
         subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     build_outputs(sweep_dir, results)
     timings = "small_suite.md" if args.seeds_from == 0 else f"small_suite_seeds{args.seeds_from}-{args.seeds - 1}.md"
-    write_timings(results / timings, argv, steps, time.monotonic() - start, args.workers, sweep_dir)
+    if steps:  # else the timings of the call that trained the runs stay
+        write_timings(results / timings, argv, steps, time.monotonic() - start, args.workers, sweep_dir)
     for step in failed:
         print(f"[suite] FAILED: {step.name} (exit {step.returncode}); see its log in {sweep_dir / 'logs'}")
     return 1 if failed else 0

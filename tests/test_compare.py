@@ -132,13 +132,15 @@ def test_archived_records_keep_history_and_oneshot_results_and_give_the_same_tab
 
 
 @pytest.fixture(scope="module")
-def variant_root(tmp_path_factory) -> Path:
+def variant_root(tmp_path_factory, run_root) -> Path:
     """Real short runs of one experiment that differ in one key at a time (and two seeds of the
-    base), one run of the base under torchrun (2 processes), and an empty job directory."""
+    base: run_root's dense_ham runs), one run of the base under torchrun (2 processes), and an
+    empty job directory."""
     root = tmp_path_factory.mktemp("variants")
     base = ["+experiment=dense_ham", "setting=small"]
-    for name, extra in (("base_0", []), ("base_1", ["trainer.seed=1"]), ("alpha", ["ham.alpha=50"]),
-                        ("steps", ["trainer.max_steps_per_epoch=5"]), ("batch", ["trainer.batch_size=64"])):
+    for seed in (0, 1):  # the same command as the base's (trainer.seed=0 is the default): not run twice
+        shutil.copytree(run_root / f"dense_ham_{seed}", root / f"base_{seed}")
+    for name, extra in (("alpha", ["ham.alpha=50"]), ("steps", ["trainer.max_steps_per_epoch=5"]), ("batch", ["trainer.batch_size=64"])):
         result = run_train(root / name, *base, *extra)
         assert result.returncode == 0, result.stderr[-2000:]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",

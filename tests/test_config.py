@@ -229,7 +229,8 @@ def test_records_keep_values_from_the_environment_as_written(monkeypatch):
 def test_the_fingerprint_sees_text_from_the_environment_that_the_checkpoint_does_not_keep(monkeypatch, tmp_path):
     """A checkpoint keeps ``${oc.env:...}`` as written, yet a resume with another value of it is
     another configuration: the fingerprint hashes the resolved value, and the refusal names the key."""
-    from training.checkpoint import CheckpointError, load_checkpoint, save_atomic, trajectory_config, trajectory_fingerprint
+    from training.checkpoint import CheckpointError, load_checkpoint, save_atomic
+    from training.trajectory import trajectory_config, trajectory_fingerprint
 
     monkeypatch.setenv("HAM_TEST_OPTIMIZER", "sgd")
     first = compose_config(["optimizer.sam_base=${oc.env:HAM_TEST_OPTIMIZER}"])
@@ -312,7 +313,7 @@ def test_an_unknown_timm_model_and_cuda_without_a_gpu_name_the_key():
 
 
 def test_presets_do_not_enter_the_fingerprint_but_the_knob_they_fill_does():
-    from training.checkpoint import fingerprint, trajectory_config
+    from training.trajectory import fingerprint, trajectory_config
 
     def filled(*extra):
         cfg = compose_config(["+experiment=str", *extra])  # STR at 90 % on ImageNet: STR's published preset, presets.0

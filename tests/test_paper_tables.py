@@ -57,7 +57,34 @@ def test_a_small_table_runs_with_the_local_launcher_and_a_second_call_skips_it(t
     assert all((job.run_dir / "oneshot.json").exists() for job in jobs)
     second = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "4 jobs: 4 done, 0 to run, 0 refused" in second.stdout
+    assert "4 jobs: 4 done, 0 to run, 0 refused" in second.stdout and "train.py --multirun" not in second.stdout  # nothing relaunched
+
+
+def test_a_multirun_whose_runs_all_finished_as_configured_is_not_launched_again(tmp_path):
+    """A job is done when its summary.json holds the configuration the job has now (trajectory keys);
+    a summary of another configuration (an experiment file changed since) or a damaged one is
+    launched again, and so is the rest of its multirun."""
+    from training.config import recorded
+
+    jobs = paper_tables.expand("oneshot", "small", 2, tmp_path, ["trainer.epochs=1"])
+    assert len(jobs) == 4 and all(paper_tables.status(j) == "new" for j in jobs)
+
+    def finish(job, config):
+        job.run_dir.mkdir(parents=True, exist_ok=True)
+        (job.run_dir / "summary.json").write_text(json.dumps({"test_acc": 0.5, "config": config}))
+
+    for job in jobs:
+        finish(job, dict(recorded(job.cfg), logger={"wandb": {"mode": "online"}}, trainer=dict(recorded(job.cfg)["trainer"], threads=7)))
+    assert [paper_tables.status(j) for j in jobs] == ["done"] * 4  # logger and threads do not change what is trained
+    assert paper_tables.multirun_commands(jobs, "basic", tmp_path, []) == []
+    changed = dict(recorded(jobs[0].cfg), optimizer=dict(recorded(jobs[0].cfg)["optimizer"], lr=0.2))
+    finish(jobs[0], changed)
+    (jobs[3].run_dir / "summary.json").write_text("{not json")
+    assert [paper_tables.status(j) for j in jobs] == ["changed", "done", "done", "changed"]
+    commands = paper_tables.multirun_commands(jobs, "basic", tmp_path, [])
+    experiments = sorted(next(a for a in c if a.startswith("+experiment=")) for c in commands)
+    assert experiments == [f"+experiment={jobs[0].experiment}", f"+experiment={jobs[3].experiment}"]
+    assert jobs[0].experiment != jobs[3].experiment and all("trainer.seed=0,1" in c for c in commands)
 
 
 def test_each_cell_is_composed_once_not_each_job(tmp_path, monkeypatch):

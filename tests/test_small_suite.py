@@ -65,12 +65,15 @@ def test_table3_and_oneshot_parts_run_build_their_tables_and_a_rerun_trains_noth
     timings = (tmp_path / "results" / "small_suite.md").read_text()
     assert sum(line.endswith("| 0 |") for line in timings.splitlines()) == 8 and "2 workers" in timings
     histories = {p.with_name("history.jsonl"): p.with_name("history.jsonl").read_text() for p in summaries}
+    logs = {p: p.read_text() for p in (tmp_path / "runs" / "logs").glob("*.log")}
+    assert len(logs) == 8
     second = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stdout[-3000:]
+    assert "[suite] all 16 table runs are finished: nothing to train" in second.stdout and "train.py" not in second.stdout
     assert {p: p.read_text() for p in histories} == histories  # the same epochs, wall times included: not trained again
     assert all(json.loads(p.read_text())["test_acc"] == s["test_acc"] for p, s in summaries.items())
-    logs = [p.read_text() for p in (tmp_path / "runs" / "logs").glob("*.log")]
-    assert len(logs) == 8 and all(log.count("nothing to do") == 2 for log in logs)
+    assert {p: p.read_text() for p in logs} == logs  # no multirun was started again
+    assert (tmp_path / "results" / "small_suite.md").read_text() == timings  # the timings of the call that trained
 
 
 def test_overrides_need_their_own_directories(tmp_path):

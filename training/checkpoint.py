@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import pickle
 import random
@@ -20,53 +19,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
-
-from training.config import ENVIRONMENT_INTERPOLATION, flatten, recorded, resolved
+from training.config import ENVIRONMENT_INTERPOLATION, flatten
+from training.trajectory import config_differences
 
 CHECKPOINT_NAME = "checkpoint.pt"
-#: Keys that may change between an interrupted run and its continuation.
-#: ``sparsity.presets`` only fills a knob, and the filled knob is part of the config itself
-NON_TRAJECTORY_KEYS = (
-    "trainer.resume", "trainer.progress", "trainer.threads", "trainer.signal_check_every", "trainer.rendezvous_timeout_s", "logger",
-    "data.root", "data.workers",
-    "sparsity.presets", "sparsity.calibration",
-)
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is unreadable or belongs to another configuration."""
-
-
-def trajectory_config(cfg: DictConfig, environment: bool = False) -> dict[str, Any]:
-    """The config without the keys that do not change what is trained, as records keep it
-    (:func:`training.config.recorded`: ``${oc.env:NAME}`` as written); ``environment=True``: with
-    the values read from the environment (what :func:`trajectory_fingerprint` hashes)."""
-    plain = resolved(cfg) if environment else recorded(cfg)
-    for key in NON_TRAJECTORY_KEYS:
-        *parents, leaf = key.split(".")
-        node = plain
-        for part in parents:
-            node = node.get(part, {})
-        node.pop(leaf, None)
-    return plain  # type: ignore[return-value]
-
-
-def fingerprint(config: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def trajectory_fingerprint(cfg: DictConfig) -> str:
-    """What a checkpoint is checked against: the trajectory config with the values read from the
-    environment (a run whose ``${oc.env:SEED}`` changed is another run), hashed so that those values
-    are not written."""
-    return fingerprint(trajectory_config(cfg, environment=True))
-
-
-def config_differences(saved: dict[str, Any], current: dict[str, Any], limit: int = 5) -> list[str]:
-    a, b = flatten(saved), flatten(current)
-    keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
-    return [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys[:limit]]
 
 
 def rng_state() -> dict[str, Any]:

@@ -29,10 +29,9 @@ from training.checkpoint import (
     rng_state,
     save_atomic,
     set_rng_state,
-    trajectory_config,
-    trajectory_fingerprint,
 )
 from training.config import ConfigError
+from training.trajectory import trajectory_config, trajectory_fingerprint
 from training.data import build_data
 from training.export import build_expression, export_model
 from training.models import build_model

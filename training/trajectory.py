@@ -1,0 +1,57 @@
+"""What decides a run's training trajectory: its config without the keys that may change between
+an interrupted run and its continuation, and the fingerprint a checkpoint is checked against (and
+that a finished run's ``summary.json`` is compared by). Torch-free, for the tools that plan runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig
+
+from training.config import flatten, recorded, resolved
+
+#: Keys that may change between an interrupted run and its continuation.
+#: ``sparsity.presets`` only fills a knob, and the filled knob is part of the config itself
+NON_TRAJECTORY_KEYS = (
+    "trainer.resume", "trainer.progress", "trainer.threads", "trainer.signal_check_every", "trainer.rendezvous_timeout_s", "logger",
+    "data.root", "data.workers",
+    "sparsity.presets", "sparsity.calibration",
+)
+
+
+def trajectory_config(cfg: DictConfig, environment: bool = False) -> dict[str, Any]:
+    """The config without the keys that do not change what is trained, as records keep it
+    (:func:`training.config.recorded`: ``${oc.env:NAME}`` as written); ``environment=True``: with
+    the values read from the environment (what :func:`trajectory_fingerprint` hashes)."""
+    return without_non_trajectory_keys(resolved(cfg) if environment else recorded(cfg))
+
+
+def without_non_trajectory_keys(config: dict[str, Any]) -> dict[str, Any]:
+    """A plain config (a run's recorded one, say) without :data:`NON_TRAJECTORY_KEYS`, changed in place."""
+    for key in NON_TRAJECTORY_KEYS:
+        *parents, leaf = key.split(".")
+        node = config
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
+    return config
+
+
+def fingerprint(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def trajectory_fingerprint(cfg: DictConfig) -> str:
+    """What a checkpoint is checked against: the trajectory config with the values read from the
+    environment (a run whose ``${oc.env:SEED}`` changed is another run), hashed so that those values
+    are not written."""
+    return fingerprint(trajectory_config(cfg, environment=True))
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any], limit: int = 5) -> list[str]:
+    a, b = flatten(saved), flatten(current)
+    keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    return [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys[:limit]]
