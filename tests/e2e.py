@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -74,13 +75,17 @@ def kill_after_first_epoch(run_dir: Path, overrides: list[str], epochs: int, ext
     assert 1 <= history.read_text().count("\n") < epochs, "the run was not interrupted in the middle"
 
 
-def assert_resume_is_bit_identical(tmp_path: Path, overrides: list[str], epochs: int) -> list[dict]:
-    """Run straight; run again, SIGKILL it after its first epoch and resume it; the final weights
-    and the history (timings aside) must be equal. Returns the straight run's history."""
+def assert_resume_is_bit_identical(tmp_path: Path, overrides: list[str], epochs: int,
+                                   while_killed: Callable[[Path], None] | None = None) -> list[dict]:
+    """Run straight; run again, SIGKILL it after its first epoch (then call ``while_killed`` with its
+    directory) and resume it; the final weights and the history (timings aside) must be equal.
+    Returns the straight run's history."""
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     result = run_train(straight, *overrides)
     assert result.returncode == 0, result.stderr[-3000:]
     kill_after_first_epoch(interrupted, overrides, epochs)
+    if while_killed is not None:
+        while_killed(interrupted)
     resumed = run_train(interrupted, *overrides)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stdout

@@ -54,18 +54,30 @@ def _assert_equal_runs(a: Path, b: Path) -> None:
     assert _strip(read_history(a)) == _strip(read_history(b))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM], ids=["SIGUSR1", "SIGTERM"])
-def test_one_process_stops_inside_an_epoch_and_resumes_bit_identical(tmp_path, sig):
-    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    assert run_train(straight, *SETUP).returncode == 0
+def _stop_one_process(stopped: Path, sig: signal.Signals) -> dict:
+    """Start the run of SETUP, send ``sig`` once its first epoch is recorded; check that it stopped
+    inside the second epoch with its position saved, and return the checkpoint."""
     process = subprocess.Popen(train_command(stopped, *SETUP), cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_first_epoch(stopped, [process])
     process.send_signal(sig)
-    out, err = process.communicate(timeout=300)
+    _, err = process.communicate(timeout=300)
     assert process.returncode == EXIT_STOPPED, err[-3000:]
     assert f"stopped by {sig.name} after step" in err and "the same command continues from there" in err
     payload = _assert_stopped_inside_an_epoch(stopped, 468)
     assert not list(stopped.glob("*.tmp")) and not (stopped / "run.lock").exists()
+    return payload
+
+
+def test_sigterm_stops_one_process_inside_an_epoch_with_its_position_saved(tmp_path):
+    """What a preemption sends; the resume from the saved position does not depend on the signal
+    (it is tested after SIGUSR1 below, and after torchrun's SIGTERM)."""
+    _stop_one_process(tmp_path / "stopped", signal.SIGTERM)
+
+
+def test_sigusr1_stops_one_process_inside_an_epoch_and_it_resumes_bit_identical(tmp_path):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run_train(straight, *SETUP).returncode == 0
+    payload = _stop_one_process(stopped, signal.SIGUSR1)
     resumed = run_train(stopped, *SETUP)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"step {payload['partial']['step']} of epoch {payload['epoch'] + 1}" in resumed.stdout
