@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from training.checkpoint import CheckpointError
 from training.config import ConfigError, fill_presets_when_composed, recorded, register_configs, validate
 from training.data import DataError
+from training.out_of_memory import out_of_memory
 from training.distributed import DistributedStartError
 from training.preemption import EXIT_STOPPED, Stopped
 from training.records import TrainLog
@@ -46,25 +47,6 @@ def fail(code: int, message: str, cfg: DictConfig, log: TrainLog) -> None:
         log.keep(run_dir)
     if not (run_dir / CONFIG_DIR / "config.yaml").exists():
         save_run_config(run_dir, cfg)
-
-
-def out_of_memory(error: BaseException, cfg: DictConfig) -> str | None:
-    """One sentence for an allocation that failed (host or GPU memory), naming what to lower; None
-    for any other error."""
-    import errno
-
-    import torch
-
-    text = str(error)
-    gpu = isinstance(error, torch.OutOfMemoryError) or "CUDA out of memory" in text
-    host = isinstance(error, MemoryError) or (isinstance(error, OSError) and error.errno == errno.ENOMEM) or (
-        isinstance(error, RuntimeError) and ("can't allocate memory" in text or "Cannot allocate memory" in text))
-    if not (gpu or host):
-        return None
-    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return (f"out of {'GPU' if gpu else 'host'} memory ({type(error).__name__}: {first[:200]}): lower the per-process batch size "
-            f"trainer.batch_size={cfg.trainer.batch_size} (or trainer.eval_batch_size={cfg.trainer.eval_batch_size} if it failed in "
-            f"evaluation), or data.workers={cfg.data.get('workers', 0)}; the model and the data set in memory must fit as well")
 
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")

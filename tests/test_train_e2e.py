@@ -6,6 +6,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -13,7 +14,7 @@ import torch
 
 from tests import wandb_log
 from tests.e2e import (
-    REPO, tmpfs, assert_resume_is_bit_identical, env, kill_after_first_epoch, read_history, read_summary, run_train, snapshot, train_command,
+    REPO, SMALL, tmpfs, assert_resume_is_bit_identical, env, kill_after_first_epoch, read_history, read_summary, run_train, snapshot, train_command,
 )
 from training.checkpoint import read_checkpoint
 
@@ -239,6 +240,19 @@ def test_a_run_directory_that_is_a_file_gets_one_sentence(tmp_path):
     assert target.read_text() == "keep me"
 
 
+def test_a_run_directory_named_by_many_overrides_that_is_too_long_gets_one_sentence(tmp_path):
+    """The default run directory is named by the overrides; past the file system's 255 bytes a name
+    used to fail in Hydra's mkdir with a traceback."""
+    many = [f"optimizer.{key}={value}" for key, value in (("momentum", 0.9), ("weight_decay", 5e-4), ("rho", 0.05), ("nesterov", False))]
+    many += [f"ham.{key}={value}" for key, value in (("alpha", 20.0), ("beta", 1e-3), ("clamp", 5.0), ("max_weight_norm", 1000.0))]
+    many += ["trainer.eval_batch_size=1024", "trainer.label_smoothing=0.0", "trainer.finite_check_every=1", "trainer.eval_every=1"]
+    command = [sys.executable, str(REPO / "train.py"), *SMALL, *many]
+    result = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "more than the file system allows for a name (255); name the directory yourself (hydra.run.dir=outputs/my_run)" in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_read_only_output_directory_gets_one_sentence(tmp_path):
     """A real read-only file system (a tmpfs mounted ro: refused even to root). Needs root to mount."""
     with tmpfs(tmp_path / "ro", "ro,size=1M") as disk:
@@ -311,23 +325,20 @@ def test_an_allocation_that_does_not_fit_says_which_setting_to_lower(tmp_path):
 
 
 def test_the_out_of_memory_sentence_covers_host_and_gpu_errors_and_nothing_else():
-    import importlib.util
-
     import torch
     from omegaconf import OmegaConf
 
-    spec = importlib.util.spec_from_file_location("train_entry", REPO / "train.py")
-    train_entry = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_entry)  # type: ignore[union-attr]
+    from training.out_of_memory import out_of_memory
+
     cfg = OmegaConf.create({"trainer": {"batch_size": 256, "eval_batch_size": 512}, "data": {"workers": 8}})
     try:
         torch.empty(2**45, dtype=torch.uint8)  # 32 TiB: refused at once
     except RuntimeError as error:
         host = error
-    assert train_entry.out_of_memory(host, cfg).startswith("out of host memory (RuntimeError:")
-    gpu = train_entry.out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), cfg)
+    assert out_of_memory(host, cfg).startswith("out of host memory (RuntimeError:")
+    gpu = out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), cfg)
     assert gpu.startswith("out of GPU memory") and "trainer.batch_size=256" in gpu and "data.workers=8" in gpu
-    assert train_entry.out_of_memory(RuntimeError("shape mismatch"), cfg) is None
+    assert out_of_memory(RuntimeError("shape mismatch"), cfg) is None
 
 
 def test_a_dangling_run_directory_is_refused(tmp_path):

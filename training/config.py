@@ -383,7 +383,10 @@ def fill_presets_when_composed() -> None:
     ``python train.py ... --cfg job`` prints the value a run uses instead of ``null``. Hydra has no
     hook after composition, so its ``Hydra.compose_config`` is wrapped (``tests/test_run_records.py``
     fails if a Hydra release changes that). A target without a preset stays ``null`` there; the run
-    itself stops on it in :func:`validate`."""
+    itself stops on it in :func:`validate`. Only the command line's composition is changed: Hydra's
+    ``compose()`` API (``from_shell=False``: :func:`compose_config`, the planning tools, which set
+    the target on copies of one composed cell afterwards) gets the knobs unfilled, also in a process
+    that imported train.py."""
     from hydra._internal.hydra import Hydra
 
     compose = Hydra.compose_config
@@ -392,7 +395,8 @@ def fill_presets_when_composed() -> None:
 
     def compose_with_presets(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         cfg = compose(self, *args, **kwargs)
-        if OmegaConf.select(cfg, "sparsity.presets") is not None:
+        from_shell = kwargs.get("from_shell", args[4] if len(args) > 4 else True)
+        if from_shell and OmegaConf.select(cfg, "sparsity.presets") is not None:
             try:
                 apply_preset(cfg)
             except ConfigError:

@@ -163,6 +163,13 @@ class RunDirectoryCheck(Callback):
         if not os.access(existing, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
             print(f"error: {key}={path} is not valid: {existing} is not writable; choose another directory", file=sys.stderr)
             sys.exit(2)
+        longest = max(path.parts, key=lambda part: len(os.fsencode(part)))
+        allowed = os.pathconf(existing, "PC_NAME_MAX")
+        if len(os.fsencode(longest)) > allowed:  # the overrides name the directory: many of them made one name too long
+            print(f"error: {key}={path} is not valid: its part {longest[:60]}... is {len(os.fsencode(longest))} bytes, more than the file "
+                  f"system allows for a name ({allowed}); name the directory yourself ({key}=outputs/my_run) or give fewer "
+                  f"overrides", file=sys.stderr)
+            sys.exit(2)
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         self._check(config, "hydra.run.dir")
