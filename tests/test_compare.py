@@ -25,10 +25,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def run_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runs")
-    for experiment in ("dense", "dense_ham"):
-        for seed in (0, 1):
-            result = run_train(root / f"{experiment}_{seed}", f"+experiment={experiment}", "setting=small", f"trainer.seed={seed}")
-            assert result.returncode == 0, result.stderr[-2000:]
+    # dense and dense_ham, seeds 0 and 1: one multirun (one process) into root/<experiment>_<seed>
+    command = train_command(root / "unused", "+experiment=dense,dense_ham", "setting=small", "trainer.seed=0,1", f"hydra.sweep.dir={root}",
+                            "hydra.sweep.subdir=${name}_${trainer.seed}")
+    result = subprocess.run([*command[:2], "--multirun", *command[3:]], cwd=REPO, env=env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.parent.name for p in root.glob("*/summary.json")) == ["dense_0", "dense_1", "dense_ham_0", "dense_ham_1"]
     # a failed job of a sweep (a refused value) and an unfinished run (killed after one of 3 epochs)
     command = train_command(root / "unused", "+experiment=rigl_ham", "setting=small", "trainer.divergence_factor=0.01",
                             f"hydra.sweep.dir={root / 'sweep'}")
