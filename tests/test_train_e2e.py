@@ -246,11 +246,30 @@ def test_a_run_directory_named_by_many_overrides_that_is_too_long_gets_one_sente
     many = [f"optimizer.{key}={value}" for key, value in (("momentum", 0.9), ("weight_decay", 5e-4), ("rho", 0.05), ("nesterov", False))]
     many += [f"ham.{key}={value}" for key, value in (("alpha", 20.0), ("beta", 1e-3), ("clamp", 5.0), ("max_weight_norm", 1000.0))]
     many += ["trainer.eval_batch_size=1024", "trainer.label_smoothing=0.0", "trainer.finite_check_every=1", "trainer.eval_every=1"]
+    many = [o for o in many if not o.startswith("ham.max_weight_norm")]  # swept below
     command = [sys.executable, str(REPO / "train.py"), *SMALL, *many]
     result = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "more than the file system allows for a name (255); name the directory yourself (hydra.run.dir=outputs/my_run)" in result.stderr
     assert not any(tmp_path.iterdir())
+    # a sweep's jobs are named by their overrides too: refused before any job starts, nothing created
+    sweep = [*command[:2], "--multirun", f"hydra.sweep.dir={tmp_path / 'sweep'}", *command[2:], "ham.max_weight_norm=1000.0,2000.0"]
+    result = subprocess.run(sweep, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "the longest job's name (its overrides, joined)" in result.stderr and "hydra.sweep.subdir=${name}/job${hydra:job.num}" in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_longest_job_name_of_a_sweep_is_the_one_hydra_would_give():
+    from omegaconf import OmegaConf
+
+    from training.rundir import longest_job_dirname
+
+    config = OmegaConf.create({"hydra": {
+        "overrides": {"task": ["ham.alpha=5,100", "trainer.epochs=1", "logger=disabled", "data.root=/x", "+experiment=a,bbb"]},
+        "job": {"config": {"override_dirname": {"kv_sep": "=", "item_sep": ",", "exclude_keys": ["logger", "data.root"]}}}}})
+    # by hand: one key=value per key, the longest value of each sweep, sorted, the excluded keys left out
+    assert longest_job_dirname(config) == "+experiment=bbb,ham.alpha=100,trainer.epochs=1"
 
 
 def test_a_read_only_output_directory_gets_one_sentence(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import socket
 import sys
 import time
@@ -140,10 +141,38 @@ def remove_new_run_dirs() -> None:
             return
 
 
+def _too_long(parts: list[str] | tuple[str, ...], existing: Path) -> str | None:
+    """What is wrong with the longest of a path's parts, if it is longer than the file system under
+    ``existing`` allows for a name (255 bytes on most)."""
+    longest = max(parts, key=lambda part: len(os.fsencode(part)))
+    allowed = os.pathconf(existing, "PC_NAME_MAX")
+    size = len(os.fsencode(longest))
+    return f"{longest[:60]}... is {size} bytes, more than the file system allows for a name ({allowed})" if size > allowed else None
+
+
+def longest_job_dirname(config: DictConfig) -> str:
+    """The longest ``${hydra:job.override_dirname}`` a job of this multirun gets, built as Hydra's
+    basic sweeper (one ``key=value`` per key, the sweep's values as strings) and its config loader
+    (sorted, without the excluded keys) build it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    naming = config.hydra.job.config.override_dirname
+    lines: dict[str, str] = {}
+    for override in OverridesParser.create().parse_overrides(OmegaConf.to_container(config.hydra.overrides.task, resolve=False)):
+        key = override.get_key_element()
+        swept = override.is_sweep_override() and override.is_discrete_sweep()
+        values = list(override.sweep_string_iterator()) if swept else [override.get_value_element_as_str()]
+        if override.key_or_group not in naming.exclude_keys:
+            lines[key] = max((f"{key}={value}" for value in values), key=len)
+        else:
+            lines.pop(key, None)
+    return re.sub("=", naming.kv_sep, naming.item_sep.join(sorted(lines.values())))
+
+
 class RunDirectoryCheck(Callback):
     """Hydra callback (``configs/train.yaml``): stop with exit code 2 and one sentence when the run or
-    sweep directory is an existing file or cannot be written, before Hydra fails on it with a
-    traceback; for a single run, note which directories Hydra is about to create
+    sweep directory is an existing file, cannot be written, or has a name (a sweep: a job's name)
+    longer than the file system allows, before Hydra fails on it with a traceback; for a single run, note which directories Hydra is about to create
     (:data:`NEW_RUN_DIRS`)."""
 
     def _check(self, config: DictConfig, key: str) -> None:
@@ -163,13 +192,19 @@ class RunDirectoryCheck(Callback):
         if not os.access(existing, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
             print(f"error: {key}={path} is not valid: {existing} is not writable; choose another directory", file=sys.stderr)
             sys.exit(2)
-        longest = max(path.parts, key=lambda part: len(os.fsencode(part)))
-        allowed = os.pathconf(existing, "PC_NAME_MAX")
-        if len(os.fsencode(longest)) > allowed:  # the overrides name the directory: many of them made one name too long
-            print(f"error: {key}={path} is not valid: its part {longest[:60]}... is {len(os.fsencode(longest))} bytes, more than the file "
-                  f"system allows for a name ({allowed}); name the directory yourself ({key}=outputs/my_run) or give fewer "
-                  f"overrides", file=sys.stderr)
+        too_long = _too_long(path.parts, existing)
+        if too_long:  # the overrides name the directory: many of them made one name too long
+            print(f"error: {key}={path} is not valid: its part {too_long}; name the directory yourself ({key}=outputs/my_run) or give "
+                  f"fewer overrides", file=sys.stderr)
             sys.exit(2)
+        if key == "hydra.sweep.dir":
+            template = str(OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"])
+            too_long = _too_long(longest_job_dirname(config).split("/"), existing) if "${hydra:job.override_dirname}" in template else None
+            if too_long:
+                print(f"error: hydra.sweep.subdir={template} is not valid for this sweep: the longest job's name (its overrides, joined) "
+                      f"{too_long}; name the jobs' directories yourself (hydra.sweep.subdir=${{name}}/job${{hydra:job.num}}) or give fewer "
+                      f"overrides", file=sys.stderr)
+                sys.exit(2)
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         self._check(config, "hydra.run.dir")
