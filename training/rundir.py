@@ -172,8 +172,8 @@ def longest_job_dirname(config: DictConfig) -> str:
 class RunDirectoryCheck(Callback):
     """Hydra callback (``configs/train.yaml``): stop with exit code 2 and one sentence when the run or
     sweep directory is an existing file, cannot be written, or has a name (a sweep: a job's name)
-    longer than the file system allows, before Hydra fails on it with a traceback; for a single run, note which directories Hydra is about to create
-    (:data:`NEW_RUN_DIRS`)."""
+    longer than the file system allows, before Hydra fails on it with a traceback; for a single run,
+    note which directories Hydra is about to create (:data:`NEW_RUN_DIRS`)."""
 
     def _check(self, config: DictConfig, key: str) -> None:
         HydraConfig.instance().set_config(config)  # resolves ${hydra:...} in the directory's name
