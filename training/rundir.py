@@ -87,7 +87,7 @@ class RunLock:
         self.fd = fd
         if existed:  # a killed run's file: it blocks nothing, but a refused run puts it back as it was
             info = os.fstat(fd)
-            self.found = (os.read(fd, 1 << 16), info.st_atime_ns, info.st_mtime_ns)
+            self.found = (os.pread(fd, 1 << 16, 0), info.st_atime_ns, info.st_mtime_ns)  # pread: the offset stays at 0
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
         return None
