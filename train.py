@@ -21,8 +21,8 @@ from omegaconf import DictConfig
 from training.checkpoint import CheckpointError
 from training.config import ConfigError, fill_presets_when_composed, recorded, register_configs, validate
 from training.data import DataError
-from training.out_of_memory import out_of_memory
 from training.distributed import DistributedStartError
+from training.out_of_memory import out_of_memory
 from training.preemption import EXIT_STOPPED, Stopped
 from training.records import TrainLog
 from training.rundir import CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, remove_new_run_dirs, save_run_config

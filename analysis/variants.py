@@ -15,8 +15,8 @@ import json
 from typing import Any, Iterable
 
 from analysis.runs import Run
-from training.trajectory import NON_TRAJECTORY_KEYS
 from training.config import flatten
+from training.trajectory import NON_TRAJECTORY_KEYS
 
 #: keys (or key prefixes) that do not change what a run measures
 NOT_EXPERIMENT = (

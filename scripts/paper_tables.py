@@ -37,6 +37,7 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import NoReturn
 
@@ -95,6 +96,12 @@ class Job:
     swept: tuple[str, ...] = ()  # the keys the multirun sweeps (the others are fixed)
     calibrate: str | None = None  # no preset for its target: the calibration that measures one
     derived: bool = False  # its preset is carried over from another setting, not measured
+
+    @cached_property
+    def trajectory(self) -> dict:
+        """Its configuration as a finished run's summary.json records it, less the keys that do not
+        change what is trained (computed once: the listing, the count and the launch all ask)."""
+        return trajectory_config(self.cfg)
 
 
 #: the keys Hydra leaves out of a job's directory name (configs/train.yaml)
@@ -198,7 +205,7 @@ def finished_as_configured(job: Job) -> bool:
     run itself says what it finds (a checkpoint of another configuration is refused, listed)."""
     try:
         recorded = json.loads((job.run_dir / "summary.json").read_text())["config"]
-        return without_non_trajectory_keys(recorded) == trajectory_config(job.cfg)
+        return without_non_trajectory_keys(recorded) == job.trajectory
     except (ValueError, KeyError, TypeError, AttributeError):
         return False
 

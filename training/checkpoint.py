@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from training.config import ENVIRONMENT_INTERPOLATION, flatten
 from training.trajectory import config_differences
 

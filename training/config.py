@@ -7,6 +7,7 @@ work starts (``optimizer.lr=-1`` fails there with the key in the message).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -228,9 +229,11 @@ def composition_message(error: BaseException) -> str:
     return unknown_key_message([missing.group(1)]) if missing else text
 
 
-def schema_keys() -> list[str]:
-    """Every key of :class:`TrainConfig`, dotted (a list is one key: ``data.mean``)."""
-    return list(flatten(OmegaConf.to_container(OmegaConf.structured(TrainConfig))))
+@functools.cache
+def schema_keys() -> tuple[str, ...]:
+    """Every key of :class:`TrainConfig`, dotted (a list is one key: ``data.mean``); built once (10 ms):
+    every validate() and every composed cell of a table asks."""
+    return tuple(flatten(OmegaConf.to_container(OmegaConf.structured(TrainConfig))))
 
 
 def unknown_key_message(unknown: list[str]) -> str:

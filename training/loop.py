@@ -31,7 +31,6 @@ from training.checkpoint import (
     set_rng_state,
 )
 from training.config import ConfigError
-from training.trajectory import trajectory_config, trajectory_fingerprint
 from training.data import build_data
 from training.export import build_expression, export_model
 from training.models import build_model
@@ -40,6 +39,7 @@ from training.preemption import StopSignals, Stopped
 from training.records import RunRecords, console_stderr
 from training.rundir import SWEEP_THREADS_VARIABLE, RunDirectoryBusy, RunLock
 from training.schedule import lr_multiplier
+from training.trajectory import trajectory_config, trajectory_fingerprint
 
 
 class TrainingDiverged(RuntimeError):

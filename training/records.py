@@ -77,12 +77,12 @@ class RunRecords:
         if enabled and mode != "disabled":
             import wandb
 
-            w = recorded(cfg)["logger"]["wandb"]
+            config = recorded(cfg)  # ${oc.env:...} as written: no token from the environment reaches W&B
+            w = config["logger"]["wandb"]
             name, group, tags = wandb_labels(cfg)
             self.wandb_run = wandb.init(
                 mode=mode, project=str(w["project"]), entity=w["entity"] and str(w["entity"]), group=group, tags=tags,
-                name=name, id=run_id, resume="allow", dir=str(run_dir),
-                config=recorded(cfg),  # ${oc.env:...} as written: no token from the environment reaches W&B
+                name=name, id=run_id, resume="allow", dir=str(run_dir), config=config,
             )
         if history or (run_dir / HISTORY_NAME).exists():
             self._rewrite_history(history)
