@@ -18,7 +18,7 @@ from typing import Any, Iterator, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-MODELS = ("lenet300_100", "lenet5", "cnn", "resnet20", "resnet18", "resnet50", "timm")
+MODELS = ("lenet300_100", "lenet5", "cnn", "cnn_small", "resnet20", "resnet18", "resnet50", "timm")
 DATASETS = ("fashion_mnist", "synthetic", "imagefolder", "ffcv_imagenet")
 OPTIMIZERS = ("sgd", "adamw", "sam")
 SCHEDULES = ("constant", "cosine", "step", "linear_ramp")

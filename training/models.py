@@ -1,6 +1,7 @@
 """Models by name (the ``model`` config group).
 
-``lenet300_100`` and ``lenet5`` (LeCun et al.), ``cnn`` (a 32-64-channel CNN), CIFAR-style
+``lenet300_100`` and ``lenet5`` (LeCun et al.), ``cnn`` (a 32-64-channel CNN), ``cnn_small`` (the
+small setting's BatchNorm network: 3 convolutions of 16-32-64 channels), CIFAR-style
 ``resnet20`` (He et al. 2016, 3 stages of 3 basic blocks, 16-32-64 channels) and ``resnet18``
 (3x3 stem, no max-pool), torchvision's ``resnet50``, and any timm model (``model.name=timm
 model.timm_name=...``). All are built for the data's channels, image size and classes.
@@ -43,6 +44,20 @@ def cnn(in_channels: int, image_size: int, num_classes: int) -> nn.Module:
     return nn.Sequential(
         *block(in_channels, 32), *block(32, 32), nn.MaxPool2d(2),
         *block(32, 64), *block(64, 64), nn.MaxPool2d(2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes),
+    )
+
+
+def cnn_small(in_channels: int, image_size: int, num_classes: int) -> nn.Module:
+    """Three 3x3 convolutions (16, 32, 64 channels), each followed by BatchNorm and ReLU, a 2x2 max-pool
+    after the first two, global average pooling and a linear classifier: 24,058 parameters (23,824 in
+    prunable weights) for 1-channel 28-px inputs. The BatchNorm network of the small setting's one-shot
+    and Sign-In experiments: about 50 ms a training step at batch 128 on one core, a fifth of ``cnn``'s."""
+    def block(cin: int, cout: int) -> list[nn.Module]:
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+    return nn.Sequential(
+        *block(in_channels, 16), nn.MaxPool2d(2), *block(16, 32), nn.MaxPool2d(2), *block(32, 64),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes),
     )
 
@@ -92,6 +107,8 @@ def build_model(cfg: DictConfig, in_channels: int, image_size: int, num_classes:
         return lenet5(in_channels, image_size, num_classes)
     if cfg.name == "cnn":
         return cnn(in_channels, image_size, num_classes)
+    if cfg.name == "cnn_small":
+        return cnn_small(in_channels, image_size, num_classes)
     if cfg.name == "resnet20":
         return CifarResNet([3, 3, 3], [16 * w, 32 * w, 64 * w], in_channels, num_classes)
     if cfg.name == "resnet18":
