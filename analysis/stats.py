@@ -1,6 +1,9 @@
 """Welch's two-sample t-test, without SciPy: is a mean difference larger than the seed noise?
 
 ``holm`` adjusts a table's p-values for multiple comparisons, ``p_text`` prints one.
+``contrast`` generalises Welch's test to a mean of differences over independent cells (HAM's gain
+averaged over three sparsities), with a confidence interval and the smallest difference the seeds
+could detect (``t_quantile`` inverts Student's t by bisection).
 ``mean``, ``sample_std`` and ``mean_std`` (the "mean ± std" text every table prints) are the
 descriptive side. ``welch(a, b)`` returns ``(difference, t, degrees of freedom, two-sided p)`` for the means of two
 small samples with unequal variances: ``t = (mean_a - mean_b) / sqrt(s_a²/n_a + s_b²/n_b)`` with the
@@ -11,6 +14,7 @@ beta function, evaluated by its continued fraction).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 
 def mean(values: list[float]) -> float:
@@ -80,6 +84,69 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float, float, float]:
     t = diff / math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va * va / (len(a) - 1) + vb * vb / (len(b) - 1))
     return diff, t, df, t_two_sided_p(t, df)
+
+
+def t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
+    tail = 0.5 * t_two_sided_p(t, df)
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_quantile(q: float, df: float) -> float:
+    """The ``q`` quantile of Student's t with ``df`` degrees of freedom (0 < q < 1), by bisection on
+    :func:`t_cdf` to 1e-12."""
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"a quantile level is in (0, 1), got {q}")
+    if q < 0.5:
+        return -t_quantile(1.0 - q, df)
+    low, high = 0.0, 1.0
+    while t_cdf(high, df) < q:
+        high *= 2.0
+    while high - low > 1e-12 * max(1.0, high):
+        middle = (low + high) / 2
+        low, high = (middle, high) if t_cdf(middle, df) < q else (low, middle)
+    return (low + high) / 2
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """``mean over cells of (mean(treated) - mean(baseline))`` with its Welch–Satterthwaite test.
+
+    For k cells with samples a_i (treated) and b_i (baseline), D = (1/k) Σ (ā_i − b̄_i); its variance
+    is (1/k²) Σ v, summed over the 2k terms v = s²/n of the samples; the degrees of freedom are
+    (Σ v)² / Σ v²/(n − 1). With one cell this is Welch's test.
+    """
+
+    difference: float
+    standard_error: float
+    df: float
+    p: float
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """The two-sided confidence interval of the difference."""
+        half = t_quantile(0.5 + level / 2, self.df) * self.standard_error
+        return self.difference - half, self.difference + half
+
+    def detectable(self, alpha: float = 0.05, power: float = 0.8) -> float:
+        """The smallest true difference a two-sided test at level ``alpha`` detects with probability
+        ``power`` at this noise: (t_{1−α/2, df} + t_{power, df}) · SE (the usual approximation of the
+        noncentral t by a shifted central one)."""
+        return (t_quantile(1.0 - alpha / 2, self.df) + t_quantile(power, self.df)) * self.standard_error
+
+
+def contrast(cells: list[tuple[list[float], list[float]]]) -> Contrast:
+    """The :class:`Contrast` of ``[(treated, baseline), ...]``; each sample needs two values or more."""
+    if not cells or any(len(a) < 2 or len(b) < 2 for a, b in cells):
+        raise ValueError("a contrast needs at least one cell and two values or more on each side of each")
+    k = len(cells)
+    difference = mean([mean(a) - mean(b) for a, b in cells])
+    terms = [(sample_std(x) ** 2 / len(x), len(x)) for a, b in cells for x in (a, b)]
+    variance = sum(v for v, _ in terms) / (k * k)
+    if variance == 0.0:
+        return Contrast(difference, 0.0, float(sum(n for _, n in terms) - len(terms)), 0.0 if difference else 1.0)
+    df = sum(v for v, _ in terms) ** 2 / sum(v * v / (n - 1) for v, n in terms if v > 0)
+    t = difference / math.sqrt(variance)
+    return Contrast(difference, math.sqrt(variance), df, t_two_sided_p(t, df))
 
 
 def holm(p_values: list[float]) -> list[float]:

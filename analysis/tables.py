@@ -265,39 +265,51 @@ def _oneshot_groups(runs: list[Run], setting: str) -> dict[tuple[str, int, str],
     return groups
 
 
+#: the BatchNorm statistics a pruned model is evaluated with, and the summary key of that accuracy:
+#: those of training (the paper's protocol), or recalibrated on training batches after the prune
+ONESHOT_STATISTICS = {"training": "test_acc", "recalibrated": "test_acc_bn_recalibrated"}
+
+
 def oneshot_records(runs: list[Run], setting: str) -> list[dict[str, Any]]:
-    """Per (optimizer, epochs, variant) and pruned fraction (``None``: unpruned): dense and dense +
-    HAM accuracy (mean, std, n, percent) and HAM's gain with Welch's p and Holm's p over the table."""
+    """Per (optimizer, epochs, variant), BatchNorm statistics (:data:`ONESHOT_STATISTICS`; the
+    recalibrated ones where the runs have them) and pruned fraction (``None``: unpruned): dense and
+    dense + HAM accuracy (mean, std, n, percent) and HAM's gain with Welch's p and Holm's p over the table."""
     reference = json.loads(REFERENCE.read_text())["oneshot_pruning"]
     groups = _oneshot_groups(runs, setting)
     fractions = sorted({float(p["target"]) for g in groups.values() for rs in g.values() for r in rs for p in r["pruned"]})
     records = []
     for (optimizer, epochs, variant), sides in sorted(groups.items(), key=str):
-        for fraction in [None, *fractions]:
-            accs = {ham: [r["test_acc"] for r in sides[ham]] if fraction is None else
-                    [p["test_acc"] for r in sides[ham] for p in r["pruned"] if float(p["target"]) == fraction] for ham in (False, True)}
-            record: dict[str, Any] = {"optimizer": optimizer, "epochs": epochs, "variant": variant, "pruned_fraction": fraction}
-            for ham, name in ((False, "dense"), (True, "dense_ham")):
-                values = accs[ham]
-                record.update({f"n_{name}": len(values), f"mean_{name}_pct": 100 * mean(values) if values else None,
-                               f"std_{name}_pct": 100 * sample_std(values) if len(values) > 1 else None})
-            gain = _gain(accs[True], accs[False]) if accs[True] and accs[False] else {}
-            record.update({k: gain.get(k) for k in ("gain_points", "t", "df", "p", "p_holm")})
-            key = None if fraction is None else f"{fraction:g}"
-            record.update({"paper_ham_pct": reference["ham"].get(key), "paper_dense_pct": reference["baseline"].get(key)})
-            records.append(record)
+        for statistics, key in ONESHOT_STATISTICS.items():
+            if not any(key in r for rs in sides.values() for r in rs):
+                continue
+            for fraction in [None, *fractions]:
+                accs = {ham: [r[key] for r in sides[ham] if key in r] if fraction is None else
+                        [p[key] for r in sides[ham] for p in r["pruned"] if float(p["target"]) == fraction and key in p] for ham in (False, True)}
+                record: dict[str, Any] = {"optimizer": optimizer, "epochs": epochs, "variant": variant,
+                                          "batch_norm_statistics": statistics, "pruned_fraction": fraction}
+                for ham, name in ((False, "dense"), (True, "dense_ham")):
+                    values = accs[ham]
+                    record.update({f"n_{name}": len(values), f"mean_{name}_pct": 100 * mean(values) if values else None,
+                                   f"std_{name}_pct": 100 * sample_std(values) if len(values) > 1 else None})
+                gain = _gain(accs[True], accs[False]) if accs[True] and accs[False] else {}
+                record.update({k: gain.get(k) for k in ("gain_points", "t", "df", "p", "p_holm")})
+                paper = None if fraction is None or statistics != "training" else f"{fraction:g}"
+                record.update({"paper_ham_pct": reference["ham"].get(paper), "paper_dense_pct": reference["baseline"].get(paper)})
+                records.append(record)
     return _adjust(records)
 
 
 def oneshot(runs: list[Run], setting: str) -> list[list[str]]:
     """Rows: unpruned, then each pruned fraction. Columns, per optimizer, run length and variant found
     among the dense runs with one-shot results: without HAM, with HAM (mean ± std, n) and HAM's gain
-    with Welch's p and Holm's p; the paper's values (SGD, 100 epochs on ImageNet) beside them."""
+    with Welch's p and Holm's p; the same three again with BatchNorm statistics recalibrated after the
+    prune when the runs have them; the paper's values (SGD, 100 epochs on ImageNet, no recalibration) beside them."""
     records = oneshot_records(runs, setting)
-    groups = list(dict.fromkeys((r["optimizer"], r["epochs"], r["variant"]) for r in records)) or [("SGD", STANDARD_EPOCHS[setting], "")]
+    groups = list(dict.fromkeys((r["optimizer"], r["epochs"], r["variant"], r["batch_norm_statistics"]) for r in records)) \
+        or [("SGD", STANDARD_EPOCHS[setting], "", "training")]
     header = ["pruned fraction"]
-    for optimizer, epochs, variant in groups:
-        where = f"{optimizer} {epochs} ep" + (f" [{variant}]" if variant else "")
+    for optimizer, epochs, variant, statistics in groups:
+        where = f"{optimizer} {epochs} ep" + (f" [{variant}]" if variant else "") + (", BN recalibrated" if statistics == "recalibrated" else "")
         header += [f"dense {where}", f"dense + HAM {where}", f"HAM − dense {where} (points, Welch p, Holm p)"]
     rows = [header + ["paper HAM (ImageNet)", "paper dense (ImageNet)"]]
     fractions = list(dict.fromkeys(r["pruned_fraction"] for r in records)) or [None]
@@ -305,8 +317,9 @@ def oneshot(runs: list[Run], setting: str) -> list[list[str]]:
         row = ["0 (unpruned)" if fraction is None else f"{fraction:g}"]
         reference = None
         for group in groups:
-            record = next((r for r in records if (r["optimizer"], r["epochs"], r["variant"]) == group and r["pruned_fraction"] == fraction), None)
-            reference = reference or record
+            record = next((r for r in records if (r["optimizer"], r["epochs"], r["variant"], r["batch_norm_statistics"]) == group
+                           and r["pruned_fraction"] == fraction), None)
+            reference = reference or (record if group[3] == "training" else None)
             for name in ("dense", "dense_ham"):
                 n = record[f"n_{name}"] if record else 0
                 row.append("missing" if not n else

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from analysis.runs import Run
 from training.config import flatten
-from training.trajectory import NON_TRAJECTORY_KEYS
+from training.trajectory import ADDED_KEYS, NON_TRAJECTORY_KEYS
 
 #: keys (or key prefixes) that do not change what a run measures
 NOT_EXPERIMENT = (
@@ -24,9 +24,6 @@ NOT_EXPERIMENT = (
     "trainer.device", "trainer.finite_check_every", "trainer.divergence_factor", "trainer.channels_last", "data.os_cache",
     "ham.fused",
 )
-
-#: keys added to the schema after records were written, with the value that keeps the earlier behaviour
-ADDED_KEYS = {"sparsity.sign_in_weight_decay": True}
 
 
 def _matches(key: str, prefixes: Iterable[str]) -> bool:

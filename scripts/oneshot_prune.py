@@ -6,7 +6,11 @@ magnitude at several sparsities, without fine-tuning, and evaluate them.
 Each argument is the run directory of a finished dense ``train.py`` run (its ``summary.json`` and
 ``checkpoint.pt``). Each run's results go into its directory as ``oneshot.json`` (the unpruned and
 pruned test accuracy, the achieved sparsity); a run that already has them for every sparsity asked
-is not pruned again. The table (printed; also written to ``--output FILE`` when given) has, per pruned
+is not pruned again. For a model with BatchNorm, each pruned model is evaluated twice: as pruned,
+with the running statistics of training (the paper's protocol), and after its BatchNorm statistics
+were recalibrated on ``RECALIBRATION_BATCHES`` training batches (``test_acc_bn_recalibrated``; the
+weights are the same), which tells whether what pruning lost lies in the weights or in the
+statistics; the unpruned model is recalibrated too, as the control. The table (printed; also written to ``--output FILE`` when given) has, per pruned
 fraction, dense and dense + HAM as mean ± sample std over the runs given (seeds), HAM's gain with
 Welch's p, and the paper's ImageNet ResNet-50 numbers beside them (reference data).
 ``python scripts/compare.py <dirs or records> --table oneshot`` builds the same table from records.
@@ -28,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
 from analysis import tables as T  # noqa: E402
-from sparse.oneshot import prune_global_magnitude  # noqa: E402
+from sparse.oneshot import has_batch_norm, prune_global_magnitude, recalibrate_batch_norm  # noqa: E402
 from training.checkpoint import CheckpointError, read_checkpoint  # noqa: E402
 from training.data.base import DataError  # noqa: E402
 from training.data import build_data  # noqa: E402
@@ -45,6 +49,28 @@ def accuracy(model: torch.nn.Module, loader) -> float:
     return correct / total
 
 
+#: training batches (of the run's batch size) over which BatchNorm statistics are recalibrated
+RECALIBRATION_BATCHES = 100
+
+
+def recalibrated_accuracy(model: torch.nn.Module, data) -> float:
+    """The test accuracy of a copy of ``model`` whose BatchNorm statistics were recalibrated on the
+    first :data:`RECALIBRATION_BATCHES` training batches (epoch 0's order, the run's seed)."""
+    calibrated = copy.deepcopy(model)
+    data.train.set_epoch(0)
+    recalibrate_batch_norm(calibrated, iter(data.train), RECALIBRATION_BATCHES)
+    return accuracy(calibrated, data.test)
+
+
+def complete(results: dict, sparsities: list[float]) -> bool:
+    """Whether ``oneshot.json``'s results cover every sparsity asked (and the recalibrated
+    accuracies, when the model has BatchNorm: ``batch_norm`` says so)."""
+    pruned = {float(p["target"]): p for p in results["pruned"]}
+    if not set(sparsities) <= set(pruned) or "batch_norm" not in results:
+        return False
+    return not results["batch_norm"] or all("test_acc_bn_recalibrated" in pruned[s] for s in sparsities)
+
+
 class RefusedInput(Exception):
     """A run or an option this script cannot use: one sentence, exit code 2 (as train.py)."""
 
@@ -54,7 +80,7 @@ def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
     done = run_dir / R.ONESHOT_FILE
     if done.exists():
         results = json.loads(done.read_text())
-        if {float(p["target"]) for p in results["pruned"]} >= set(sparsities):
+        if complete(results, sparsities):
             return results
     summary_file = run_dir / "summary.json"
     if not summary_file.exists():
@@ -69,11 +95,17 @@ def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
     data = build_data(cfg.data, cfg.trainer.batch_size, 1024, cfg.trainer.seed)
     model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes)
     model.load_state_dict(weights)
-    results = {"test_acc": accuracy(model, data.test), "pruned": []}
+    batch_norm = has_batch_norm(model)
+    results = {"test_acc": accuracy(model, data.test), "batch_norm": batch_norm, "pruned": []}
+    if batch_norm:
+        results["test_acc_bn_recalibrated"] = recalibrated_accuracy(model, data)
     for s in sparsities:
         pruned = copy.deepcopy(model)
         achieved = prune_global_magnitude(pruned, s)
-        results["pruned"].append({"target": s, "sparsity": achieved, "test_acc": accuracy(pruned, data.test)})
+        entry = {"target": s, "sparsity": achieved, "test_acc": accuracy(pruned, data.test)}
+        if batch_norm:
+            entry["test_acc_bn_recalibrated"] = recalibrated_accuracy(pruned, data)
+        results["pruned"].append(entry)
     done.write_text(json.dumps(results, indent=1) + "\n")
     return results
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
 from analysis.stats import mean, mean_std, pct, sample_std  # noqa: E402
+from scripts.command_pool import Step, run_steps  # noqa: E402
 
 COMMON = ["setting=small", "logger=disabled", "trainer.progress=false"]
 SWEEPS = {
@@ -69,13 +70,36 @@ def sweep_commands(sweep: dict, extra: list[str], sweep_dir: Path | str | None =
             for overrides in sweep["overrides"]]
 
 
-def run_sweep(sweep: dict, extra: list[str]) -> None:
-    for command in sweep_commands(sweep, extra):
-        print("+", " ".join(command), flush=True)
-        # exit code 1: some jobs failed (listed by the sweep; archived below as failed records)
-        returncode = subprocess.run(command, cwd=REPO).returncode
-        if returncode not in (0, 1):
-            raise SystemExit(f"the sweep stopped with exit code {returncode}: {' '.join(command)}")
+#: a 10-epoch run's cost in 10-epoch LeNet-300-100 runs (measured: two side by side, one thread each)
+MODEL_COST = {"lenet300_100": 1.0, "cnn_small": 9.0}
+
+
+def step_cost(overrides: list[str]) -> float:
+    """A multirun's cost in 10-epoch LeNet-300-100 runs: its number of jobs, its model and length."""
+    runs, model, epochs = 1, "lenet300_100", 10
+    for o in overrides:
+        key, _, value = o.lstrip("+").partition("=")
+        runs *= len(value.split(","))
+        model = value if key == "model" else model
+        epochs = int(value.split(",")[0]) if key == "trainer.epochs" else epochs
+    return runs * MODEL_COST.get(model, 1.0) * epochs / 10
+
+
+def sweep_steps(name: str, sweep: dict, extra: list[str], sweep_dir: Path | str | None = None) -> list[Step]:
+    """The sweep's multiruns as :class:`Step` s of the worker pool."""
+    return [Step(f"{name} " + " ".join(o), c, step_cost(o)) for o, c in zip(sweep["overrides"], sweep_commands(sweep, extra, sweep_dir))]
+
+
+def run_sweep(name: str, sweep: dict, workers: int) -> None:
+    """Run the sweep's multiruns ``workers`` at a time, each job with cores / workers torch threads;
+    exit code 1 of a multirun (some jobs failed: listed by the sweep, archived as failed records) is
+    not an error."""
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    steps = sweep_steps(name, sweep, [f"trainer.threads={threads}"])
+    run_steps(steps, workers, REPO / sweep["dir"] / "logs", [])
+    for step in steps:
+        if step.returncode not in (0, 1):
+            raise SystemExit(f"the sweep stopped with exit code {step.returncode}: {' '.join(step.command)}")
 
 
 def load_runs(records_dir: Path) -> list[dict]:
@@ -255,14 +279,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep", choices=sorted(SWEEPS))
     parser.add_argument("--tables-only", action="store_true", help="do not run, only rebuild the table")
-    parser.add_argument("--threads", type=int, help="torch threads per run (trainer.threads; default: all cores)")
-    parser.add_argument("--records", type=Path, help="the records folder (default: results/records/<sweep>)")
+    parser.add_argument("--workers", type=int, default=2, help="training processes side by side (each with cores / workers torch threads)")
+    parser.add_argument("--records", type=Path, help="the records folder (default: results/records/<the sweep's records>)")
     parser.add_argument("--output", type=Path, help="the table (default: the sweep's, under results/)")
     args = parser.parse_args()
     sweep = SWEEPS[args.sweep]
-    records = args.records or REPO / "results" / "records" / args.sweep
+    if args.workers < 1:
+        parser.error("--workers must be >= 1")
+    records = args.records or REPO / "results" / "records" / sweep.get("records", args.sweep)
     if not args.tables_only:
-        run_sweep(sweep, [] if args.threads is None else [f"trainer.threads={args.threads}"])
+        run_sweep(args.sweep, sweep, args.workers)
         R.archive(REPO / sweep["dir"], records)
     runs = load_runs(records)
     if not runs:

@@ -35,9 +35,7 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,24 +43,13 @@ sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
 from scripts import paper_tables, small_experiments  # noqa: E402  (scripts/ is a namespace package)
+from scripts.command_pool import Step, run_steps  # noqa: E402
 from training.config import ConfigError  # noqa: E402
-from training.records import SUMMARY_NAME  # noqa: E402
 from training.rundir import FAILED_NAME  # noqa: E402
 
 PARTS = ["table3", "table4", "oneshot", "ham-grid", "theory"]
 QUIET = ["logger=disabled", "trainer.progress=false", "trainer.threads=1"]
 ONESHOT_SPARSITIES = ["0.5", "0.7", "0.8", "0.9", "0.95"]
-
-
-@dataclass
-class Step:
-    """One command of the suite, its cost estimate (10-epoch SGD runs) and its log."""
-
-    name: str
-    command: list[str]
-    cost: float
-    seconds: float | None = None
-    returncode: int | None = None
 
 
 def _cost(experiments: list[str], epochs: int, runs: int) -> float:
@@ -92,35 +79,6 @@ def training_steps(parts: list[str], seeds: int, sweep_dir: Path, extra: list[st
                 runs *= len(o.split("=", 1)[1].split(","))
             steps.append(Step("ham-grid " + " ".join(overrides), command, _cost([], 10, runs)))
     return steps, expected
-
-
-def run_steps(steps: list[Step], workers: int, logs: Path, expected: list[Path]) -> None:
-    """Run the steps, most expensive first, ``workers`` at a time; print progress every 30 s."""
-    logs.mkdir(parents=True, exist_ok=True)
-    queue = sorted(steps, key=lambda s: -s.cost)
-    lock = threading.Lock()
-
-    def worker() -> None:
-        while True:
-            with lock:
-                if not queue:
-                    return
-                step = queue.pop(0)
-            log = logs / (step.name.replace(" ", "_").replace("/", "-")[:120] + ".log")
-            start = time.monotonic()
-            with log.open("w") as out:
-                step.returncode = subprocess.run(step.command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT).returncode
-            step.seconds = time.monotonic() - start
-            print(f"[suite] {step.name}: exit {step.returncode} after {step.seconds:.0f} s (log: {log})", flush=True)
-
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    start = time.monotonic()
-    for thread in threads:
-        thread.start()
-    while alive := [t for t in threads if t.is_alive()]:
-        alive[0].join(timeout=30)
-        done = sum((d / SUMMARY_NAME).exists() or (d / FAILED_NAME).exists() for d in expected)
-        print(f"[suite] {done}/{len(expected)} table runs ended, {(time.monotonic() - start) / 60:.1f} min", flush=True)
 
 
 def build_outputs(sweep_dir: Path | None, results: Path) -> list[list[str]]:

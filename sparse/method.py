@@ -39,6 +39,7 @@ class SparsityMethod:
     """``dense``: no sparsity. Subclasses override the hooks they need."""
 
     reparameterization: str | None = None  # "hyperbolic"/"balanced": θ = m ⊙ w
+    split_constant = 1.0  # m² - w² of the hyperbolic split at initialisation
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -51,7 +52,7 @@ class SparsityMethod:
         self.layers = [PrunableWeight(n, m) for n, m in prunable_layers(model, self.cfg.keep_first_dense, self.cfg.keep_last_dense)]
         if self.reparameterization is not None:
             for layer in self.layers:
-                layer.use_product(*register_product(layer.module, self.reparameterization))
+                layer.use_product(*register_product(layer.module, self.reparameterization, self.split_constant))
 
     def attach(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int, epochs: int) -> None:
         self.optimizer, self.steps_per_epoch, self.epochs = optimizer, steps_per_epoch, epochs

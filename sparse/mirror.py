@@ -2,7 +2,8 @@
 in disguise), then magnitude pruning to the target at the end of training, without fine-tuning
 (as both papers do, as far as their texts and code show).
 
-* PILoT (Jacobs & Burkholz, "Mask in the Mirror", ICLR 2025): ``m² - w² = 1`` at init; the loss
+* PILoT (Jacobs & Burkholz, "Mask in the Mirror", ICLR 2025): ``m² - w² = c`` at init
+  (``c = sparsity.pilot_init_constant``, the paper's β; 1 unless set); the loss
   gets ``α_k(‖m‖² + ‖w‖²)``; after epoch k, α is multiplied by δ if the training accuracy improved
   on the previous epoch's, ``‖m⊙w‖₁ ≥ K`` and ``k < T/2``, else divided by δ. **Our choices:** δ is
   derived from the run length, ``δ = G^(1/⌈T/2⌉)`` with ``G = sparsity.pilot_alpha_growth``, so
@@ -14,7 +15,8 @@ in disguise), then magnitude pruning to the target at the end of training, witho
 
 The penalty's gradient ``2α·m`` / ``2α·w`` is added to the gradients before the optimizer step,
 and it is the only decay on m and w: the optimizer's base weight decay is off for them
-(:meth:`undecayed_parameters`), as in PILoT's Algorithm 1 and spred's code.
+(:meth:`undecayed_parameters`), as in PILoT's Algorithm 1 and spred's code. Their learning rate is
+``optimizer.lr`` times ``sparsity.mirror_lr_scale`` (1 unless set; ``training/optim.py``).
 """
 
 from __future__ import annotations
@@ -82,6 +84,11 @@ class MirrorMethod(SparsityMethod):
 
 class PILoT(MirrorMethod):
     reparameterization = "hyperbolic"
+
+    @property
+    def split_constant(self) -> float:  # type: ignore[override]
+        """m₀² − w₀² (Mask in the Mirror's β): ``sparsity.pilot_init_constant``."""
+        return float(self.cfg.pilot_init_constant)
 
     def prepare(self, model: nn.Module) -> None:
         super().prepare(model)

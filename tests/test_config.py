@@ -282,7 +282,9 @@ def test_str_weight_decay_preset_goes_to_the_weights_and_thresholds():
         ("optimizer.betas=[0.9,1.5]", "optimizer.betas=[0.9, 1.5] is not valid: it must be two numbers in [0, 1)"),
         ("schedule.gamma=0", "schedule.gamma=0.0 is not valid: it must be in (0, 1]"),
         ("schedule.milestones=[-1]", "schedule.milestones=[-1.0] is not valid: it must be epochs >= 0"),
-        ("sparsity.pilot_alpha=0", "sparsity.pilot_alpha=0.0 is not valid: it must be > 0"),
+        ("sparsity.pilot_alpha=-1", "sparsity.pilot_alpha=-1.0 is not valid: it must be >= 0"),
+        ("sparsity.pilot_init_constant=0", "sparsity.pilot_init_constant=0.0 is not valid: it must be > 0"),
+        ("sparsity.mirror_lr_scale=2", "sparsity.mirror_lr_scale=2.0 is not valid: it must be 1 unless sparsity.method is pilot or spred"),
         ("sparsity.pilot_l1_floor=1.5", "sparsity.pilot_l1_floor=1.5 is not valid"),
         ("sparsity.spred_weight_decay=-1", "sparsity.spred_weight_decay=-1.0 is not valid: it must be >= 0"),
     ],
@@ -345,3 +347,38 @@ def test_an_unknown_wandb_mode_in_the_environment_is_refused_with_the_allowed_va
         validate(cfg)
     monkeypatch.setenv("WANDB_MODE", "dryrun")  # one W&B itself accepts
     validate(compose_config([]))
+
+
+def test_a_key_added_to_the_schema_at_its_earlier_behaviour_keeps_the_fingerprint():
+    """A checkpoint or summary written before sparsity.pilot_init_constant existed (no such key, m₀² − w₀² = 1)
+    is the same trajectory as a config with the key at 1: it still resumes and counts as finished; another value is another run."""
+    from training.trajectory import ADDED_KEYS, fingerprint, trajectory_config, without_non_trajectory_keys
+
+    cfg = compose_config(["+experiment=pilot", "setting=small"])
+    validate(cfg)
+    old = trajectory_config(cfg)
+    for name in ("pilot_init_constant", "mirror_lr_scale"):  # a record from before these keys existed
+        assert ADDED_KEYS[f"sparsity.{name}"] == 1.0
+        old["sparsity"].pop(name, None)
+    assert without_non_trajectory_keys(old) == trajectory_config(cfg) and fingerprint(old) == fingerprint(trajectory_config(cfg))
+    other = compose_config(["+experiment=pilot", "setting=small", "sparsity.pilot_init_constant=0.1"])
+    validate(other)
+    assert trajectory_config(other)["sparsity"]["pilot_init_constant"] == 0.1
+    assert fingerprint(trajectory_config(other)) != fingerprint(old)
+    # sign_in_weight_decay is off by default now; records from before it existed decayed m and w (true)
+    signin = compose_config(["+experiment=random_signin", "setting=small"])
+    assert trajectory_config(signin)["sparsity"]["sign_in_weight_decay"] is False
+
+
+def test_cnn_small_has_batch_norm_after_every_convolution_and_its_hand_counted_size():
+    import torch
+
+    from training.models import cnn_small
+
+    model = cnn_small(1, 28, 10)
+    layers = list(model)
+    convs = [i for i, m in enumerate(layers) if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 3 and all(isinstance(layers[i + 1], torch.nn.BatchNorm2d) for i in convs)
+    # weights 1·16·9 + 16·32·9 + 32·64·9 + 64·10 = 23,824; BatchNorm 2·(16 + 32 + 64) = 224; the classifier's bias 10
+    assert sum(p.numel() for p in model.parameters()) == 23_824 + 224 + 10
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from sparse.oneshot import prune_global_magnitude
+from sparse.oneshot import prune_global_magnitude, recalibrate_batch_norm
 from training.checkpoint import read_checkpoint
 from tests.e2e import REPO, env, run_train
 
@@ -24,6 +24,50 @@ def test_global_magnitude_pruning_removes_the_smallest_weights_over_all_layers()
         w = layer.weight.detach()
         assert (w[w != 0].abs() > threshold).all()
     assert torch.equal(model[0].bias, biases[0]) and torch.equal(model[2].bias, biases[1])  # only weights
+
+
+def _batch_norm_statistics_by_hand(model: torch.nn.Module, batches: list[torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per BatchNorm layer: the mean over the batches of each batch's per-channel mean and unbiased
+    variance of the layer's input, read with forward hooks while the model runs in training mode."""
+    seen: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    hooks = []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            def hook(_, inputs, __, name=name):
+                x = inputs[0].transpose(0, 1).flatten(1)  # channels x (batch · height · width)
+                seen.setdefault(name, []).append((x.mean(1), x.var(1, unbiased=True)))
+            hooks.append(module.register_forward_hook(hook))
+    model.train()
+    with torch.no_grad():
+        for x in batches:
+            model(x)
+    for h in hooks:
+        h.remove()
+    return {name: (torch.stack([m for m, _ in s]).mean(0), torch.stack([v for _, v in s]).mean(0)) for name, s in seen.items()}
+
+
+def test_batch_norm_recalibration_averages_each_batchs_statistics_and_keeps_the_weights():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                torch.nn.Conv2d(4, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2))
+    batches = [torch.randn(5, 1, 8, 8) * (i + 1) + i for i in range(4)]
+    for bn in (model[1], model[4]):  # stale statistics, as after a prune
+        bn.running_mean.fill_(7.0)
+        bn.running_var.fill_(0.01)
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    prune_global_magnitude(model, 0.5)
+    pruned = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    import copy
+
+    expected = _batch_norm_statistics_by_hand(copy.deepcopy(model), batches[:3])
+    recalibrate_batch_norm(model, iter(batches), 3)  # the first 3 of 4 batches
+    assert not model.training
+    for name, (mean, var) in expected.items():
+        bn = dict(model.named_modules())[name]
+        assert torch.allclose(bn.running_mean, mean, atol=1e-5) and torch.allclose(bn.running_var, var, rtol=1e-4)
+        assert bn.momentum == 0.1  # restored
+    after = {k: v for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    assert all(torch.equal(after[k], pruned[k]) for k in after) and any(not torch.equal(weights[k], pruned[k]) for k in weights)
 
 
 def _prune_by_hand(state: dict[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
@@ -92,3 +136,44 @@ def test_a_damaged_checkpoint_or_summary_stops_with_exit_code_2(tmp_path):
     assert result.returncode == 2 and "summary.json is a JSON list, not a run's summary" in result.stderr
     bad = subprocess.run([*command[:3], "--sparsities", "1.5"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "error: --sparsities 1.5 is not valid" in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_batch_norm_network_is_evaluated_with_and_without_recalibrated_statistics(tmp_path):
+    """cnn_small: each pruned model's accuracy as trained (the paper's protocol) and after its
+    BatchNorm statistics were recalibrated on the training batches, each recomputed by hand."""
+    import copy
+
+    from omegaconf import OmegaConf
+
+    from training.data import build_data
+    from training.models import build_model
+
+    run = tmp_path / "run"
+    assert run_train(run, "+experiment=dense", "setting=small", "model=cnn_small").returncode == 0
+    command = [sys.executable, "scripts/oneshot_prune.py", str(run), "--sparsities", "0.5", "0.9"]
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((run / "oneshot.json").read_text())
+    assert results["batch_norm"] is True
+    assert "dense SGD 10 ep, BN recalibrated" not in result.stdout and "dense SGD 1 ep, BN recalibrated" in result.stdout
+    cfg = OmegaConf.create(json.loads((run / "summary.json").read_text())["config"])
+    data = build_data(cfg.data, cfg.trainer.batch_size, 1000, cfg.trainer.seed)
+    train_batches = [x for x, _ in data.train]  # 2048 images: 16 batches, fewer than the 100 recalibrated on
+    model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes)
+
+    def accuracy(m):
+        m.eval()
+        with torch.no_grad():
+            return sum(int((m(x).argmax(1) == y).sum()) for x, y in data.test) / sum(len(y) for _, y in data.test)
+
+    for target, entry in [(None, results), *((e["target"], e) for e in results["pruned"])]:
+        state = read_checkpoint(run / "checkpoint.pt")["model"]
+        model.load_state_dict(state if target is None else _prune_by_hand(state, target))
+        assert entry["test_acc"] == pytest.approx(accuracy(model))
+        statistics = _batch_norm_statistics_by_hand(copy.deepcopy(model), train_batches)
+        for name, (mean, var) in statistics.items():
+            bn = dict(model.named_modules())[name]
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
+        assert entry["test_acc_bn_recalibrated"] == pytest.approx(accuracy(model), abs=2.5e-3)  # summation order: two test images of 1000

@@ -11,7 +11,7 @@ from torch.nn.utils import parametrize
 from sparse.distributions import erk_densities, keep_counts
 from sparse.rigl import drop_and_grow
 from sparse.schedules import acdc_phases, pilot_next_alpha, rigl_drop_fraction
-from tests.sparse_helpers import setup, train_steps
+from tests.sparse_helpers import setup, small_model, train_steps
 
 
 def _theta(layer):
@@ -255,3 +255,39 @@ def test_sign_in_m_and_w_get_the_base_weight_decay_only_when_asked(decay_on):
     for layer, (m, w) in zip(method.layers, before):
         torch.testing.assert_close(layer.m.detach(), m * shrink)
         torch.testing.assert_close(layer.w.detach(), w * shrink)
+
+
+@pytest.mark.parametrize("constant", [0.01, 1.0, 3.0])
+def test_pilot_starts_on_the_hyperbola_of_its_init_constant(constant):
+    """m₀² − w₀² = c (sparsity.pilot_init_constant) and m₀ ⊙ w₀ = θ₀; the rate at which gradient flow
+    moves θ is m² + w² = √(c² + 4θ²), c near zero."""
+    reference = small_model()  # the same seed as setup's model: θ₀ before the reparameterization
+    thetas = [m.weight.detach().clone() for m in reference if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    model, method, opt = setup("pilot", pilot_alpha=1e-3, pilot_init_constant=constant, ham=False)
+    for layer, theta in zip(method.layers, thetas):
+        m, w = layer.m.detach(), layer.w.detach()
+        torch.testing.assert_close(m * w, theta)
+        torch.testing.assert_close(m * m - w * w, torch.full_like(theta, constant), rtol=0, atol=5e-6 * max(1.0, constant))
+        torch.testing.assert_close(m * m + w * w, torch.sqrt(constant**2 + 4 * theta * theta), rtol=1e-5, atol=1e-6)
+
+
+def test_the_learning_rate_of_m_and_w_is_scaled_through_the_schedule():
+    """sparsity.mirror_lr_scale: PILoT's and spred's m and w step with lr · scale at every step of a
+    warm-up schedule; every other parameter with lr."""
+    from tests.compose import compose_config
+    from training.optim import build_optimizer
+    from training.schedule import lr_multiplier
+
+    cfg = compose_config(["+experiment=spred", "setting=small", "sparsity.mirror_lr_scale=0.25"])
+    model, method, _ = setup("spred", spred_weight_decay=1e-3, ham=False)
+    opt = build_optimizer(model, cfg, 0.1, method.decayed_parameters(), method.undecayed_parameters())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lr_multiplier(cfg.schedule, 10, 5))
+    trained = {id(p) for layer in method.layers for p in layer.trained}
+    for step in range(7):
+        lrs = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+        base = 0.1 * lr_multiplier(cfg.schedule, 10, 5)(step)
+        assert all(lr == pytest.approx(base * (0.25 if i in trained else 1.0)) for i, lr in lrs.items())
+        opt.step()
+        scheduler.step()
+    plain = build_optimizer(model, compose_config(["+experiment=spred", "setting=small"]), 0.1, (), method.undecayed_parameters())
+    assert all(g["lr"] == 0.1 for g in plain.param_groups)

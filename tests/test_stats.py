@@ -46,3 +46,49 @@ def test_small_p_values_are_printed_as_such():
     from analysis.stats import p_text
 
     assert p_text(0.0004) == "< 0.001" and p_text(0.0) == "< 0.001" and p_text(0.001) == "0.001" and p_text(0.0456) == "0.046"
+
+
+@pytest.mark.parametrize("q,df,t", [(0.975, 4, 2.776), (0.975, 8, 2.306), (0.8, 8, 0.889), (0.995, 10, 3.169), (0.95, 1, 6.314),
+                                    (0.9, 30, 1.310)])
+def test_t_quantile_matches_t_tables(q, df, t):
+    from analysis.stats import t_quantile
+
+    assert t_quantile(q, df) == pytest.approx(t, abs=1e-3)
+    assert t_quantile(1 - q, df) == pytest.approx(-t, abs=1e-3)
+
+
+def test_a_one_cell_contrast_is_welchs_test_and_its_interval_is_by_hand():
+    from analysis.stats import contrast
+
+    a, b = [1.0, 2.0, 3.0], [4.0, 6.0, 8.0]
+    c = contrast([(a, b)])
+    diff, t, df, p = welch(a, b)
+    assert (c.difference, c.df, c.p) == pytest.approx((diff, df, p))
+    assert c.standard_error == pytest.approx(math.sqrt(5 / 3))
+    # df = 2.9412: the 97.5 % quantile of t(2.9412), from the quantile's definition P(T <= q) = 0.975
+    from analysis.stats import t_cdf
+
+    low, high = c.interval()
+    half = (high - low) / 2
+    assert (low + high) / 2 == pytest.approx(-4.0)
+    assert t_cdf(half / math.sqrt(5 / 3), df) == pytest.approx(0.975, abs=1e-9)
+
+
+def test_a_contrast_over_cells_averages_the_differences_and_pools_the_variances_by_hand():
+    from analysis.stats import contrast, t_cdf
+
+    cells = [([1.0, 2.0, 3.0], [0.0, 0.0, 3.0]), ([5.0, 7.0], [4.0, 4.0, 4.0, 4.0])]
+    c = contrast(cells)
+    # differences 2 - 1 = 1 and 6 - 4 = 2: D = 1.5; variances s²/n: 1/3, 3/3, 2/2, 0/4
+    assert c.difference == pytest.approx(1.5)
+    assert c.standard_error == pytest.approx(math.sqrt((1 / 3 + 1 + 1 + 0) / 4))
+    # Welch–Satterthwaite: (Σ v)² / Σ v²/(n-1), the zero-variance sample adds nothing
+    assert c.df == pytest.approx((1 / 3 + 1 + 1) ** 2 / ((1 / 3) ** 2 / 2 + 1 / 2 + 1 / 1))
+    assert c.p == pytest.approx(2 * (1 - t_cdf(1.5 / c.standard_error, c.df)))
+    # the detectable effect: (t_{1-α/2} + t_{power}) · SE with the quantiles of t(df)
+    from analysis.stats import t_quantile
+
+    assert c.detectable(0.05, 0.8) == pytest.approx((t_quantile(0.975, c.df) + t_quantile(0.8, c.df)) * c.standard_error)
+    assert c.detectable(0.01, 0.8) > c.detectable(0.05, 0.8) > c.detectable(0.05, 0.5)
+    with pytest.raises(ValueError):
+        contrast([([1.0], [2.0, 3.0])])

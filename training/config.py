@@ -175,6 +175,8 @@ class SparsityConfig:
     pilot_alpha: Optional[float] = None  # initial penalty α; null: the setting's preset for the target
     pilot_alpha_growth: float = 10.0  # G: α may grow by G over the first half (δ = G^(1/⌈T/2⌉))
     pilot_l1_floor: float = 0.1  # K as a fraction of the initial ‖θ‖₁ (our choice)
+    pilot_init_constant: float = 1.0  # m₀² − w₀² at initialisation (Mask in the Mirror's β; 1 as Sign-In's)
+    mirror_lr_scale: float = 1.0  # PILoT, spred: the learning rate of m and w as a multiple of optimizer.lr
     spred_weight_decay: Optional[float] = None  # spred's constant penalty α; null: the setting's preset for the target
     presets: list[SparsityPreset] = field(default_factory=list)  # set by the setting (configs/setting/*.yaml)
     # presets measured by `python scripts/paper_tables.py calibrate` (a YAML file, relative to the
@@ -601,7 +603,11 @@ def validate(cfg: DictConfig) -> None:
     _check(0 < s.rigl_t_end <= 1, "sparsity.rigl_t_end", s.rigl_t_end, "in (0, 1]")
     _check(s.pilot_alpha_growth >= 1, "sparsity.pilot_alpha_growth", s.pilot_alpha_growth, ">= 1")
     apply_preset(cfg)
-    _check(s.pilot_alpha is None or s.pilot_alpha > 0, "sparsity.pilot_alpha", s.pilot_alpha, "> 0")
+    _check(s.pilot_alpha is None or s.pilot_alpha >= 0, "sparsity.pilot_alpha", s.pilot_alpha, ">= 0 (0: no penalty, the m ⊙ w control)")
+    _check(s.pilot_init_constant > 0, "sparsity.pilot_init_constant", s.pilot_init_constant, "> 0 (m₀² − w₀² at initialisation)")
+    _check(s.mirror_lr_scale > 0, "sparsity.mirror_lr_scale", s.mirror_lr_scale, "> 0")
+    _check(s.mirror_lr_scale == 1 or s.method in ("pilot", "spred"), "sparsity.mirror_lr_scale", s.mirror_lr_scale,
+           "1 unless sparsity.method is pilot or spred (the learning rate of their m and w)")
     _check(0 <= s.pilot_l1_floor < 1, "sparsity.pilot_l1_floor", s.pilot_l1_floor, "in [0, 1) (a fraction of the initial L1 norm)")
     _check(s.spred_weight_decay is None or s.spred_weight_decay >= 0, "sparsity.spred_weight_decay", s.spred_weight_decay, ">= 0")
     _check(s.str_weight_decay is None or s.str_weight_decay >= 0, "sparsity.str_weight_decay", s.str_weight_decay, ">= 0 or null")

@@ -36,10 +36,12 @@ def param_groups(
     ham_cfg: DictConfig,
     decayed: Sequence[torch.Tensor] = (),
     undecayed: Sequence[torch.Tensor] = (),
+    undecayed_lr: float | None = None,
 ) -> list[dict]:
     """Weights (ndim >= 2), the rest (biases, norms), ``decayed`` extras (e.g. STR's thresholds,
     which get the weights' decay ``wd`` but not HAM) and ``undecayed`` weights (PILoT's and spred's
-    m and w, whose only decay is the method's penalty), each with its weight decay."""
+    m and w, whose only decay is the method's penalty), each with its weight decay; the
+    ``undecayed`` group's learning rate is ``undecayed_lr`` when given (else the optimizer's)."""
     extra = {id(p) for p in decayed} | {id(p) for p in undecayed}
     params = [p for p in model.parameters() if p.requires_grad and id(p) not in extra]
     weights = [p for p in params if default_param_filter(p)]
@@ -47,7 +49,7 @@ def param_groups(
     weights_decay = 0.0 if ham_cfg.enabled and not ham_cfg.keep_weight_decay else wd  # else HAM's beta alone
     groups = [{"params": weights, "weight_decay": weights_decay}]
     if undecayed:
-        groups.append({"params": list(undecayed), "weight_decay": 0.0})
+        groups.append({"params": list(undecayed), "weight_decay": 0.0, **({} if undecayed_lr is None else {"lr": undecayed_lr})})
     if others:
         groups.append({"params": others, "weight_decay": wd if opt_cfg.decay_bn_and_bias else 0.0})
     if decayed:
@@ -64,7 +66,9 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """The optimizer stack for ``cfg`` (the whole run config: optimizer, ham, sparsity)."""
     opt_cfg, ham_cfg = cfg.optimizer, cfg.ham
-    groups = param_groups(model, weight_decay(opt_cfg, cfg.sparsity), opt_cfg, ham_cfg, decayed, undecayed)
+    scale = float(cfg.sparsity.get("mirror_lr_scale", 1.0))  # PILoT's and spred's m and w (validate allows no other method)
+    groups = param_groups(model, weight_decay(opt_cfg, cfg.sparsity), opt_cfg, ham_cfg, decayed, undecayed,
+                          None if scale == 1 else lr * scale)
     base_name = opt_cfg.sam_base if opt_cfg.name == "sam" else opt_cfg.name
     if base_name == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=lr, momentum=opt_cfg.momentum, nesterov=opt_cfg.nesterov)

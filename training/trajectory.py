@@ -21,6 +21,12 @@ NON_TRAJECTORY_KEYS = (
     "sparsity.presets", "sparsity.calibration",
 )
 
+#: Keys added to the schema after runs were recorded, each with the value that keeps the behaviour
+#: those runs had. A config with that value is the trajectory it was before the key existed, so
+#: the key is left out of the trajectory config: earlier checkpoints still resume, earlier
+#: summaries still count as finished, and the analysis compares old and new records alike.
+ADDED_KEYS = {"sparsity.sign_in_weight_decay": True, "sparsity.pilot_init_constant": 1.0, "sparsity.mirror_lr_scale": 1.0}
+
 
 def trajectory_config(cfg: DictConfig, environment: bool = False) -> dict[str, Any]:
     """The config without the keys that do not change what is trained, as records keep it
@@ -30,13 +36,15 @@ def trajectory_config(cfg: DictConfig, environment: bool = False) -> dict[str, A
 
 
 def without_non_trajectory_keys(config: dict[str, Any]) -> dict[str, Any]:
-    """A plain config (a run's recorded one, say) without :data:`NON_TRAJECTORY_KEYS`, changed in place."""
-    for key in NON_TRAJECTORY_KEYS:
+    """A plain config (a run's recorded one, say) without :data:`NON_TRAJECTORY_KEYS` and without
+    the :data:`ADDED_KEYS` that have the value of the runs recorded before them; changed in place."""
+    for key in (*NON_TRAJECTORY_KEYS, *ADDED_KEYS):
         *parents, leaf = key.split(".")
         node = config
         for part in parents:
             node = node.get(part, {})
-        node.pop(leaf, None)
+        if key not in ADDED_KEYS or node.get(leaf, ADDED_KEYS[key]) == ADDED_KEYS[key]:
+            node.pop(leaf, None)
     return config
 
 

@@ -1,0 +1,56 @@
+"""Run training commands a few at a time, most expensive first, each with its own log: the worker
+pool of ``scripts/small_suite.py`` and ``scripts/small_experiments.py``."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.records import SUMMARY_NAME
+from training.rundir import FAILED_NAME
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Step:
+    """One command, its cost estimate (in 10-epoch LeNet-300-100 runs) and, once run, its outcome."""
+
+    name: str
+    command: list[str]
+    cost: float
+    seconds: float | None = None
+    returncode: int | None = None
+
+
+def run_steps(steps: list[Step], workers: int, logs: Path, expected: list[Path]) -> None:
+    """Run the steps, most expensive first, ``workers`` at a time; every 30 s print how many of the
+    ``expected`` run directories have ended (a ``summary.json`` or a ``failed.txt``)."""
+    logs.mkdir(parents=True, exist_ok=True)
+    queue = sorted(steps, key=lambda s: -s.cost)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                step = queue.pop(0)
+            log = logs / (step.name.replace(" ", "_").replace("/", "-")[:120] + ".log")
+            start = time.monotonic()
+            with log.open("w") as out:
+                step.returncode = subprocess.run(step.command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT).returncode
+            step.seconds = time.monotonic() - start
+            print(f"[pool] {step.name}: exit {step.returncode} after {step.seconds:.0f} s (log: {log})", flush=True)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    while alive := [t for t in threads if t.is_alive()]:
+        alive[0].join(timeout=30)
+        done = sum((d / SUMMARY_NAME).exists() or (d / FAILED_NAME).exists() for d in expected)
+        print(f"[pool] {done}/{len(expected)} runs ended, {(time.monotonic() - start) / 60:.1f} min", flush=True)
