@@ -249,8 +249,10 @@ def gains(runs: list[Run], setting: str) -> list[list[str]]:
 
 
 def _oneshot_groups(runs: list[Run], setting: str) -> dict[tuple[str, int, str], dict[bool, list[dict]]]:
-    """Dense runs with one-shot results by (optimizer, epochs, variant), split by HAM off/on; a
-    variant is a difference in anything but HAM's settings and the seed."""
+    """Dense runs with one-shot results by (optimizer, epochs, variant), split by HAM off/on. A
+    variant is a difference in anything but the seed: in anything but HAM's settings between the
+    groups, and in HAM's settings between the + HAM runs of one group (``ham.alpha=20`` and
+    ``ham.alpha=100`` are two cells, each beside the same dense runs), as Table 4 keys its cells."""
     skip = {id(r) for r in duplicates(runs)}
     by_position: dict[tuple[str, int], list[Run]] = {}
     for run in runs:
@@ -259,9 +261,11 @@ def _oneshot_groups(runs: list[Run], setting: str) -> dict[tuple[str, int, str],
     groups: dict[tuple[str, int, str], dict[bool, list[dict]]] = {}
     for (optimizer, epochs), group in by_position.items():
         for variant, members in split(group, ignore=HAM_KEYS).items():
-            sides = groups.setdefault((optimizer, epochs, variant), {False: [], True: []})
-            for run in members:
-                sides[bool(run.config["ham"]["enabled"])].append(run.summary["oneshot"])  # type: ignore[index]
+            dense = [r.summary["oneshot"] for r in members if not r.config["ham"]["enabled"]]  # type: ignore[index]
+            with_ham = split([r for r in members if r.config["ham"]["enabled"]]) or {"": []}
+            for ham_variant, ham_runs in with_ham.items():
+                label = " | ".join(filter(None, (variant, ham_variant)))
+                groups[(optimizer, epochs, label)] = {False: dense, True: [r.summary["oneshot"] for r in ham_runs]}  # type: ignore[index]
     return groups
 
 
@@ -280,7 +284,7 @@ def oneshot_records(runs: list[Run], setting: str) -> list[dict[str, Any]]:
     records = []
     for (optimizer, epochs, variant), sides in sorted(groups.items(), key=str):
         for statistics, key in ONESHOT_STATISTICS.items():
-            if not any(key in r for rs in sides.values() for r in rs):
+            if not any(key in r or any(key in p for p in r["pruned"]) for rs in sides.values() for r in rs):
                 continue
             for fraction in [None, *fractions]:
                 accs = {ham: [r[key] for r in sides[ham] if key in r] if fraction is None else

@@ -38,6 +38,7 @@ from analysis.alpha_rule import AlphaRuleError, choose_alpha  # noqa: E402
 from analysis.claims import ClaimError, verdicts  # noqa: E402
 from analysis.runs import Run  # noqa: E402
 from analysis.stats import mean, mean_std, p_text, pct, welch  # noqa: E402
+from scripts.markdown_sections import replace_section  # noqa: E402
 from scripts.small_experiments import header, run_sweep  # noqa: E402
 from training.config import compose_config, flatten, preset_for  # noqa: E402
 from training.trajectory import ADDED_KEYS  # noqa: E402
@@ -313,11 +314,16 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 
 def write_verdicts() -> None:
+    """The verdict table into results/compare (Markdown and CSV), and into the sections of README.md
+    and results/README.md that open their results."""
     text, records = verdict_table("python scripts/small_claims.py verdicts")
     out = REPO / "results" / "compare"
     out.mkdir(parents=True, exist_ok=True)
     (out / "claims_small.md").write_text(text)
     (out / "claims_small.csv").write_text(T.csv_text(records))
+    body = text.split("\n", 2)[2]  # without the "# ..." title and the blank line after it
+    for readme in (REPO / "README.md", REPO / "results" / "README.md"):
+        replace_section(readme, "claims", body + "\nWhat each finding rests on, and what did not reproduce: docs/methods.md §10.")
     print(text)
 
 

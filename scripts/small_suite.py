@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 from analysis import runs as R  # noqa: E402
 from scripts import paper_tables, small_experiments  # noqa: E402  (scripts/ is a namespace package)
 from scripts.command_pool import Step, run_steps  # noqa: E402
+from scripts.markdown_sections import replace_section  # noqa: E402
 from training.config import ConfigError  # noqa: E402
 from training.rundir import FAILED_NAME  # noqa: E402
 
@@ -57,14 +58,17 @@ def _cost(experiments: list[str], epochs: int, runs: int) -> float:
     return runs * epochs / 10 * (2 if sam else 1)
 
 
-def training_steps(parts: list[str], seeds: int, sweep_dir: Path, extra: list[str], first_seed: int = 0) -> tuple[list[Step], list[Path]]:
-    """The training commands of the chosen parts, and the run directories they must produce."""
+def training_steps(parts: list[str], seeds: int, sweep_dir: Path, extra: list[str], first_seed: int = 0,
+                   experiments: list[str] | None = None) -> tuple[list[Step], list[Path]]:
+    """The training commands of the chosen parts (only ``experiments`` of the tables, when given),
+    and the run directories they must produce."""
     steps, expected = [], []
     tables = [t for t in ("table3", "table4") if t in parts]
     if "oneshot" in parts and "table3" not in parts:
         tables.append("oneshot")  # its runs are the first cells of Table 3
     for table in tables:
-        jobs = paper_tables.expand(table, "small", seeds, sweep_dir / "paper", extra, first_seed)
+        jobs = [j for j in paper_tables.expand(table, "small", seeds, sweep_dir / "paper", extra, first_seed)
+                if experiments is None or j.experiment in experiments]
         expected += [j.run_dir for j in jobs if not j.refused]
         for command in paper_tables.multirun_commands(jobs, "basic", sweep_dir / "paper", extra):
             experiment = next(a.split("=", 1)[1] for a in command if a.startswith("+experiment="))
@@ -109,7 +113,6 @@ def build_outputs(sweep_dir: Path | None, results: Path) -> list[list[str]]:
     return commands
 
 
-README_MARKERS = ("<!-- small-suite:start -->", "<!-- small-suite:end -->")
 README_TABLES = [
     ("table3_small.md", "Table 3 at small scale: dense, ± HAM, SGD and SAM, 10 and 20 epochs"),
     ("table4_small.md", "Table 4 at small scale: every sparse method at 80, 90 and 95 % (STR: achieved sparsity after @)"),
@@ -119,16 +122,13 @@ README_TABLES = [
 
 
 def update_readme(compare_dir: Path) -> None:
-    """Put the suite's tables (without their titles) between the README's markers."""
+    """Put the suite's tables (without their titles) between the README's small-suite markers."""
     parts = []
     for name, title in README_TABLES:
         if (compare_dir / name).exists():
             body = (compare_dir / name).read_text().split("\n", 2)[2]  # without the "# ..." line and the blank after it
             parts += [f"**{title}** (`results/compare/{name}`)", "", body]
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    start, end = (text.index(m) for m in README_MARKERS)
-    readme.write_text(text[: start + len(README_MARKERS[0])] + "\n" + "\n".join(parts) + text[end:])
+    replace_section(REPO / "README.md", "small-suite", "\n".join(parts))
 
 
 def write_timings(path: Path, argv: list[str], steps: list[Step], wall: float, workers: int, sweep_dir: Path) -> None:
@@ -167,6 +167,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 of every table run (the HAM grid: 3)")
     parser.add_argument("--seeds-from", type=int, default=0, metavar="K",
                         help="train only seeds K .. N-1 (the records of the earlier seeds are kept and the tables use all)")
+    parser.add_argument("--experiments", nargs="+", metavar="NAME",
+                        help="train only these experiments of the tables (e.g. the + HAM cells after HAM's α changed); the records "
+                             "of the others stay as they are")
     parser.add_argument("--workers", type=int, default=2, help="training processes side by side (one torch thread each)")
     parser.add_argument("--sweep-dir", type=Path, default=REPO / "multirun" / "small_suite")
     parser.add_argument("--results-dir", type=Path, default=REPO / "results", help="where records, tables and figures go")
@@ -179,6 +182,11 @@ def main() -> int:
         parser.error("--seeds and --workers must be >= 1")
     if not 0 <= args.seeds_from < args.seeds:
         parser.error(f"--seeds-from {args.seeds_from} is not valid: it must be in [0, --seeds={args.seeds})")
+    tables = [t for t in ("table3", "table4", "oneshot") if t in args.parts]
+    known = {c.experiment for t in tables for c in paper_tables.cells(t, "small")}
+    if args.experiments and not set(args.experiments) <= known:
+        parser.error(f"--experiments {' '.join(sorted(set(args.experiments) - known))}: not an experiment of the parts "
+                     f"{' '.join(args.parts)}; they have {', '.join(sorted(known)) or 'none'}")
     sweep_dir, results = args.sweep_dir.resolve(), args.results_dir.resolve()
     defaults = {parser.get_default("sweep_dir").resolve(), parser.get_default("results_dir").resolve()}
     if extra and {sweep_dir, results} & defaults:
@@ -189,7 +197,7 @@ def main() -> int:
         return 0
     start = time.monotonic()
     try:
-        steps, expected = training_steps(args.parts, args.seeds, sweep_dir, QUIET + extra, args.seeds_from)
+        steps, expected = training_steps(args.parts, args.seeds, sweep_dir, QUIET + extra, args.seeds_from, args.experiments)
     except ConfigError as error:  # an override after -- that Hydra cannot compose
         print(f"error: {error} (in the overrides after --: {' '.join(extra)})", file=sys.stderr)
         return 2
@@ -207,7 +215,8 @@ def main() -> int:
     run_steps(steps, args.workers, sweep_dir / "logs", expected)
     failed = [s for s in steps if s.returncode not in (0, 1)]  # 1: some runs of a sweep failed (archived as failed)
     if "oneshot" in args.parts:
-        dense = [str(j.run_dir) for j in paper_tables.expand("oneshot", "small", args.seeds, sweep_dir / "paper", QUIET + extra, args.seeds_from)]
+        dense = [str(j.run_dir) for j in paper_tables.expand("oneshot", "small", args.seeds, sweep_dir / "paper", QUIET + extra, args.seeds_from)
+                 if args.experiments is None or j.experiment in args.experiments]
         command = [sys.executable, "scripts/oneshot_prune.py", *dense, "--sparsities", *ONESHOT_SPARSITIES,
                    "--output", str(sweep_dir / "oneshot.md")]
         print("+", " ".join(command[1:]), flush=True)

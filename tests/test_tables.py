@@ -77,6 +77,38 @@ def test_oneshot_table_shows_missing_cells_and_needs_two_seeds_for_a_p_value():
     assert rows[2][3] == "+10.00 (needs 2+ seeds each for p)"
 
 
+def test_oneshot_cells_of_another_ham_alpha_are_never_averaged_and_recalibrated_columns_follow():
+    """dense + HAM at α = 20 and α = 100 are two cells, each beside the same dense runs; runs with BatchNorm
+    recalibration results get the recalibrated columns too."""
+    from analysis import tables as T
+
+    def at(alpha, seed, acc, recalibrated=None):
+        run = _dense_run("dense_ham", seed, 0.9, acc)
+        run.config["ham"]["alpha"] = alpha
+        if recalibrated is not None:
+            run.summary["oneshot"]["pruned"][0]["test_acc_bn_recalibrated"] = recalibrated
+        return run
+
+    runs = [_dense_run("dense", 0, 0.9, 0.50), _dense_run("dense", 1, 0.9, 0.60),
+            at(20, 0, 0.70), at(20, 1, 0.72), at(100, 0, 0.80, 0.85), at(100, 1, 0.84, 0.87)]
+    for run in runs[:2]:
+        run.summary["oneshot"]["pruned"][0]["test_acc_bn_recalibrated"] = 0.8
+    rows = T.oneshot(runs, "small")
+    assert rows[0][1:] == ["dense SGD 10 ep [ham.alpha=100]", "dense + HAM SGD 10 ep [ham.alpha=100]",
+                           "HAM − dense SGD 10 ep [ham.alpha=100] (points, Welch p, Holm p)",
+                           "dense SGD 10 ep [ham.alpha=100], BN recalibrated", "dense + HAM SGD 10 ep [ham.alpha=100], BN recalibrated",
+                           "HAM − dense SGD 10 ep [ham.alpha=100], BN recalibrated (points, Welch p, Holm p)",
+                           "dense SGD 10 ep [ham.alpha=20]", "dense + HAM SGD 10 ep [ham.alpha=20]",
+                           "HAM − dense SGD 10 ep [ham.alpha=20] (points, Welch p, Holm p)",
+                           "dense SGD 10 ep [ham.alpha=20], BN recalibrated", "dense + HAM SGD 10 ep [ham.alpha=20], BN recalibrated",
+                           "HAM − dense SGD 10 ep [ham.alpha=20], BN recalibrated (points, Welch p, Holm p)",
+                           "paper HAM (ImageNet)", "paper dense (ImageNet)"]
+    at_90 = rows[2]
+    assert at_90[1:3] == ["55.00 ± 7.07 (n=2)", "82.00 ± 2.83 (n=2)"] and at_90[3].startswith("+27.00")  # (80 + 84) / 2 - (50 + 60) / 2
+    assert at_90[4:6] == ["80.00 ± 0.00 (n=2)", "86.00 ± 1.41 (n=2)"]  # recalibrated: (85 + 87) / 2
+    assert at_90[7:9] == ["55.00 ± 7.07 (n=2)", "71.00 ± 1.41 (n=2)"] and at_90[10:12] == ["80.00 ± 0.00 (n=2)", "missing"]
+
+
 def _signin_run(name, keep, acc):
     return {"config": {"name": name, "sparsity": {"sign_in_weight_decay": keep}}, "test_acc": acc, "sparsity": 0.9}
 

@@ -1,0 +1,62 @@
+"""scripts/small_claims.py: runs that two experiments share are the same jobs (trained once), the
+α the configs give each model is the rule's choice on the committed records, and the committed
+tables are what the scripts build from the committed records."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from analysis import runs as R
+from analysis.alpha_rule import choose_alpha
+from scripts import small_claims as C
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def jobs(overrides: list[list[str]]) -> set[frozenset[str]]:
+    """Every job of the multiruns, as the set of its ``key=value`` overrides (experiment included)."""
+    out = set()
+    for multirun in overrides:
+        options = [[f"{o.split('=', 1)[0]}={v}" for v in o.split("=", 1)[1].split(",")] for o in multirun]
+        out |= {frozenset(job) for job in itertools.product(*options)}
+    return out
+
+
+def test_the_experiments_share_their_common_runs_as_identical_jobs():
+    grid = jobs(C.alpha_rule_overrides())
+    assert len(grid) == 2 * (2 + 2 * len(C.ALPHA_GRID)) * 3  # two models; without HAM and each α; dense and random; 3 seeds
+    alpha = C.configured_alpha("cnn_small")
+    oneshot = jobs(C.oneshot_bn_overrides())
+    first_seeds = {j for j in oneshot if "trainer.seed=3" not in j and "trainer.seed=4" not in j}
+    assert len(oneshot) == 10 and len(first_seeds) == 6 and first_seeds <= grid  # seeds 0-2 are the grid's runs at the chosen α
+    assert any(f"ham.alpha={alpha:g}" in j for j in first_seeds)
+    signin = jobs(C.signin_period_overrides())
+    assert len(signin) == 2 * len(C.SIGN_IN_PERIODS) * 3
+    mirror = jobs(C.mirror_controls_overrides())
+    random_10 = {j for j in mirror if "+experiment=random" in j and not any(o.startswith("trainer.epochs") for o in j)}
+    assert not random_10  # random PaI at 10 epochs is the grid's
+    baseline = {j for j in grid if "+experiment=random" in j and "model=lenet300_100" in j}
+    assert len(baseline) == 3
+
+
+def test_the_configs_give_each_model_the_alpha_the_rule_chooses_on_the_committed_records():
+    runs = R.from_disk([C.RECORDS])
+    for model in C.SMALL_MODELS:
+        assert C.configured_alpha(model) == choose_alpha(runs, model).alpha, f"configs/ham/{C.HAM_CONFIGS[model]}.yaml"
+
+
+@pytest.mark.parametrize("name", list(C.EXPERIMENTS))
+def test_each_committed_table_is_what_its_function_builds_from_the_committed_records(name):
+    _, table, output = C.EXPERIMENTS[name]
+    assert table(R.from_disk([C.RECORDS]), f"python scripts/small_claims.py {name}") == (REPO / output).read_text()
+
+
+def test_the_committed_verdicts_are_what_the_verdict_function_gives_on_the_committed_records():
+    text, records = C.verdict_table("python scripts/small_claims.py verdicts")
+    assert text == (REPO / "results" / "compare" / "claims_small.md").read_text()
+    assert all(r["verdict"] != "not run" for r in records)  # every claim was tested
+    readme = (REPO / "README.md").read_text()
+    assert text.split("\n", 2)[2].strip() in readme  # the README's results open with it
