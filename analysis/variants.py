@@ -33,8 +33,10 @@ def _matches(key: str, prefixes: Iterable[str]) -> bool:
 def experiment_config(run: Run) -> dict[str, Any]:
     """The run's config as the experiment it is (dotted keys), with its ``world_size``. A key of
     :data:`ADDED_KEYS` that a record lacks (written before the key existed) counts with the value
-    that keeps the behaviour those runs had."""
+    that keeps the behaviour those runs had; a run without HAM has no HAM settings."""
     config = {**ADDED_KEYS, **flatten(run.config)}
+    if config.get("ham.enabled") is False:  # HAM's settings mean nothing without HAM (training.trajectory does the same)
+        config = {k: v for k, v in config.items() if not k.startswith("ham.") or k == "ham.enabled"}
     flat = {k: json.dumps(v) if isinstance(v, list) else v for k, v in config.items() if not _matches(k, NOT_EXPERIMENT)}
     flat["world_size"] = int((run.summary or {}).get("world_size") or 1)
     return flat

@@ -22,6 +22,8 @@ seeds 0-2 are the grid's), signin-period 25 min, mirror-controls 45 min.
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,9 +41,9 @@ from analysis.claims import ClaimError, verdicts  # noqa: E402
 from analysis.runs import Run  # noqa: E402
 from analysis.stats import mean, mean_std, p_text, pct, welch  # noqa: E402
 from scripts.markdown_sections import replace_section  # noqa: E402
-from scripts.small_experiments import header, run_sweep  # noqa: E402
-from training.config import compose_config, flatten, preset_for  # noqa: E402
-from training.trajectory import ADDED_KEYS  # noqa: E402
+from scripts.small_experiments import COMMON, header, run_sweep  # noqa: E402
+from training.config import compose_config, flatten, preset_for, validate  # noqa: E402
+from training.trajectory import ADDED_KEYS, trajectory_config, without_non_trajectory_keys  # noqa: E402
 
 SWEEP_DIR = "multirun/claims"
 RECORDS = REPO / "results" / "records" / "claims"
@@ -77,10 +79,35 @@ def alpha_rule_overrides() -> list[list[str]]:
 
 
 def oneshot_bn_overrides() -> list[list[str]]:
-    """Dense and dense + HAM on cnn_small, 5 seeds (seeds 0-2 are the α grid's runs: the same directories)."""
+    """Dense and dense + HAM on cnn_small, 5 seeds (seeds 0-2 are the α grid's runs: the same jobs)."""
     alpha = configured_alpha("cnn_small")
-    return [["+experiment=dense", *at_90("cnn_small", "0,1,2,3,4")],
-            ["+experiment=dense_ham", f"ham.alpha={alpha:g}", "ham.beta=1e-3", *at_90("cnn_small", "0,1,2,3,4")]]
+    return [[experiment, *ham, *at_90("cnn_small", seeds)] for seeds in ("0,1,2", "3,4")
+            for experiment, ham in (("+experiment=dense", []), ("+experiment=dense_ham", [f"ham.alpha={alpha:g}", "ham.beta=1e-3"]))]
+
+
+def expand(multirun: list[str]) -> list[list[str]]:
+    """The jobs of a multirun: one override list per combination of the comma-separated values."""
+    options = [[f"{o.split('=', 1)[0]}={v}" for v in o.split("=", 1)[1].split(",")] for o in multirun]
+    return [list(job) for job in itertools.product(*options)]
+
+
+def to_train(multiruns: list[list[str]]) -> list[list[str]]:
+    """The multiruns that have a job without a finished run of its configuration in the sweep
+    directory (composed here, compared by trajectory as ``scripts/paper_tables.py`` does); the
+    others are left out, so that a rerun re-enters no finished run."""
+    done = {json.dumps(without_non_trajectory_keys(r.config), sort_keys=True, default=str)
+            for r in R.from_disk([REPO / SWEEP_DIR]) if r.status == "finished"}
+    out = []
+    for multirun in multiruns:
+        for job in expand(multirun):
+            cfg = compose_config([*job, *COMMON])
+            validate(cfg)
+            if json.dumps(trajectory_config(cfg), sort_keys=True, default=str) not in done:
+                out.append(multirun)
+                break
+        else:
+            print(f"finished: {' '.join(multirun)}", flush=True)
+    return out
 
 
 def signin_period_overrides() -> list[list[str]]:
@@ -330,7 +357,7 @@ def write_verdicts() -> None:
 def run_experiment(name: str, tables_only: bool, workers: int) -> None:
     overrides, table, output = EXPERIMENTS[name]
     if not tables_only:
-        run_sweep(name, {"dir": SWEEP_DIR, "overrides": overrides()}, workers)
+        run_sweep(name, {"dir": SWEEP_DIR, "overrides": to_train(overrides())}, workers)
         if name == "oneshot-bn":
             oneshot_prune(R.from_disk([REPO / SWEEP_DIR]))
         print(f"{R.archive(REPO / SWEEP_DIR, RECORDS)} records -> {RECORDS.relative_to(REPO)}", flush=True)

@@ -51,6 +51,9 @@ from training.rundir import FAILED_NAME  # noqa: E402
 PARTS = ["table3", "table4", "oneshot", "ham-grid", "theory"]
 QUIET = ["logger=disabled", "trainer.progress=false", "trainer.threads=1"]
 ONESHOT_SPARSITIES = ["0.5", "0.7", "0.8", "0.9", "0.95"]
+#: records of the + HAM cells at the small setting's earlier α = 20 (before the rule of docs/methods.md §6
+#: chose 50): only in the gains table, as a sensitivity row beside each gain at the setting's α
+SENSITIVITY = "paper-small-ham-alpha20"
 
 
 def _cost(experiments: list[str], epochs: int, runs: int) -> float:
@@ -97,6 +100,10 @@ def build_outputs(sweep_dir: Path | None, results: Path) -> list[list[str]]:
     paper = R.from_disk([records["paper"]]) if records["paper"].exists() else []
     if paper:
         commands.append([python, "scripts/compare.py", str(records["paper"]), "--setting", "small", "--output-dir", str(results / "compare")])
+        sensitivity = results / "records" / SENSITIVITY
+        if sensitivity.exists():  # the gains table again, with the + HAM runs at the earlier α as rows of their own
+            commands.append([python, "scripts/compare.py", str(records["paper"]), str(sensitivity), "--setting", "small", "--table", "gains",
+                             "--output-dir", str(results / "compare")])
     if any(r.status == "finished" and r.target is not None for r in paper):  # Table 4's runs
         commands.append([python, "scripts/figures.py", "accuracy-sparsity", str(records["paper"]),
                          "--output", str(results / "figures" / "accuracy-sparsity.png")])
@@ -222,7 +229,8 @@ def main() -> int:
         print("+", " ".join(command[1:]), flush=True)
         subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     build_outputs(sweep_dir, results)
-    timings = "small_suite.md" if args.seeds_from == 0 else f"small_suite_seeds{args.seeds_from}-{args.seeds - 1}.md"
+    timings = ("small_suite_experiments.md" if args.experiments else  # a partial rerun keeps the full suite's timings
+               "small_suite.md" if args.seeds_from == 0 else f"small_suite_seeds{args.seeds_from}-{args.seeds - 1}.md")
     if steps:  # else the timings of the call that trained the runs stay
         write_timings(results / timings, argv, steps, time.monotonic() - start, args.workers, sweep_dir)
     for step in failed:

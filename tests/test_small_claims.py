@@ -4,7 +4,6 @@ tables are what the scripts build from the committed records."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pytest
@@ -18,11 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def jobs(overrides: list[list[str]]) -> set[frozenset[str]]:
     """Every job of the multiruns, as the set of its ``key=value`` overrides (experiment included)."""
-    out = set()
-    for multirun in overrides:
-        options = [[f"{o.split('=', 1)[0]}={v}" for v in o.split("=", 1)[1].split(",")] for o in multirun]
-        out |= {frozenset(job) for job in itertools.product(*options)}
-    return out
+    return {frozenset(job) for multirun in overrides for job in C.expand(multirun)}
 
 
 def test_the_experiments_share_their_common_runs_as_identical_jobs():

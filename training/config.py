@@ -84,7 +84,7 @@ class OptimizerConfig:
 @dataclass
 class HamConfig:
     enabled: bool = True
-    alpha: float = 20.0
+    alpha: float = 50.0  # the small setting's (configs/ham/small.yaml; docs/methods.md §6)
     beta: float = 1e-3
     clamp: float = 5.0
     max_weight_norm: Optional[float] = 1000.0

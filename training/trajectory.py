@@ -36,8 +36,13 @@ def trajectory_config(cfg: DictConfig, environment: bool = False) -> dict[str, A
 
 
 def without_non_trajectory_keys(config: dict[str, Any]) -> dict[str, Any]:
-    """A plain config (a run's recorded one, say) without :data:`NON_TRAJECTORY_KEYS` and without
-    the :data:`ADDED_KEYS` that have the value of the runs recorded before them; changed in place."""
+    """A plain config (a run's recorded one, say) without :data:`NON_TRAJECTORY_KEYS`, without the
+    :data:`ADDED_KEYS` that have the value of the runs recorded before them, and, when HAM is off,
+    without HAM's settings (``ham.enabled=false`` alone: a run without HAM is the same run whatever
+    ``ham.alpha`` the setting would give HAM); changed in place."""
+    ham = config.get("ham")
+    if isinstance(ham, dict) and ham.get("enabled") is False:
+        config["ham"] = {"enabled": False}
     for key in (*NON_TRAJECTORY_KEYS, *ADDED_KEYS):
         *parents, leaf = key.split(".")
         node = config
