@@ -111,7 +111,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("Sign-In improves random PaI", "lenet300_100", "suite", _sparse("random_signin", "random"), "80 / 90 / 95 %",
           command=SUITE),
     Claim("Sign-In improves random PaI", "cnn_small", "claims", _sparse("random_signin", "random", (0.9,)), "90 %",
-          keys=(("sparsity.sign_in_period", 0.1),), command=f"{CLAIMS_COMMAND} signin-period"),
+          keys=(("sparsity.sign_in_period", 0.1), ("sparsity.sign_in_weight_decay", False), ("optimizer.weight_decay", 5e-4)),
+          command=f"{CLAIMS_COMMAND} signin-period"),
 )
 
 

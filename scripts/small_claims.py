@@ -111,8 +111,15 @@ def to_train(multiruns: list[list[str]]) -> list[list[str]]:
 
 
 def signin_period_overrides() -> list[list[str]]:
+    """Sign-In at each reset period, and two controls of what its gain could be: Sign-In with the base
+    weight decay on m and w, and random PaI without weight decay on its weights (Sign-In's m and w
+    have none by default; biases and BatchNorm have none in either)."""
     periods = ",".join(f"{p:g}" for p in SIGN_IN_PERIODS)
-    return [["+experiment=random_signin", f"sparsity.sign_in_period={periods}", *at_90(model)] for model in SMALL_MODELS]
+    return [o for model in SMALL_MODELS for o in (
+        ["+experiment=random_signin", f"sparsity.sign_in_period={periods}", *at_90(model)],
+        ["+experiment=random_signin", "sparsity.sign_in_weight_decay=true", *at_90(model)],
+        ["+experiment=random", "optimizer.weight_decay=0", *at_90(model)],
+    )]
 
 
 def preset_at_90(experiment: str) -> float:
@@ -204,16 +211,24 @@ def alpha_rule_table(runs: list[Run], command: str) -> str:
 def signin_period_table(runs: list[Run], command: str) -> str:
     lines = header("Sign-In's reset period, random PaI at 90 %",
                    ["Random PaI ± Sign-In (θ = m ⊙ w, (m, w) re-solved with m² − w² = 1 every period; `sparsity.sign_in_period` is a",
-                    "fraction of training: 0.1 = every epoch of 10, 0.5 = once, after epoch 5, 1 = never: m ⊙ w without resets). Seeds",
-                    "0-2, 10 epochs; test top-1 %, mean ± sample std; the difference to random PaI with Welch's p (no correction)."],
+                    "fraction of training: 0.1 = every epoch of 10, 0.5 = once, after epoch 5, 1 = never: m ⊙ w without resets), and",
+                    "the weight decay on the prunable weights (random PaI: on θ; Sign-In: on m and w, `sparsity.sign_in_weight_decay`).",
+                    "Seeds 0-2, 10 epochs; test top-1 %, mean ± sample std; the difference to random PaI (weight decay 5e-4, the",
+                    "setting's) with Welch's p (no correction)."],
                    command)
     for model in SMALL_MODELS:
-        base = _accs(_matching(runs, name="random", model__name=model, ham__enabled=False, sparsity__target=0.9))
-        lines += [f"## {model}", "", "| | sign_in_period | test top-1 % | − random PaI (points, p) |", "|---|---:|---:|---|",
-                  f"| random PaI | – | {mean_std(base) if base else 'not run'} | |"]
-        for period in SIGN_IN_PERIODS:
-            accs = _accs(_matching(runs, name="random_signin", model__name=model, sparsity__sign_in_period=period, sparsity__target=0.9))
-            lines.append(f"| + Sign-In | {period:g} | {mean_std(accs) if accs else 'not run'} | {_difference(accs, base) if accs else ''} |")
+        where = {"model__name": model, "sparsity__target": 0.9, "ham__enabled": False}
+        base = _accs(_matching(runs, name="random", optimizer__weight_decay=5e-4, **where))
+        lines += [f"## {model}", "", "| | sign_in_period | weight decay on the prunable weights (m, w) | test top-1 % | − random PaI (points, p) |",
+                  "|---|---:|---|---:|---|", f"| random PaI | – | 5e-4 | {mean_std(base) if base else 'not run'} | |"]
+        rows = [("+ Sign-In", f"{p:g}", "none", _matching(runs, name="random_signin", sparsity__sign_in_period=p, sparsity__sign_in_weight_decay=False,
+                                                         **where)) for p in SIGN_IN_PERIODS]
+        rows.append(("+ Sign-In", "0.1", "5e-4", _matching(runs, name="random_signin", sparsity__sign_in_period=0.1,
+                                                           sparsity__sign_in_weight_decay=True, **where)))
+        rows.append(("random PaI", "–", "none", _matching(runs, name="random", optimizer__weight_decay=0.0, **where)))
+        for label, period, decay, members in rows:
+            accs = _accs(members)
+            lines.append(f"| {label} | {period} | {decay} | {mean_std(accs) if accs else 'not run'} | {_difference(accs, base) if accs else ''} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -292,10 +307,11 @@ def verdict_table(command: str) -> tuple[str, list[dict]]:
                     "claim, with its 95 % interval (Welch–Satterthwaite); Holm's p over the claims tested; `detectable`: the smallest",
                     f"true difference our seeds detect with power 0.8 at the Bonferroni level 0.05/{tested}. Verdict: `reproduced` (Holm p",
                     "< 0.05, the paper's sign), `opposite` (Holm p < 0.05, the other sign), `not reproduced` (not significant although",
-                    "the paper's effect is at least `detectable`), `too small to tell` (the paper's effect is below `detectable`). The",
-                    "paper's effect: the same average of its ImageNet ResNet-50 differences (reference data, results/reference/);",
-                    "ImageNet leaves more room than Fashion-MNIST, so compare the signs and the verdicts more than the sizes.",
-                    "Definitions: analysis/claims.py."],
+                    "the paper's effect is at least `detectable`), `too small to tell` (the paper's effect is below `detectable`); a",
+                    "claim of parity (±1 point) is `reproduced` when our 90 % interval lies inside ±1, `not reproduced` when outside.",
+                    "`reproduced` speaks of the direction: compare the sizes in the columns. The paper's effect: the same average of",
+                    "its ImageNet ResNet-50 differences (reference data, results/reference/); ImageNet leaves more room than",
+                    "Fashion-MNIST. Definitions: analysis/claims.py."],
                    command)
     lines += ["| claim | model | where | paper (ImageNet, points) | ours (points, 95 % CI) | seeds | Holm p | detectable (points) | verdict |",
               "|---|---|---|---:|---|---|---:|---:|---|"]

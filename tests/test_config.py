@@ -382,3 +382,26 @@ def test_cnn_small_has_batch_norm_after_every_convolution_and_its_hand_counted_s
     # weights 1·16·9 + 16·32·9 + 32·64·9 + 64·10 = 23,824; BatchNorm 2·(16 + 32 + 64) = 224; the classifier's bias 10
     assert sum(p.numel() for p in model.parameters()) == 23_824 + 224 + 10
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_hams_settings_do_not_make_a_run_without_ham_another_run():
+    """ham.alpha of a run with HAM off trains nothing: such runs resume, count as finished and are averaged
+    whatever the setting's α; with HAM on, α is part of the run."""
+    from omegaconf import OmegaConf
+
+    from analysis.runs import Run
+    from analysis.variants import split
+    from training.trajectory import fingerprint, trajectory_config
+
+    def filled(*overrides):
+        cfg = compose_config(["setting=small", *overrides])
+        validate(cfg)
+        return cfg
+
+    dense = [filled("+experiment=dense", f"ham.alpha={a}") for a in (20, 50)]
+    assert fingerprint(trajectory_config(dense[0])) == fingerprint(trajectory_config(dense[1]))
+    assert trajectory_config(dense[0])["ham"] == {"enabled": False}
+    with_ham = [filled("+experiment=dense_ham", f"ham.alpha={a}") for a in (20, 50)]
+    assert fingerprint(trajectory_config(with_ham[0])) != fingerprint(trajectory_config(with_ham[1]))
+    runs = [Run(str(i), OmegaConf.to_container(cfg, resolve=True), {"test_acc": 0.5}, "finished") for i, cfg in enumerate(dense + with_ham)]
+    assert list(split(runs[:2])) == [""] and sorted(split(runs[2:])) == ["ham.alpha=20", "ham.alpha=50"]
