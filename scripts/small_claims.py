@@ -91,12 +91,12 @@ def expand(multirun: list[str]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*options)]
 
 
-def to_train(multiruns: list[list[str]]) -> list[list[str]]:
+def to_train(multiruns: list[list[str]], sweep_dir: Path = REPO / SWEEP_DIR) -> list[list[str]]:
     """The multiruns that have a job without a finished run of its configuration in the sweep
     directory (composed here, compared by trajectory as ``scripts/paper_tables.py`` does); the
     others are left out, so that a rerun re-enters no finished run."""
     done = {json.dumps(without_non_trajectory_keys(r.config), sort_keys=True, default=str)
-            for r in R.from_disk([REPO / SWEEP_DIR]) if r.status == "finished"}
+            for r in R.from_disk([sweep_dir]) if r.status == "finished"} if sweep_dir.exists() else set()
     out = []
     for multirun in multiruns:
         for job in expand(multirun):

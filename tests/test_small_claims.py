@@ -29,7 +29,8 @@ def test_the_experiments_share_their_common_runs_as_identical_jobs():
     assert len(oneshot) == 10 and len(first_seeds) == 6 and first_seeds <= grid  # seeds 0-2 are the grid's runs at the chosen α
     assert any(f"ham.alpha={alpha:g}" in j for j in first_seeds)
     signin = jobs(C.signin_period_overrides())
-    assert len(signin) == 2 * len(C.SIGN_IN_PERIODS) * 3
+    assert len(signin) == 2 * (len(C.SIGN_IN_PERIODS) + 2) * 3  # two models; each period and the two weight-decay controls; 3 seeds
+    assert not signin & grid  # the random PaI reference without HAM is the grid's, not trained again
     mirror = jobs(C.mirror_controls_overrides())
     random_10 = {j for j in mirror if "+experiment=random" in j and not any(o.startswith("trainer.epochs") for o in j)}
     assert not random_10  # random PaI at 10 epochs is the grid's
@@ -55,3 +56,24 @@ def test_the_committed_verdicts_are_what_the_verdict_function_gives_on_the_commi
     assert all(r["verdict"] != "not run" for r in records)  # every claim was tested
     readme = (REPO / "README.md").read_text()
     assert text.split("\n", 2)[2].strip() in readme  # the README's results open with it
+
+
+def test_a_multirun_whose_jobs_all_finished_with_their_configuration_is_left_out(tmp_path, capsys):
+    import json
+
+    from training.config import compose_config, recorded, validate
+
+    def finished(overrides: list[str], name: str) -> None:
+        cfg = compose_config([*overrides, *C.COMMON])
+        validate(cfg)
+        run = tmp_path / cfg.name / name
+        run.mkdir(parents=True)
+        (run / "summary.json").write_text(json.dumps({"config": recorded(cfg), "test_acc": 0.5, "epoch": cfg.trainer.epochs}))
+
+    finished(["+experiment=random", *C.at_90("lenet300_100", "0"), "ham.alpha=7"], "a")  # HAM off: its α is no part of the run
+    finished(["+experiment=random_ham", *C.at_90("lenet300_100", "0")], "b")
+    both_seeds = ["+experiment=random", *C.at_90("lenet300_100", "0,1")]
+    assert C.to_train([["+experiment=random", *C.at_90("lenet300_100", "0")], both_seeds], tmp_path) == [both_seeds]
+    assert "finished: +experiment=random model=lenet300_100 sparsity.target=0.9 trainer.seed=0" in capsys.readouterr().out
+    other_alpha = ["+experiment=random_ham", "ham.alpha=7", *C.at_90("lenet300_100", "0")]
+    assert C.to_train([other_alpha], tmp_path) == [other_alpha]  # with HAM on, another α is another run
