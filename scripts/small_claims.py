@@ -293,7 +293,7 @@ def oneshot_bn_table(runs: list[Run], command: str) -> str:
                     "(`BN recalibrated`: the weights are the same). Test top-1 %, mean ± sample std over the seeds (n); HAM's",
                     "gain with Welch's p and Holm's p over the table. The paper's columns: ImageNet ResNet-50 (reference data)."],
                    command)
-    return "\n".join(lines) + T.markdown(T.oneshot(bn, "small"))
+    return "\n".join(lines) + "\n" + T.markdown(T.oneshot(bn, "small"))
 
 
 def verdict_table(command: str) -> tuple[str, list[dict]]:
