@@ -28,7 +28,8 @@ class Step:
 
 def run_steps(steps: list[Step], workers: int, logs: Path, expected: list[Path]) -> None:
     """Run the steps, most expensive first, ``workers`` at a time; every 30 s print how many of the
-    ``expected`` run directories have ended (a ``summary.json`` or a ``failed.txt``)."""
+    ``expected`` run directories have ended (a ``summary.json`` or a ``failed.txt``), or, with none
+    expected, how many of the steps."""
     logs.mkdir(parents=True, exist_ok=True)
     queue = sorted(steps, key=lambda s: -s.cost)
     lock = threading.Lock()
@@ -52,5 +53,9 @@ def run_steps(steps: list[Step], workers: int, logs: Path, expected: list[Path])
         thread.start()
     while alive := [t for t in threads if t.is_alive()]:
         alive[0].join(timeout=30)
-        done = sum((d / SUMMARY_NAME).exists() or (d / FAILED_NAME).exists() for d in expected)
-        print(f"[pool] {done}/{len(expected)} runs ended, {(time.monotonic() - start) / 60:.1f} min", flush=True)
+        minutes = (time.monotonic() - start) / 60
+        if expected:
+            done = sum((d / SUMMARY_NAME).exists() or (d / FAILED_NAME).exists() for d in expected)
+            print(f"[pool] {done}/{len(expected)} runs ended, {minutes:.1f} min", flush=True)
+        else:  # the run directories are the multiruns' own: count the commands
+            print(f"[pool] {sum(s.returncode is not None for s in steps)}/{len(steps)} commands ended, {minutes:.1f} min", flush=True)

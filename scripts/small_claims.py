@@ -40,6 +40,7 @@ from analysis.alpha_rule import AlphaRuleError, choose_alpha  # noqa: E402
 from analysis.claims import ClaimError, verdicts  # noqa: E402
 from analysis.runs import Run  # noqa: E402
 from analysis.stats import mean, mean_std, p_text, pct, welch  # noqa: E402
+from analysis.variants import split  # noqa: E402
 from scripts.markdown_sections import replace_section  # noqa: E402
 from scripts.small_experiments import COMMON, header, run_sweep  # noqa: E402
 from training.config import compose_config, flatten, preset_for, validate  # noqa: E402
@@ -56,6 +57,8 @@ SIGN_IN_PERIODS = (0.1, 0.2, 0.5, 1.0)
 PILOT_INIT_CONSTANTS = (0.01, 0.1, 3.0)
 MIRROR_LR_SCALES = (0.25, 0.5, 2.0)
 LENGTHS = (20, 40)
+#: the small setting's recipe where the experiments vary it (selections of the baseline cells)
+SETTING_RECIPE = {"trainer__epochs": 10, "optimizer__weight_decay": 5e-4}
 ONESHOT_SPARSITIES = ("0.5", "0.7", "0.8", "0.9", "0.95")
 
 
@@ -91,12 +94,13 @@ def expand(multirun: list[str]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*options)]
 
 
-def to_train(multiruns: list[list[str]], sweep_dir: Path = REPO / SWEEP_DIR) -> list[list[str]]:
+def to_train(multiruns: list[list[str]], sweep_dir: Path = REPO / SWEEP_DIR, records: Path = RECORDS) -> list[list[str]]:
     """The multiruns that have a job without a finished run of its configuration in the sweep
-    directory (composed here, compared by trajectory as ``scripts/paper_tables.py`` does); the
-    others are left out, so that a rerun re-enters no finished run."""
+    directory or the archived records (composed here, compared by trajectory as
+    ``scripts/paper_tables.py`` does); the others are left out, so that a rerun re-enters no
+    finished run, and a fresh clone retrains nothing that is committed."""
     done = {json.dumps(without_non_trajectory_keys(r.config), sort_keys=True, default=str)
-            for r in R.from_disk([sweep_dir]) if r.status == "finished"} if sweep_dir.exists() else set()
+            for r in R.from_disk([d for d in (sweep_dir, records) if d.exists()]) if r.status == "finished"}
     out = []
     for multirun in multiruns:
         for job in expand(multirun):
@@ -152,15 +156,25 @@ def _model(run: Run) -> str:
     return run.config["model"]["name"]
 
 
+class MixedCellError(ValueError):
+    """The runs that one cell of a table selects differ in more than the seed."""
+
+
 def _matching(runs: list[Run], seeds: range = range(3), **where) -> list[Run]:
     """Finished runs of the ``seeds`` whose dotted config keys (``__`` for ``.``) have the given values
-    (``name`` is the experiment; a key added to the schema after a run counts with its earlier value)."""
+    (``name`` is the experiment; a key added to the schema after a run counts with its earlier value).
+    They must differ in nothing but the seed (:func:`analysis.variants.split`): a cell is one mean."""
     out = []
     for run in runs:
         if run.status == "finished" and run.seed in seeds:
             flat = {**ADDED_KEYS, **flatten(run.config)}
             if all(flat.get(k.replace("__", ".")) == v for k, v in where.items()):
                 out.append(run)
+    groups = split(out)
+    if len(groups) > 1:
+        where_text = ", ".join(f"{k.replace('__', '.')}={v}" for k, v in where.items())
+        raise MixedCellError(f"the runs selected by {where_text} differ in more than the seed ({' | '.join(groups)}); "
+                             "add the differing keys to the cell's selection in scripts/small_claims.py")
     return out
 
 
@@ -188,7 +202,8 @@ def alpha_rule_table(runs: list[Run], command: str) -> str:
         except AlphaRuleError as error:
             lines += [f"## {model}", "", f"Not decided: {error}.", ""]
             continue
-        plain = {e: _accs(_matching(runs, name=e, model__name=model, ham__enabled=False, sparsity__target=0.9)) for e in ("dense", "random")}
+        plain = {e: _accs(_matching(runs, name=e, model__name=model, ham__enabled=False, sparsity__target=0.9, **SETTING_RECIPE))
+                 for e in ("dense", "random")}
         lines += [f"## {model}", "", "| α | dense + HAM | random PaI + HAM, 90 % | score (± SE) | |", "|---:|---:|---:|---:|---|"]
         lines.append(f"| no HAM | {mean_std(plain['dense']) if plain['dense'] else '–'} | {mean_std(plain['random']) if plain['random'] else '–'} | "
                      f"{pct(mean(plain['dense'] + plain['random'])) if plain['dense'] and plain['random'] else '–'} | reference |")
@@ -217,7 +232,7 @@ def signin_period_table(runs: list[Run], command: str) -> str:
                     "setting's) with Welch's p (no correction)."],
                    command)
     for model in SMALL_MODELS:
-        where = {"model__name": model, "sparsity__target": 0.9, "ham__enabled": False}
+        where = {"model__name": model, "sparsity__target": 0.9, "ham__enabled": False, "trainer__epochs": 10}
         base = _accs(_matching(runs, name="random", optimizer__weight_decay=5e-4, **where))
         lines += [f"## {model}", "", "| | sign_in_period | weight decay on the prunable weights (m, w) | test top-1 % | − random PaI (points, p) |",
                   "|---|---:|---|---:|---|", f"| random PaI | – | 5e-4 | {mean_std(base) if base else 'not run'} | |"]
@@ -266,8 +281,8 @@ def mirror_controls_table(runs: list[Run], command: str) -> str:
                     "difference after the prune − random PaI with Welch's p (no correction)."],
                    command)
     random = {n: _accs(_matching(runs, name="random", model__name="lenet300_100", ham__enabled=False, sparsity__target=0.9,
-                                 trainer__epochs=n)) for n in (10, *LENGTHS)}
-    dense = _accs(_matching(runs, name="dense", model__name="lenet300_100", ham__enabled=False))
+                                 **{**SETTING_RECIPE, "trainer__epochs": n})) for n in (10, *LENGTHS)}
+    dense = _accs(_matching(runs, name="dense", model__name="lenet300_100", ham__enabled=False, **SETTING_RECIPE))
     lines += ["| control | method | before the prune % | after the prune % | random PaI, same length % | after − random PaI (points, p) |",
               "|---|---|---:|---:|---:|---|"]
     for control, method, members, epochs in _mirror_rows(runs):
@@ -396,7 +411,7 @@ def main() -> int:
             run_experiment(name, args.tables_only, args.workers)
         if args.experiment in ("verdicts", "all"):
             write_verdicts()
-    except (AlphaRuleError, ClaimError) as error:
+    except (AlphaRuleError, ClaimError, MixedCellError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

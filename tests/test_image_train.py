@@ -23,7 +23,9 @@ def ffcv(root) -> list[str]:
 
 
 def test_ffcv_run_learns_in_one_short_epoch(tmp_path, beton_dir):
-    result = run_train(tmp_path, *ffcv(beton_dir), "model=lenet5", "data.min_res=64", "data.max_res=64", "optimizer.lr=0.02")
+    # the data path alone (HAM's small-setting α is chosen for 10 Fashion-MNIST epochs, not one short epoch
+    # of these images: 0.40 at α=20, 0.28 at α=50, 0.49 without HAM, measured here)
+    result = run_train(tmp_path, *ffcv(beton_dir), "model=lenet5", "data.min_res=64", "data.max_res=64", "optimizer.lr=0.02", "ham=disabled")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_summary(tmp_path)
     assert summary["test_acc"] > 0.4, summary["test_acc"]  # chance: 0.1

@@ -73,7 +73,23 @@ def test_a_multirun_whose_jobs_all_finished_with_their_configuration_is_left_out
     finished(["+experiment=random", *C.at_90("lenet300_100", "0"), "ham.alpha=7"], "a")  # HAM off: its α is no part of the run
     finished(["+experiment=random_ham", *C.at_90("lenet300_100", "0")], "b")
     both_seeds = ["+experiment=random", *C.at_90("lenet300_100", "0,1")]
-    assert C.to_train([["+experiment=random", *C.at_90("lenet300_100", "0")], both_seeds], tmp_path) == [both_seeds]
+    no_records = tmp_path / "no-records"
+    assert C.to_train([["+experiment=random", *C.at_90("lenet300_100", "0")], both_seeds], tmp_path, no_records) == [both_seeds]
     assert "finished: +experiment=random model=lenet300_100 sparsity.target=0.9 trainer.seed=0" in capsys.readouterr().out
     other_alpha = ["+experiment=random_ham", "ham.alpha=7", *C.at_90("lenet300_100", "0")]
-    assert C.to_train([other_alpha], tmp_path) == [other_alpha]  # with HAM on, another α is another run
+    assert C.to_train([other_alpha], tmp_path, no_records) == [other_alpha]  # with HAM on, another α is another run
+
+
+def test_a_multirun_archived_in_the_committed_records_is_left_out_without_a_sweep_directory(tmp_path):
+    trained = ["+experiment=random", *C.at_90("lenet300_100")]  # the α grid's baseline, seeds 0-2
+    assert C.to_train([trained], tmp_path / "gone") == []
+    assert C.to_train([[*trained[:-1], "trainer.seed=0,1,2,3,4,5,6,7,8,9"]], tmp_path / "gone") != []
+
+
+def test_a_cell_whose_runs_differ_in_more_than_the_seed_is_refused():
+    runs = R.from_disk([C.RECORDS])
+    random = {"name": "random", "model__name": "lenet300_100", "sparsity__target": 0.9, "ham__enabled": False}
+    # the committed records hold random PaI at 90 % with 10, 20 and 40 epochs and without weight decay
+    with pytest.raises(C.MixedCellError, match=r"trainer\.epochs=.*add the differing keys"):
+        C._matching(runs, **random)
+    assert len(C._matching(runs, **random, **C.SETTING_RECIPE)) == 3
