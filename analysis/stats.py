@@ -163,5 +163,9 @@ def holm(p_values: list[float]) -> list[float]:
 
 
 def p_text(p: float) -> str:
-    """A p-value as a reviewer reads it: three decimals, or ``< 0.001``."""
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    """A p-value as a reviewer reads it: three decimals, or ``< 0.001``; four where three would round
+    it across the 0.05 level the verdicts use (0.0497, not 0.050)."""
+    if p < 0.001:
+        return "< 0.001"
+    text = f"{p:.3f}"
+    return f"{p:.4f}" if (p < 0.05) != (float(text) < 0.05) else text

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from analysis.runs import Run
 from training.config import flatten
-from training.trajectory import ADDED_KEYS, NON_TRAJECTORY_KEYS
+from training.trajectory import ADDED_KEYS, NON_TRAJECTORY_KEYS, switched_off
 
 #: keys (or key prefixes) that do not change what a run measures
 NOT_EXPERIMENT = (
@@ -33,10 +33,11 @@ def _matches(key: str, prefixes: Iterable[str]) -> bool:
 def experiment_config(run: Run) -> dict[str, Any]:
     """The run's config as the experiment it is (dotted keys), with its ``world_size``. A key of
     :data:`ADDED_KEYS` that a record lacks (written before the key existed) counts with the value
-    that keeps the behaviour those runs had; a run without HAM has no HAM settings."""
+    that keeps the behaviour those runs had; settings whose switch is off (HAM's without HAM, Sign-In's
+    without Sign-In: :func:`training.trajectory.switched_off`) are left out."""
     config = {**ADDED_KEYS, **flatten(run.config)}
-    if config.get("ham.enabled") is False:  # HAM's settings mean nothing without HAM (training.trajectory does the same)
-        config = {k: v for k, v in config.items() if not k.startswith("ham.") or k == "ham.enabled"}
+    off = switched_off(config)  # HAM's settings mean nothing without HAM, Sign-In's without Sign-In
+    config = {k: v for k, v in config.items() if k not in off}
     flat = {k: json.dumps(v) if isinstance(v, list) else v for k, v in config.items() if not _matches(k, NOT_EXPERIMENT)}
     flat["world_size"] = int((run.summary or {}).get("world_size") or 1)
     return flat

@@ -405,3 +405,33 @@ def test_hams_settings_do_not_make_a_run_without_ham_another_run():
     assert fingerprint(trajectory_config(with_ham[0])) != fingerprint(trajectory_config(with_ham[1]))
     runs = [Run(str(i), OmegaConf.to_container(cfg, resolve=True), {"test_acc": 0.5}, "finished") for i, cfg in enumerate(dense + with_ham)]
     assert list(split(runs[:2])) == [""] and sorted(split(runs[2:])) == ["ham.alpha=20", "ham.alpha=50"]
+
+
+def test_sign_ins_settings_do_not_make_a_run_without_sign_in_another_run():
+    """Sign-In's period and its decay on m and w mean nothing without Sign-In: a random PaI run recorded
+    before sparsity.sign_in_weight_decay existed (key absent: the old behaviour, true) and one recorded
+    with the current default (false) are one experiment and one trajectory; with Sign-In they are two."""
+    from omegaconf import OmegaConf
+
+    from analysis.runs import Run
+    from analysis.variants import split
+    from training.trajectory import fingerprint, without_non_trajectory_keys
+
+    def recorded_config(experiment: str, drop_decay_key: bool, period: float = 0.1) -> dict:
+        cfg = compose_config(["setting=small", f"+experiment={experiment}", f"sparsity.sign_in_period={period}"])
+        validate(cfg)
+        config = OmegaConf.to_container(cfg, resolve=True)
+        if drop_decay_key:
+            del config["sparsity"]["sign_in_weight_decay"]
+        return config
+
+    def runs(*configs: dict) -> list[Run]:
+        return [Run(str(i), c, {"test_acc": 0.5}, "finished") for i, c in enumerate(configs)]
+
+    plain = [recorded_config("random", True), recorded_config("random", False, period=0.5)]
+    assert len({fingerprint(without_non_trajectory_keys(c)) for c in plain}) == 1
+    assert "sign_in_period" not in without_non_trajectory_keys(plain[0])["sparsity"]
+    assert list(split(runs(*plain))) == [""]
+    signin = [recorded_config("random_signin", True), recorded_config("random_signin", False)]
+    assert len({fingerprint(without_non_trajectory_keys(c)) for c in signin}) == 2
+    assert sorted(split(runs(*signin))) == ["sparsity.sign_in_weight_decay=False", "sparsity.sign_in_weight_decay=True"]

@@ -82,3 +82,16 @@ def test_overrides_need_their_own_directories(tmp_path):
     assert result.returncode == 2
     assert "give --sweep-dir and --results-dir other than the defaults" in result.stderr
     assert "data.train_subset=256" in result.stderr
+
+
+def test_the_readme_section_is_the_committed_tables_with_the_table4_note(tmp_path):
+    from scripts import small_suite
+
+    readme = tmp_path / "README.md"
+    readme.write_text((REPO / "README.md").read_text())
+    small_suite.update_readme(REPO / "results" / "compare", readme)
+    assert readme.read_text() == (REPO / "README.md").read_text(), "README is stale: run python scripts/small_suite.py --tables-only"
+    section = readme.read_text().split("<!-- small-suite:start -->")[1].split("<!-- small-suite:end -->")[0]
+    table4 = (REPO / "results" / "compare" / "table4_small.md").read_text().rstrip().splitlines()
+    last_row = section.index(table4[-1])
+    assert section.index("PILoT and spred trail random PaI here", last_row) > last_row  # the note follows Table 4

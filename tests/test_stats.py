@@ -46,6 +46,7 @@ def test_small_p_values_are_printed_as_such():
     from analysis.stats import p_text
 
     assert p_text(0.0004) == "< 0.001" and p_text(0.0) == "< 0.001" and p_text(0.001) == "0.001" and p_text(0.0456) == "0.046"
+    assert p_text(0.04969) == "0.0497" and p_text(0.0502) == "0.050"  # never "0.050" for a p below the 0.05 level
 
 
 @pytest.mark.parametrize("q,df,t", [(0.975, 4, 2.776), (0.975, 8, 2.306), (0.8, 8, 0.889), (0.995, 10, 3.169), (0.95, 1, 6.314),

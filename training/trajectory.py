@@ -27,6 +27,19 @@ NON_TRAJECTORY_KEYS = (
 #: summaries still count as finished, and the analysis compares old and new records alike.
 ADDED_KEYS = {"sparsity.sign_in_weight_decay": True, "sparsity.pilot_init_constant": 1.0, "sparsity.mirror_lr_scale": 1.0}
 
+#: Switches and the settings that mean nothing while the switch is off (dotted keys or prefixes
+#: ending in "."): a run without HAM, or without Sign-In, is the same run whatever they are.
+SWITCHED_SETTINGS = {
+    "ham.enabled": ("ham.",),
+    "sparsity.sign_in": ("sparsity.sign_in_period", "sparsity.sign_in_weight_decay"),
+}
+
+
+def switched_off(flat: dict[str, Any]) -> set[str]:
+    """The keys of a flat (dotted) config that its switches turn off (:data:`SWITCHED_SETTINGS`)."""
+    return {key for switch, settings in SWITCHED_SETTINGS.items() if flat.get(switch) is False
+            for key in flat if key != switch and any(key == s or (s.endswith(".") and key.startswith(s)) for s in settings)}
+
 
 def trajectory_config(cfg: DictConfig, environment: bool = False) -> dict[str, Any]:
     """The config without the keys that do not change what is trained, as records keep it
@@ -37,18 +50,16 @@ def trajectory_config(cfg: DictConfig, environment: bool = False) -> dict[str, A
 
 def without_non_trajectory_keys(config: dict[str, Any]) -> dict[str, Any]:
     """A plain config (a run's recorded one, say) without :data:`NON_TRAJECTORY_KEYS`, without the
-    :data:`ADDED_KEYS` that have the value of the runs recorded before them, and, when HAM is off,
-    without HAM's settings (``ham.enabled=false`` alone: a run without HAM is the same run whatever
-    ``ham.alpha`` the setting would give HAM); changed in place."""
-    ham = config.get("ham")
-    if isinstance(ham, dict) and ham.get("enabled") is False:
-        config["ham"] = {"enabled": False}
-    for key in (*NON_TRAJECTORY_KEYS, *ADDED_KEYS):
+    :data:`ADDED_KEYS` that have the value of the runs recorded before them, and without the settings
+    its switches turn off (:func:`switched_off`: ``ham.enabled=false`` alone, say: a run without HAM
+    is the same run whatever ``ham.alpha`` the setting would give HAM); changed in place."""
+    off = switched_off(flatten(config))
+    for key in (*NON_TRAJECTORY_KEYS, *ADDED_KEYS, *sorted(off)):
         *parents, leaf = key.split(".")
         node = config
         for part in parents:
             node = node.get(part, {})
-        if key not in ADDED_KEYS or node.get(leaf, ADDED_KEYS[key]) == ADDED_KEYS[key]:
+        if key in off or key not in ADDED_KEYS or node.get(leaf, ADDED_KEYS[key]) == ADDED_KEYS[key]:
             node.pop(leaf, None)
     return config
 
