@@ -142,7 +142,7 @@ def variant_root(tmp_path_factory, run_root) -> Path:
     base = ["+experiment=dense_ham", "setting=small"]
     for seed in (0, 1):  # the same command as the base's (trainer.seed=0 is the default): not run twice
         shutil.copytree(run_root / f"dense_ham_{seed}", root / f"base_{seed}")
-    for name, extra in (("alpha", ["ham.alpha=50"]), ("steps", ["trainer.max_steps_per_epoch=5"]), ("batch", ["trainer.batch_size=64"])):
+    for name, extra in (("alpha", ["ham.alpha=100"]), ("steps", ["trainer.max_steps_per_epoch=5"]), ("batch", ["trainer.batch_size=64"])):
         result = run_train(root / name, *base, *extra)
         assert result.returncode == 0, result.stderr[-2000:]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
@@ -164,7 +164,7 @@ def test_runs_that_differ_in_anything_but_the_seed_are_never_averaged(variant_ro
         return json.loads((variant_root / name / "summary.json").read_text())["test_acc"]
 
     by_label = {k[3]: c for k, c in grouped.items()}
-    for name, marker in (("alpha", "ham.alpha=50"), ("steps", "trainer.max_steps_per_epoch=5"), ("batch", "trainer.batch_size=64"),
+    for name, marker in (("alpha", "ham.alpha=100"), ("steps", "trainer.max_steps_per_epoch=5"), ("batch", "trainer.batch_size=64"),
                          ("two_processes", "world_size=2")):
         label = next(label for label in by_label if marker in label)
         assert by_label[label].accs == [acc(name)], name
@@ -173,7 +173,7 @@ def test_runs_that_differ_in_anything_but_the_seed_are_never_averaged(variant_ro
     rows = T.table3(runs, "small")
     ham_rows = [r for r in rows if r[0].startswith("HAM")]
     assert ham_rows[0][:2] == ["HAM", "variants below"] and len(ham_rows) == 6
-    assert any("ham.alpha=50" in r[0] and r[1] == f"{100 * acc('alpha'):.2f} (n=1)" for r in ham_rows)
+    assert any("ham.alpha=100" in r[0] and r[1] == f"{100 * acc('alpha'):.2f} (n=1)" for r in ham_rows)
 
 
 def test_gains_compare_only_comparable_runs(variant_root, tmp_path):

@@ -23,7 +23,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize(
     "setup",
-    [["ham=disabled"], [], ["optimizer=sam"], ["model=lenet5", "trainer.amp=true", "trainer.channels_last=true", "data.train_subset=6144"]],
+    # bf16: at a moderate α. These runs take lr 0.05 from the first step (schedule=constant), where HAM's
+    # α=50 was chosen with a warm-up; measured here: bf16 at α=50 diverges at step 30 for seed 0 (the guard
+    # stops it) and trains to 42.9 % for seed 1, at α=20 to 66.5 % (fp32 at α=50: 62.0 %)
+    [["ham=disabled"], [], ["optimizer=sam"], ["model=lenet5", "trainer.amp=true", "trainer.channels_last=true", "data.train_subset=6144", "ham.alpha=20"]],
     ids=["sgd", "sgd_ham", "sam_ham", "lenet5_bf16_channels_last"],
 )
 def test_run_writes_summary_and_history(tmp_path, setup):
