@@ -25,7 +25,7 @@ from training.distributed import DistributedStartError
 from training.out_of_memory import out_of_memory
 from training.preemption import EXIT_STOPPED, Stopped
 from training.records import TrainLog
-from training.rundir import CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, remove_new_run_dirs, save_run_config
+from training.rundir import RUN_CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, remove_new_run_dirs, save_run_config
 
 register_configs()
 fill_presets_when_composed()  # --cfg job shows the per-target presets a run uses
@@ -45,7 +45,7 @@ def fail(code: int, message: str, cfg: DictConfig, log: TrainLog) -> None:
     record_failure(run_dir, message)
     if not log.kept:
         log.keep(run_dir)
-    if not (run_dir / CONFIG_DIR / "config.yaml").exists():
+    if not (run_dir / RUN_CONFIG_DIR / "config.yaml").exists():
         save_run_config(run_dir, cfg)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from training.records import HISTORY_NAME, SUMMARY_NAME, setting_of
-from training.rundir import CONFIG_DIR, FAILED_NAME
+from training.rundir import RUN_CONFIG_DIR, FAILED_NAME
 
 
 
@@ -69,7 +69,7 @@ def _hydra_config(run_dir: Path) -> dict[str, Any] | None:
     """The composed config ``train.py`` wrote into ``.hydra/`` (interpolations resolved, except
     ``${oc.env:...}``: kept as written, so that no token from this process's environment is
     archived), if any."""
-    config_file = run_dir / CONFIG_DIR / "config.yaml"
+    config_file = run_dir / RUN_CONFIG_DIR / "config.yaml"
     if not config_file.exists():
         return None
     import yaml
@@ -114,7 +114,7 @@ def _finished_record(run_dir: Path) -> dict[str, Any]:
 
 
 #: what a run directory holds (any one of them marks a directory as a run's)
-RUN_FILES = (SUMMARY_NAME, FAILED_NAME, CONFIG_DIR, HISTORY_NAME, "checkpoint.pt", "run.lock", "train.log", "wandb")
+RUN_FILES = (SUMMARY_NAME, FAILED_NAME, RUN_CONFIG_DIR, HISTORY_NAME, "checkpoint.pt", "run.lock", "train.log", "wandb")
 
 
 def _from_run_dir(run_dir: Path) -> Run:
@@ -186,7 +186,7 @@ def archive(sweep_dir: Path, records_dir: Path) -> int:
     ``oneshot`` results; a failed run's config, message and ``failed: true``. Returns the count."""
     records_dir.mkdir(parents=True, exist_ok=True)
     count = 0
-    for run_dir in sorted(p.parent for p in sweep_dir.glob(f"*/*/{CONFIG_DIR}")):
+    for run_dir in sorted(p.parent for p in sweep_dir.glob(f"*/*/{RUN_CONFIG_DIR}")):
         if (run_dir / SUMMARY_NAME).exists():
             record = _finished_record(run_dir)
             history = run_dir / HISTORY_NAME

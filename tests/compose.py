@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from training.config import CONFIG_DIR, compose_config
+from training.config import CONFIGS_ROOT, compose_config
 
-__all__ = ["CONFIG_DIR", "compose_config", "group_options"]
+__all__ = ["CONFIGS_ROOT", "compose_config", "group_options"]
 
 
 def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+    return sorted(p.stem for p in (CONFIGS_ROOT / group).glob("*.yaml"))

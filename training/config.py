@@ -201,7 +201,8 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+#: the repository's Hydra config groups (a run's own saved config is training.rundir.RUN_CONFIG_DIR)
+CONFIGS_ROOT = Path(__file__).resolve().parent.parent / "configs"
 
 
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
@@ -211,7 +212,7 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
     from hydra.errors import HydraException
 
     register_configs()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIGS_ROOT), version_base="1.3"):
         try:
             cfg = compose(config_name="train", overrides=overrides or [])
         except HydraException as error:

@@ -27,7 +27,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 LOCK_INFO = "run.lock"
-CONFIG_DIR = ".hydra"
+#: a run's saved Hydra config, inside its run directory (the repository's groups: training.config.CONFIGS_ROOT)
+RUN_CONFIG_DIR = ".hydra"
 #: torch threads of each job of a local sweep, read by the trainer when trainer.threads is null
 SWEEP_THREADS_VARIABLE = "HAM_SWEEP_THREADS"
 #: the multirun a job belongs to (set by SweepReport, inherited by the jobs, also through submitit)
@@ -118,7 +119,7 @@ class RunLock:
 def save_run_config(run_dir: Path, cfg: DictConfig) -> None:
     """What Hydra would write into ``.hydra/``: the composed config, the overrides, Hydra's config
     (all as written: an interpolation that reads the environment is not resolved)."""
-    target = run_dir / CONFIG_DIR
+    target = run_dir / RUN_CONFIG_DIR
     target.mkdir(parents=True, exist_ok=True)
     hydra_cfg = HydraConfig.get()
     OmegaConf.save(cfg, target / "config.yaml")
