@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from analysis.runs import Run
 from training.config import flatten
-from training.trajectory import ADDED_KEYS, NON_TRAJECTORY_KEYS, switched_off
+from training.trajectory import ADDED_KEYS, NON_TRAJECTORY_KEYS, matches, switched_off
 
 #: keys (or key prefixes) that do not change what a run measures
 NOT_EXPERIMENT = (
@@ -24,10 +24,6 @@ NOT_EXPERIMENT = (
     "trainer.device", "trainer.finite_check_every", "trainer.divergence_factor", "trainer.channels_last", "data.os_cache",
     "ham.fused",
 )
-
-
-def _matches(key: str, prefixes: Iterable[str]) -> bool:
-    return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
 def experiment_config(run: Run) -> dict[str, Any]:
@@ -38,7 +34,7 @@ def experiment_config(run: Run) -> dict[str, Any]:
     config = {**ADDED_KEYS, **flatten(run.config)}
     off = switched_off(config)  # HAM's settings mean nothing without HAM, Sign-In's without Sign-In
     config = {k: v for k, v in config.items() if k not in off}
-    flat = {k: json.dumps(v) if isinstance(v, list) else v for k, v in config.items() if not _matches(k, NOT_EXPERIMENT)}
+    flat = {k: json.dumps(v) if isinstance(v, list) else v for k, v in config.items() if not matches(k, NOT_EXPERIMENT)}
     flat["world_size"] = int((run.summary or {}).get("world_size") or 1)
     return flat
 
@@ -46,7 +42,7 @@ def experiment_config(run: Run) -> dict[str, Any]:
 def differences(a: dict[str, Any], b: dict[str, Any], allowed: Iterable[str] = ()) -> list[str]:
     """The keys whose values differ between two experiment configs, except ``allowed`` ones."""
     allowed = tuple(allowed)
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and not _matches(k, allowed))
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and not matches(k, allowed))
 
 
 def _text(value: Any) -> str:
@@ -60,7 +56,7 @@ def split(runs: list[Run], ignore: Iterable[str] = ()) -> dict[str, list[Run]]:
     groups: dict[str, list[Run]] = {}
     configs: dict[str, dict[str, Any]] = {}
     for run in runs:
-        config = {k: v for k, v in experiment_config(run).items() if not _matches(k, ignore)}
+        config = {k: v for k, v in experiment_config(run).items() if not matches(k, ignore)}
         key = json.dumps(config, sort_keys=True, default=str)
         groups.setdefault(key, []).append(run)
         configs[key] = config

@@ -22,12 +22,13 @@ seeds 0-2 are the grid's), signin-period 25 min, mirror-controls 45 min.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -57,9 +58,15 @@ SIGN_IN_PERIODS = (0.1, 0.2, 0.5, 1.0)
 PILOT_INIT_CONSTANTS = (0.01, 0.1, 3.0)
 MIRROR_LR_SCALES = (0.25, 0.5, 2.0)
 LENGTHS = (20, 40)
-#: the small setting's recipe where the experiments vary it (selections of the baseline cells)
-SETTING_RECIPE = {"trainer__epochs": 10, "optimizer__weight_decay": 5e-4}
 ONESHOT_SPARSITIES = ("0.5", "0.7", "0.8", "0.9", "0.95")
+
+
+@functools.cache
+def setting_recipe() -> dict[str, Any]:
+    """The small setting's run length and weight decay (configs/setting/small.yaml), as a selection
+    for :func:`_matching`: the experiments vary both, the baseline cells are the setting's."""
+    cfg = compose_config(["setting=small"])
+    return {"trainer__epochs": cfg.trainer.epochs, "optimizer__weight_decay": cfg.optimizer.weight_decay}
 
 
 def at_90(model: str, seeds: str = "0,1,2") -> list[str]:
@@ -202,7 +209,7 @@ def alpha_rule_table(runs: list[Run], command: str) -> str:
         except AlphaRuleError as error:
             lines += [f"## {model}", "", f"Not decided: {error}.", ""]
             continue
-        plain = {e: _accs(_matching(runs, name=e, model__name=model, ham__enabled=False, sparsity__target=0.9, **SETTING_RECIPE))
+        plain = {e: _accs(_matching(runs, name=e, model__name=model, ham__enabled=False, sparsity__target=0.9, **setting_recipe()))
                  for e in ("dense", "random")}
         lines += [f"## {model}", "", "| α | dense + HAM | random PaI + HAM, 90 % | score (± SE) | |", "|---:|---:|---:|---:|---|"]
         lines.append(f"| no HAM | {mean_std(plain['dense']) if plain['dense'] else '–'} | {mean_std(plain['random']) if plain['random'] else '–'} | "
@@ -232,8 +239,9 @@ def signin_period_table(runs: list[Run], command: str) -> str:
                     "setting's) with Welch's p (no correction)."],
                    command)
     for model in SMALL_MODELS:
-        where = {"model__name": model, "sparsity__target": 0.9, "ham__enabled": False, "trainer__epochs": 10}
-        base = _accs(_matching(runs, name="random", optimizer__weight_decay=5e-4, **where))
+        recipe = setting_recipe()
+        where = {"model__name": model, "sparsity__target": 0.9, "ham__enabled": False, "trainer__epochs": recipe["trainer__epochs"]}
+        base = _accs(_matching(runs, name="random", optimizer__weight_decay=recipe["optimizer__weight_decay"], **where))
         lines += [f"## {model}", "", "| | sign_in_period | weight decay on the prunable weights (m, w) | test top-1 % | − random PaI (points, p) |",
                   "|---|---:|---|---:|---|", f"| random PaI | – | 5e-4 | {mean_std(base) if base else 'not run'} | |"]
         rows = [("+ Sign-In", f"{p:g}", "none", _matching(runs, name="random_signin", sparsity__sign_in_period=p, sparsity__sign_in_weight_decay=False,
@@ -281,8 +289,8 @@ def mirror_controls_table(runs: list[Run], command: str) -> str:
                     "difference after the prune − random PaI with Welch's p (no correction)."],
                    command)
     random = {n: _accs(_matching(runs, name="random", model__name="lenet300_100", ham__enabled=False, sparsity__target=0.9,
-                                 **{**SETTING_RECIPE, "trainer__epochs": n})) for n in (10, *LENGTHS)}
-    dense = _accs(_matching(runs, name="dense", model__name="lenet300_100", ham__enabled=False, **SETTING_RECIPE))
+                                 **{**setting_recipe(), "trainer__epochs": n})) for n in (10, *LENGTHS)}
+    dense = _accs(_matching(runs, name="dense", model__name="lenet300_100", ham__enabled=False, **setting_recipe()))
     lines += ["| control | method | before the prune % | after the prune % | random PaI, same length % | after − random PaI (points, p) |",
               "|---|---|---:|---:|---:|---|"]
     for control, method, members, epochs in _mirror_rows(runs):

@@ -92,4 +92,5 @@ def test_a_cell_whose_runs_differ_in_more_than_the_seed_is_refused():
     # the committed records hold random PaI at 90 % with 10, 20 and 40 epochs and without weight decay
     with pytest.raises(C.MixedCellError, match=r"trainer\.epochs=.*add the differing keys"):
         C._matching(runs, **random)
-    assert len(C._matching(runs, **random, **C.SETTING_RECIPE)) == 3
+    assert C.setting_recipe() == {"trainer__epochs": 10, "optimizer__weight_decay": 5e-4}  # configs/setting/small.yaml
+    assert len(C._matching(runs, **random, **C.setting_recipe())) == 3

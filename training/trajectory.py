@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Iterable
 
 from omegaconf import DictConfig
 
@@ -27,18 +27,23 @@ NON_TRAJECTORY_KEYS = (
 #: summaries still count as finished, and the analysis compares old and new records alike.
 ADDED_KEYS = {"sparsity.sign_in_weight_decay": True, "sparsity.pilot_init_constant": 1.0, "sparsity.mirror_lr_scale": 1.0}
 
-#: Switches and the settings that mean nothing while the switch is off (dotted keys or prefixes
-#: ending in "."): a run without HAM, or without Sign-In, is the same run whatever they are.
+#: Switches and the settings that mean nothing while the switch is off (dotted keys or key
+#: prefixes, as :func:`matches`): a run without HAM, or without Sign-In, is the same run whatever they are.
 SWITCHED_SETTINGS = {
-    "ham.enabled": ("ham.",),
+    "ham.enabled": ("ham",),
     "sparsity.sign_in": ("sparsity.sign_in_period", "sparsity.sign_in_weight_decay"),
 }
+
+
+def matches(key: str, prefixes: Iterable[str]) -> bool:
+    """Whether a dotted key is one of ``prefixes`` or lies under one (``ham`` covers ``ham.alpha``)."""
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
 def switched_off(flat: dict[str, Any]) -> set[str]:
     """The keys of a flat (dotted) config that its switches turn off (:data:`SWITCHED_SETTINGS`)."""
     return {key for switch, settings in SWITCHED_SETTINGS.items() if flat.get(switch) is False
-            for key in flat if key != switch and any(key == s or (s.endswith(".") and key.startswith(s)) for s in settings)}
+            for key in flat if key != switch and matches(key, settings)}
 
 
 def trajectory_config(cfg: DictConfig, environment: bool = False) -> dict[str, Any]:
