@@ -19,12 +19,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from training.checkpoint import CheckpointError
-from training.config import ConfigError, fill_presets_when_composed, recorded, register_configs, validate
+from training.config import ConfigError, register_configs, validate
 from training.data import DataError
 from training.distributed import DistributedStartError
 from training.out_of_memory import out_of_memory
 from training.preemption import EXIT_STOPPED, Stopped
-from training.records import TrainLog
+from training.presets import apply_preset, fill_presets_when_composed
+from training.records import TrainLog, recorded
 from training.rundir import RUN_CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, remove_new_run_dirs, save_run_config
 
 register_configs()
@@ -62,6 +63,7 @@ def run(cfg: DictConfig, log: TrainLog) -> dict:
     from training.loop import Trainer, TrainingDiverged
 
     try:
+        apply_preset(cfg)  # the method's knob for its target (STR, PILoT, spred), unless set
         validate(cfg)
         trainer = Trainer(cfg, Path(HydraConfig.get().runtime.output_dir))
     except (ConfigError, DataError, CheckpointError, RunDirectoryBusy, DistributedStartError) as error:

@@ -75,7 +75,7 @@ def _hydra_config(run_dir: Path) -> dict[str, Any] | None:
     import yaml
     from omegaconf import OmegaConf
 
-    from training.config import recorded
+    from training.records import recorded
 
     try:
         config = recorded(OmegaConf.load(config_file), numbers=False)  # this process's environment is not the run's

@@ -23,8 +23,8 @@ from omegaconf import OmegaConf
 from torch.nn.utils import parametrize
 
 from ham import HAM
-from sparse import build_method
 from training.config import ModelConfig, SparsityConfig
+from training.methods import build_method
 from training.models import build_model
 
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "masking.md"

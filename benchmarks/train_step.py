@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from training.config import compose_config  # noqa: E402
 from training.config import validate  # noqa: E402
+from training.presets import apply_preset  # noqa: E402
 from training.loop import Trainer  # noqa: E402
 
 VARIANTS = {
@@ -54,6 +55,7 @@ def build(name: str, args: argparse.Namespace, root: Path) -> Trainer:
         "logger=disabled", "trainer.progress=false", "ham=imagenet", *VARIANTS[name],
     ]
     cfg = compose_config(overrides)
+    apply_preset(cfg)
     validate(cfg)
     return Trainer(cfg, root / name)
 

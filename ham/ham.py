@@ -44,6 +44,10 @@ def default_param_filter(param: torch.Tensor) -> bool:
     return param.ndim >= 2
 
 
+#: where the sign in ``sign(w)`` is read: after the base step (the paper's) or before it
+SIGNS = ("post", "pre")
+
+
 class HAM(OptimizerWrapper):
     """Wrap ``optimizer`` so that each ``step()`` is followed by the hyperbolic step.
 
@@ -78,12 +82,7 @@ class HAM(OptimizerWrapper):
         param_filter: ParamFilter | None = None,
         fused: bool = False,
     ) -> None:
-        if sign not in ("post", "pre"):
-            raise ValueError(f"HAM sign must be 'post' or 'pre', got {sign!r}")
-        if not clamp > 0:
-            raise ValueError(f"HAM clamp must be > 0, got {clamp}")
-        if max_weight_norm is not None and not max_weight_norm > 0:
-            raise ValueError(f"HAM max_weight_norm must be > 0 or None, got {max_weight_norm}")
+        self.check_arguments(alpha=alpha, beta=beta, clamp=clamp, max_weight_norm=max_weight_norm, sign=sign)
         super().__init__(optimizer)
         self.alpha = float(alpha)
         self.beta = float(beta)
@@ -93,6 +92,19 @@ class HAM(OptimizerWrapper):
         self.param_filter = param_filter or default_param_filter
         self.fused = fused
         self._reset_scratch()
+
+    @staticmethod
+    def check_arguments(alpha: float = 200.0, beta: float = 1e-3, clamp: float = 5.0, max_weight_norm: float | None = 1000.0,
+                        sign: str = "post") -> None:
+        """Refuse settings HAM cannot run with: a :class:`ValueError` that opens with ``argument=value``
+        (the constructor calls this; a config layer may call it first and name its own key)."""
+        if sign not in SIGNS:
+            raise ValueError(f"sign={sign!r} is not valid; allowed values: {', '.join(SIGNS)}")
+        rules = [(alpha >= 0, "alpha", alpha, ">= 0 (alpha=0 turns the hyperbolic geometry off)"), (beta >= 0, "beta", beta, ">= 0"),
+                 (clamp > 0, "clamp", clamp, "> 0"), (max_weight_norm is None or max_weight_norm > 0, "max_weight_norm", max_weight_norm, "> 0 or None")]
+        for holds, name, value, rule in rules:
+            if not holds:
+                raise ValueError(f"{name}={value!r} is not valid: it must be {rule}")
 
     def _reset_scratch(self) -> None:
         self._workspace: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}

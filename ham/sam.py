@@ -44,12 +44,17 @@ class SAM(OptimizerWrapper):
     def __init__(
         self, optimizer: torch.optim.Optimizer, rho: float = 0.05, adaptive: bool = False
     ) -> None:
-        if not rho >= 0:
-            raise ValueError(f"SAM rho must be >= 0, got {rho}")
+        self.check_arguments(rho=rho)
         super().__init__(optimizer)
         self.rho = float(rho)
         self.adaptive = bool(adaptive)
         self._saved: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    @staticmethod
+    def check_arguments(rho: float = 0.05) -> None:
+        """Refuse a radius SAM cannot use: a :class:`ValueError` that opens with ``rho=value``."""
+        if not rho >= 0:
+            raise ValueError(f"rho={rho!r} is not valid: it must be >= 0")
 
     def settings(self) -> dict[str, Any]:
         return {"rho": self.rho, "adaptive": self.adaptive}

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from training.config import compose_config  # noqa: E402
-from training.config import apply_preset  # noqa: E402
+from training.presets import apply_preset  # noqa: E402
 from training.optim import peak_lr  # noqa: E402
 from training.schedule import lr_multiplier  # noqa: E402
 

@@ -53,7 +53,8 @@ from analysis.calibration import (  # noqa: E402
     BY_EXPERIMENT, CALIBRATIONS, TOLERANCE, Calibration, best_after_prune, interpolate, slope_corrected, value_text, write_presets,
 )
 from analysis.stats import mean, mean_std, pct  # noqa: E402
-from training.config import PRESET_KEYS, ConfigError, calibrate_command, preset_for, validate  # noqa: E402
+from training.config import ConfigError, validate  # noqa: E402
+from training.presets import PRESET_KEYS, apply_preset, calibrate_command, preset_for  # noqa: E402
 from training.trajectory import trajectory_config, without_non_trajectory_keys  # noqa: E402
 
 THROUGHPUT = REPO / "configs" / "cluster" / "throughput.yaml"
@@ -150,6 +151,7 @@ def expand_cells(table_cells: list[Cell], setting: str, seeds: range, sweep_dir:
             preset = preset_for(cfg)[0] if knob and cfg.sparsity[knob] is None else None
             refused = calibrate = None
             try:
+                apply_preset(cfg)
                 validate(cfg)
             except ConfigError as error:
                 refused = str(error)

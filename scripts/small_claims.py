@@ -44,7 +44,8 @@ from analysis.stats import mean, mean_std, p_text, pct, welch  # noqa: E402
 from analysis.variants import split  # noqa: E402
 from scripts.markdown_sections import replace_section  # noqa: E402
 from scripts.small_experiments import COMMON, header, run_sweep  # noqa: E402
-from training.config import compose_config, flatten, preset_for, validate  # noqa: E402
+from training.config import compose_config, flatten, validate  # noqa: E402
+from training.presets import apply_preset, preset_for  # noqa: E402
 from training.trajectory import ADDED_KEYS, trajectory_config, without_non_trajectory_keys  # noqa: E402
 
 SWEEP_DIR = "multirun/claims"
@@ -112,6 +113,7 @@ def to_train(multiruns: list[list[str]], sweep_dir: Path = REPO / SWEEP_DIR, rec
     for multirun in multiruns:
         for job in expand(multirun):
             cfg = compose_config([*job, *COMMON])
+            apply_preset(cfg)
             validate(cfg)
             if json.dumps(trajectory_config(cfg), sort_keys=True, default=str) not in done:
                 out.append(multirun)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from .acdc import ACDC
 from .method import MaskedMethod, SparsityMethod
 from .mirror import PILoT, Spred
@@ -23,12 +22,11 @@ METHODS: dict[str, type[SparsityMethod]] = {
 }
 
 
-def build_method(cfg: Any) -> SparsityMethod:
-    if cfg.method not in METHODS:
-        raise ValueError(f"sparsity.method={cfg.method!r} is not valid; allowed values: {', '.join(METHODS)}")
-    if cfg.sign_in and not issubclass(METHODS[cfg.method], MaskedMethod):
-        raise ValueError(f"sparsity.sign_in=true combines with random, acdc and rigl, not with sparsity.method={cfg.method}")
-    return METHODS[cfg.method](cfg)
+def build_method(name: str, **arguments: Any) -> SparsityMethod:
+    """The method registered as ``name`` (:data:`METHODS`), with its keyword arguments."""
+    if name not in METHODS:
+        raise ValueError(f"method={name!r} is not valid; allowed values: {', '.join(METHODS)}")
+    return METHODS[name](**arguments)
 
 
 __all__ = ["METHODS", "build_method", "SparsityMethod", "MaskedMethod", "RandomPaI", "RigL", "ACDC", "STR", "PILoT", "Spred"]

@@ -30,7 +30,7 @@ class ACDC(MaskedMethod):
         compressed = acdc_compressed(step, self.total_steps) if update else any(m is not None for m in self.masks)
         is_compressed_now = any(m is not None for m in self.masks)
         if compressed and not is_compressed_now:
-            self.set_masks(global_magnitude_masks(self.thetas(), self.cfg.target))
+            self.set_masks(global_magnitude_masks(self.thetas(), self.target))
         elif not compressed and is_compressed_now:
             self.masks = [None] * len(self.layers)
             reset_momentum(self.optimizer_state)

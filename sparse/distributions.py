@@ -43,9 +43,11 @@ def keep_counts(shapes: Sequence[Shape], densities: Sequence[float]) -> list[int
     return [min(math.prod(s), math.floor(d * math.prod(s) + 1e-9)) for s, d in zip(shapes, densities)]
 
 
+#: ``sparsity.distribution``: name -> ``(shapes, sparsity, dense layer indices) -> densities``
+DISTRIBUTIONS = {"erk": erk_densities, "uniform": uniform_densities}
+
+
 def layer_densities(kind: str, shapes: Sequence[Shape], sparsity: float, dense: Sequence[int] = ()) -> list[float]:
-    if kind == "erk":
-        return erk_densities(shapes, sparsity, dense)
-    if kind == "uniform":
-        return uniform_densities(shapes, sparsity, dense)
-    raise ValueError(f"sparsity.distribution={kind!r} is not valid; allowed values: erk, uniform")
+    if kind not in DISTRIBUTIONS:
+        raise ValueError(f"distribution={kind!r} is not valid; allowed values: {', '.join(DISTRIBUTIONS)}")
+    return DISTRIBUTIONS[kind](shapes, sparsity, dense)

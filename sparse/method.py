@@ -25,7 +25,8 @@ tensors; and because it composes with Sign-In's m ⊙ w parametrization.
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -35,21 +36,57 @@ from .reparam import register_product
 from .weights import PrunableWeight
 
 
+#: an argument's rule: a test of its value and what the value must be, in words
+Rule = tuple[Callable[[Any], bool], str]
+
+
 class SparsityMethod:
-    """``dense``: no sparsity. Subclasses override the hooks they need."""
+    """``dense``: no sparsity. Subclasses override the hooks they need.
+
+    Every method takes keyword arguments only; :attr:`rules` says what each must be, and the
+    constructor refuses any other value with a :class:`ValueError` that opens with
+    ``argument=value`` (:meth:`check_arguments`, which a config layer may call first).
+    """
 
     reparameterization: str | None = None  # "hyperbolic"/"balanced": θ = m ⊙ w
     split_constant = 1.0  # m² - w² of the hyperbolic split at initialisation
+    #: argument -> rule, merged along the class hierarchy (:meth:`argument_rules`)
+    rules: dict[str, Rule] = {"target": (lambda v: 0 <= v < 1, "in [0, 1)")}
 
-    def __init__(self, cfg: Any) -> None:
-        self.cfg = cfg
+    def __init__(self, *, keep_first_dense: bool = False, keep_last_dense: bool = False) -> None:
+        self.keep_first_dense, self.keep_last_dense = keep_first_dense, keep_last_dense
         self.layers: list[PrunableWeight] = []
         self.optimizer: torch.optim.Optimizer | None = None
         self.steps_per_epoch, self.epochs = 1, 1
 
+    @classmethod
+    def arguments(cls) -> list[str]:
+        """The keyword arguments the method takes (its own and those it hands to its bases)."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if "__init__" in vars(klass):
+                names += [p.name for p in inspect.signature(klass.__init__).parameters.values()
+                          if p.kind is p.KEYWORD_ONLY and p.name not in names]
+        return names
+
+    @classmethod
+    def argument_rules(cls) -> dict[str, Rule]:
+        rules: dict[str, Rule] = {}
+        for klass in reversed(cls.__mro__):
+            rules.update(vars(klass).get("rules", {}))
+        return rules
+
+    @classmethod
+    def check_arguments(cls, **arguments: Any) -> None:
+        """Refuse an argument that breaks its rule (``None``: not given, nothing to check)."""
+        rules = cls.argument_rules()
+        for name, value in arguments.items():
+            if name in rules and value is not None and not rules[name][0](value):
+                raise ValueError(f"{name}={value!r} is not valid: it must be {rules[name][1]}")
+
     # -- hooks ------------------------------------------------------------------------------
     def prepare(self, model: nn.Module) -> None:
-        self.layers = [PrunableWeight(n, m) for n, m in prunable_layers(model, self.cfg.keep_first_dense, self.cfg.keep_last_dense)]
+        self.layers = [PrunableWeight(n, m) for n, m in prunable_layers(model, self.keep_first_dense, self.keep_last_dense)]
         if self.reparameterization is not None:
             for layer in self.layers:
                 layer.use_product(*register_product(layer.module, self.reparameterization, self.split_constant))
@@ -103,11 +140,18 @@ class SparsityMethod:
 
 
 class MaskedMethod(SparsityMethod):
-    """A method with a boolean keep-mask per prunable layer (``None``: the layer is dense now)."""
+    """A method with a boolean keep-mask per prunable layer (``None``: the layer is dense now), at
+    ``target`` sparsity; ``sign_in``: θ = m ⊙ w with Sign-In's resets every ``sign_in_period`` of
+    training, and the base weight decay on m and w only if ``sign_in_weight_decay``."""
 
-    def __init__(self, cfg: Any) -> None:
-        super().__init__(cfg)
-        if cfg.sign_in:
+    rules = {"sign_in_period": (lambda v: 0 < v <= 1, "in (0, 1] (a fraction of training)")}
+
+    def __init__(self, *, target: float, sign_in: bool = False, sign_in_period: float = 0.1, sign_in_weight_decay: bool = False,
+                 **common: Any) -> None:
+        super().__init__(**common)
+        self.check_arguments(target=target, sign_in_period=sign_in_period)
+        self.target, self.sign_in, self.sign_in_period, self.sign_in_weight_decay = target, sign_in, sign_in_period, sign_in_weight_decay
+        if sign_in:
             self.reparameterization = "hyperbolic"
         self.masks: list[torch.Tensor | None] = []
 
@@ -119,7 +163,7 @@ class MaskedMethod(SparsityMethod):
         """Sign-In's m and w unless ``sign_in_weight_decay`` is on (the base decay would pull on both:
         an L1-like pull on θ = m ⊙ w, since ‖m‖² + ‖w‖² ≥ 2‖θ‖₁); off by default, as measured in
         results/signin_weight_decay.md."""
-        if self.cfg.sign_in and not getattr(self.cfg, "sign_in_weight_decay", False):
+        if self.sign_in and not self.sign_in_weight_decay:
             return [p for layer in self.layers for p in (layer.m, layer.w)]  # type: ignore[misc]
         return []
 
@@ -142,11 +186,11 @@ class MaskedMethod(SparsityMethod):
         self.apply_masks()
 
     def end_epoch(self, epochs_done: int, train_acc: float) -> None:
-        if self.cfg.sign_in and self._sign_in_due(epochs_done):
+        if self.sign_in and self._sign_in_due(epochs_done):
             self.sign_in_reset()
 
     def _sign_in_due(self, epochs_done: int) -> bool:
-        period = max(1, round(self.cfg.sign_in_period * self.epochs))
+        period = max(1, round(self.sign_in_period * self.epochs))
         return epochs_done % period == 0 and epochs_done < self.epochs
 
     @torch.no_grad()

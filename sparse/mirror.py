@@ -33,6 +33,13 @@ from .schedules import pilot_next_alpha
 
 
 class MirrorMethod(SparsityMethod):
+    """θ = m ⊙ w under a penalty, pruned to ``target`` by magnitude at the end of training."""
+
+    def __init__(self, *, target: float, **common: Any) -> None:
+        super().__init__(**common)
+        self.check_arguments(target=target)
+        self.target = float(target)
+
     def prepare(self, model: nn.Module) -> None:
         super().prepare(model)
         self.alpha = self.initial_alpha()
@@ -62,7 +69,7 @@ class MirrorMethod(SparsityMethod):
     def prune_to_target(self) -> None:
         """Global magnitude pruning to the target; records the fraction of ‖θ‖₁ it removed."""
         thetas = self.thetas()
-        masks = global_magnitude_masks(thetas, self.cfg.target)
+        masks = global_magnitude_masks(thetas, self.target)
         removed = sum(float(t.abs()[~m].sum()) for t, m in zip(thetas, masks))
         self.pruned_mass = removed / max(sum(float(t.abs().sum()) for t in thetas), 1e-30)
         for layer, mask in zip(self.layers, masks):
@@ -83,25 +90,36 @@ class MirrorMethod(SparsityMethod):
 
 
 class PILoT(MirrorMethod):
-    reparameterization = "hyperbolic"
+    """Initial penalty ``alpha`` (α₀), which may grow by ``alpha_growth`` (G) over the first half of
+    training while ‖θ‖₁ stays above ``l1_floor`` (K) times its initial value; m₀² − w₀² =
+    ``init_constant`` (Mask in the Mirror's β)."""
 
-    @property
-    def split_constant(self) -> float:  # type: ignore[override]
-        """m₀² − w₀² (Mask in the Mirror's β): ``sparsity.pilot_init_constant``."""
-        return float(self.cfg.pilot_init_constant)
+    reparameterization = "hyperbolic"
+    rules = {"alpha": (lambda v: v >= 0, ">= 0 (0: no penalty, the m ⊙ w control)"), "alpha_growth": (lambda v: v >= 1, ">= 1"),
+             "l1_floor": (lambda v: 0 <= v < 1, "in [0, 1) (a fraction of the initial L1 norm)"),
+             "init_constant": (lambda v: v > 0, "> 0 (m₀² − w₀² at initialisation)")}
+
+    def __init__(self, *, alpha: float, alpha_growth: float = 10.0, l1_floor: float = 0.1, init_constant: float = 1.0,
+                 **mirror: Any) -> None:
+        super().__init__(**mirror)
+        self.check_arguments(alpha=alpha, alpha_growth=alpha_growth, l1_floor=l1_floor, init_constant=init_constant)
+        if alpha is None:
+            raise ValueError("alpha=None is not valid: it must be a number >= 0 (PILoT's initial penalty)")
+        self.alpha_0, self.alpha_growth, self.l1_floor_fraction = float(alpha), float(alpha_growth), float(l1_floor)
+        self.split_constant = float(init_constant)  # type: ignore[misc]
 
     def prepare(self, model: nn.Module) -> None:
         super().prepare(model)
         self.previous_acc = -1.0
-        self.l1_floor = self.cfg.pilot_l1_floor * sum(float(t.abs().sum()) for t in self.thetas())
+        self.l1_floor = self.l1_floor_fraction * sum(float(t.abs().sum()) for t in self.thetas())
 
     def initial_alpha(self) -> float:
-        return float(self.cfg.pilot_alpha)
+        return self.alpha_0
 
     @property
     def delta(self) -> float:
-        """δ = G^(1/⌈T/2⌉): α grows at most by G = ``sparsity.pilot_alpha_growth`` over the first half."""
-        return float(self.cfg.pilot_alpha_growth) ** (1 / math.ceil(self.epochs / 2))
+        """δ = G^(1/⌈T/2⌉): α grows at most by G = ``alpha_growth`` over the first half."""
+        return self.alpha_growth ** (1 / math.ceil(self.epochs / 2))
 
     def end_epoch(self, epochs_done: int, train_acc: float) -> None:
         l1 = sum(float(t.abs().sum()) for t in self.thetas())
@@ -119,7 +137,17 @@ class PILoT(MirrorMethod):
 
 
 class Spred(MirrorMethod):
+    """The constant penalty ``weight_decay`` (α) on m and w."""
+
     reparameterization = "balanced"
+    rules = {"weight_decay": (lambda v: v >= 0, ">= 0")}
+
+    def __init__(self, *, weight_decay: float, **mirror: Any) -> None:
+        super().__init__(**mirror)
+        self.check_arguments(weight_decay=weight_decay)
+        if weight_decay is None:
+            raise ValueError("weight_decay=None is not valid: it must be a number >= 0 (spred's penalty)")
+        self.weight_decay = float(weight_decay)
 
     def initial_alpha(self) -> float:
-        return float(self.cfg.spred_weight_decay)
+        return self.weight_decay

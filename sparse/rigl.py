@@ -40,18 +40,26 @@ def drop_and_grow(theta: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor, f
 
 
 class RigL(RandomPaI):
-    def __init__(self, cfg) -> None:
-        super().__init__(cfg)
+    """Random PaI's first masks, then a drop-and-grow update every ``delta_t`` steps until ``t_end``
+    (a fraction of training), dropping ``drop_fraction`` (f₀) of the active weights at first."""
+
+    rules = {"delta_t": (lambda v: v >= 1, ">= 1"), "drop_fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
+             "t_end": (lambda v: 0 < v <= 1, "in (0, 1]")}
+
+    def __init__(self, *, delta_t: int = 100, drop_fraction: float = 0.3, t_end: float = 0.75, **random: Any) -> None:
+        super().__init__(**random)
+        self.check_arguments(delta_t=delta_t, drop_fraction=drop_fraction, t_end=t_end)
+        self.delta_t, self.drop_fraction, self.t_end = int(delta_t), float(drop_fraction), float(t_end)
         self.regrown = 0
 
     def _update_due(self, step: int) -> bool:
-        t_end = int(self.cfg.rigl_t_end * self.total_steps)
-        return step % self.cfg.rigl_delta_t == 0 and step < t_end  # step 0 included, as in RiGL's code
+        t_end = int(self.t_end * self.total_steps)
+        return step % self.delta_t == 0 and step < t_end  # step 0 included, as in RiGL's code
 
     @torch.no_grad()
     def before_step(self, step: int, update: bool = True) -> None:
         if update and self._update_due(step):
-            fraction = rigl_drop_fraction(step, int(self.cfg.rigl_t_end * self.total_steps), self.cfg.rigl_drop_fraction)
+            fraction = rigl_drop_fraction(step, int(self.t_end * self.total_steps), self.drop_fraction)
             new_masks = []
             for layer, mask in zip(self.layers, self.masks):
                 grad = layer.theta_grad()

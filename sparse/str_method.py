@@ -8,6 +8,8 @@ emerges from training, so the target is reached through ``(weight decay, s_init)
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from .method import SparsityMethod
@@ -15,11 +17,17 @@ from .reparam import register_soft_threshold
 
 
 class STR(SparsityMethod):
+    """Soft thresholds ``sigmoid(s_l)`` with ``s_l`` starting at ``s_init`` (a logit)."""
+
+    def __init__(self, *, s_init: float = -3200.0, **common: Any) -> None:
+        super().__init__(**common)
+        self.s_init = float(s_init)
+
     def prepare(self, model: nn.Module) -> None:
         super().prepare(model)
         self.thresholds = []
         for layer in self.layers:
-            w, s = register_soft_threshold(layer.module, self.cfg.str_s_init)
+            w, s = register_soft_threshold(layer.module, self.s_init)
             layer.w = w
             self.thresholds.append(s)
 

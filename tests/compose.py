@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from training.config import CONFIGS_ROOT, compose_config
+from omegaconf import DictConfig
 
-__all__ = ["CONFIGS_ROOT", "compose_config", "group_options"]
+from training.config import CONFIGS_ROOT, compose_config, validate
+from training.presets import apply_preset
+
+__all__ = ["CONFIGS_ROOT", "compose_config", "group_options", "prepare"]
+
+
+def prepare(cfg: DictConfig) -> None:
+    """What train.py does with a composed config before it trains: fill the preset, then validate."""
+    apply_preset(cfg)
+    validate(cfg)
 
 
 def group_options(group: str) -> list[str]:

@@ -6,7 +6,7 @@ import torch
 from omegaconf import OmegaConf
 
 from ham import HAM
-from sparse import build_method
+from training.methods import build_method
 from training.config import SparsityConfig
 
 

@@ -13,7 +13,8 @@ import yaml
 from analysis.calibration import CALIBRATIONS, best_after_prune, interpolate, slope_corrected, write_presets
 from tests.e2e import REPO, env
 from tests.test_paper_tables import paper_tables
-from training.config import ConfigError, compose_config, validate
+from tests.compose import prepare
+from training.config import ConfigError, compose_config
 
 
 def test_the_value_for_a_target_is_read_off_the_grid_by_linear_interpolation():
@@ -63,28 +64,28 @@ def test_the_calibration_file_replaces_only_the_entries_it_measured(tmp_path):
 def test_a_calibrated_preset_wins_over_the_setting_and_a_missing_one_names_the_command(tmp_path):
     path = tmp_path / "calibration.yaml"
     small = compose_config(["+experiment=str_ham", "setting=small", "sparsity.target=0.8"])
-    validate(small)
+    prepare(small)
     assert small.sparsity.str_weight_decay == 1.67e-3  # the committed calibration/small.yaml
     _write(path, "str_ham", True, [_row(0.8, 1.7e-3)])
     calibrated = compose_config(["+experiment=str_ham", "setting=small", "sparsity.target=0.8", f"sparsity.calibration={path}"])
-    validate(calibrated)
+    prepare(calibrated)
     assert calibrated.sparsity.str_weight_decay == 1.7e-3
 
     published = compose_config(["+experiment=str", "sparsity.target=0.9", f"sparsity.calibration={path}"])
-    validate(published)  # the file has no STR without HAM: the setting's own list, STR's published 90 % value
+    prepare(published)  # the file has no STR without HAM: the setting's own list, STR's published 90 % value
     assert published.sparsity.str_weight_decay == 2.25e-5
     _write(path, "str", False, [_row(0.9, 2.0e-5)])
     measured = compose_config(["+experiment=str", "sparsity.target=0.9", f"sparsity.calibration={path}"])
-    validate(measured)  # a calibrated value wins over the published one
+    prepare(measured)  # a calibrated value wins over the published one
     assert measured.sparsity.str_weight_decay == 2.0e-5
 
     missing = compose_config(["+experiment=str_ham", "sparsity.target=0.9", f"sparsity.calibration={tmp_path / 'none.yaml'}"])
     with pytest.raises(ConfigError, match=r"measure one with `python scripts/paper_tables.py calibrate str_ham --targets 0.9`"):
-        validate(missing)
+        prepare(missing)
     small_missing = compose_config(["+experiment=str", "setting=small", "sparsity.target=0.7"])
     with pytest.raises(ConfigError, match=r"presets of sparsity.str_weight_decay for the targets 0.8, 0.9, 0.95; measure one with "
                                           r"`python scripts/paper_tables.py calibrate str --setting small --targets 0.7`"):
-        validate(small_missing)
+        prepare(small_missing)
 @pytest.mark.parametrize("content", ["presets: [", "- a\n- b\n", "presets:\n  - {method: str, target: 0.8}\n",
                                      "presets:\n  - {method: str, target: 0.8, value: lots}\n"])
 def test_a_broken_calibration_file_is_refused_with_its_name(tmp_path, content):
@@ -92,7 +93,7 @@ def test_a_broken_calibration_file_is_refused_with_its_name(tmp_path, content):
     path.write_text(content)
     cfg = compose_config(["+experiment=str_ham", "setting=small", "sparsity.target=0.8", f"sparsity.calibration={path}"])
     with pytest.raises(ConfigError, match=rf"sparsity.calibration={path} is not valid: .* write it again"):
-        validate(cfg)
+        prepare(cfg)
 
 
 def test_table4_on_imagenet_refuses_no_cell_it_names_the_calibration_of_each_missing_or_derived_preset(tmp_path):

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.compose import compose_config, group_options
-from training.config import PRESET_KEYS, ConfigError, validate
+from tests.compose import compose_config, group_options, prepare
+from training.config import ConfigError
+from training.presets import PRESET_KEYS
 
 GROUPS = ["model", "data", "optimizer", "ham", "schedule", "trainer", "logger", "sparsity", "setting"]
 
@@ -20,7 +21,7 @@ def test_every_group_option_composes_and_validates(group, option):
     if group == "sparsity" and option in PRESET_KEYS:  # outside a setting there are no presets: set the knob
         overrides.append(f"sparsity.{PRESET_KEYS[option]}=1e-3")
     cfg = compose_config(overrides)
-    validate(cfg)
+    prepare(cfg)
 
 
 @pytest.mark.parametrize(
@@ -41,13 +42,13 @@ def test_every_group_option_composes_and_validates(group, option):
 def test_bad_image_data_values_name_the_key(override, message):
     cfg = compose_config(["data=ffcv_imagenet", "model=resnet18", override])
     with pytest.raises(ConfigError) as info:
-        validate(cfg)
+        prepare(cfg)
     assert message in str(info.value)
 
 
 def test_num_classes_null_is_only_for_image_data():
     with pytest.raises(ConfigError, match="data.num_classes=None is not valid"):
-        validate(compose_config(["data.num_classes=null"]))
+        prepare(compose_config(["data.num_classes=null"]))
 
 
 PAPER_EXPERIMENTS = [
@@ -75,9 +76,9 @@ def test_every_table_cell_is_one_experiment_that_validates(experiment, target, e
     cfg = compose_config(overrides + ([] if setting == "imagenet" else ["setting=small"]))
     if setting == "imagenet" and (experiment, target) in IMAGENET_WITHOUT_PRESET:
         with pytest.raises(ConfigError, match=rf"sparsity\.target={target} is not valid for sparsity\.method=str"):
-            validate(cfg)
+            prepare(cfg)
         return
-    validate(cfg)
+    prepare(cfg)
     base = experiment.removesuffix("_200ep")
     assert cfg.name == experiment
     assert cfg.trainer.epochs == (epochs if setting == "imagenet" or epochs == 200 else 10)
@@ -96,7 +97,7 @@ def test_every_table_cell_is_one_experiment_that_validates(experiment, target, e
 
 def test_str_runs_under_strs_own_recipe_on_imagenet_and_the_common_one_otherwise():
     cfg = compose_config(["+experiment=str"])
-    validate(cfg)
+    prepare(cfg)
     assert (cfg.optimizer.lr, cfg.optimizer.lr_reference_batch, cfg.optimizer.momentum) == (0.256, 256, 0.875)
     assert (cfg.schedule.name, cfg.schedule.warmup_epochs, cfg.trainer.label_smoothing) == ("cosine", 5, 0.1)
     assert (cfg.sparsity.str_weight_decay, cfg.sparsity.str_s_init) == (2.25e-5, -3200)
@@ -106,11 +107,11 @@ def test_str_runs_under_strs_own_recipe_on_imagenet_and_the_common_one_otherwise
 
 def test_str_preset_depends_on_ham_and_an_explicit_value_wins():
     plain, ham = (compose_config([f"+experiment={e}", "setting=small"]) for e in ("str", "str_ham"))
-    validate(plain)
-    validate(ham)
+    prepare(plain)
+    prepare(ham)
     assert plain.sparsity.str_weight_decay != ham.sparsity.str_weight_decay
     explicit = compose_config(["+experiment=str_ham", "setting=small", "sparsity.target=0.85", "sparsity.str_weight_decay=1e-3"])
-    validate(explicit)
+    prepare(explicit)
     assert explicit.sparsity.str_weight_decay == 1e-3
 
 
@@ -119,7 +120,7 @@ def test_str_preset_depends_on_ham_and_an_explicit_value_wins():
 def test_a_target_without_a_preset_stops_with_the_targets_that_have_one(experiment, key):
     cfg = compose_config([f"+experiment={experiment}", "setting=small", "sparsity.target=0.85"])
     with pytest.raises(ConfigError) as info:
-        validate(cfg)
+        prepare(cfg)
     message = str(info.value)
     assert message.startswith(f"sparsity.target=0.85 is not valid for sparsity.method={experiment.removesuffix('_ham')}")
     assert f"presets of sparsity.{key} for the targets 0.8, 0.9, 0.95" in message and f"set sparsity.{key} yourself" in message
@@ -136,13 +137,13 @@ def test_imagenet_recipe_scales_the_learning_rate_with_the_global_batch():
 def test_sparsity_target_out_of_range_names_the_key():
     cfg = compose_config(["sparsity=rigl", "sparsity.target=1.0"])
     with pytest.raises(ConfigError, match=r"sparsity\.target"):
-        validate(cfg)
+        prepare(cfg)
 
 
 def test_sign_in_with_a_method_it_does_not_combine_with_is_rejected():
     cfg = compose_config(["sparsity=str", "sparsity.sign_in=true"])
     with pytest.raises(ConfigError, match=r"sparsity\.sign_in"):
-        validate(cfg)
+        prepare(cfg)
 
 
 def test_default_is_fashion_mnist_small_cnn_with_sgd_and_ham():
@@ -165,7 +166,7 @@ def test_default_is_fashion_mnist_small_cnn_with_sgd_and_ham():
 def test_invalid_values_name_the_key(override, key):
     cfg = compose_config([override])
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        validate(cfg)
+        prepare(cfg)
 
 
 def test_wrong_type_fails_at_composition_in_one_sentence():
@@ -200,10 +201,10 @@ def test_a_key_added_with_plus_is_refused_naming_the_closest_key():
     with pytest.raises(ConfigError, match=r"^these are not config keys: optimizer.weight_decya \(did you mean optimizer.weight_decay\?\), "
                                           r"ham.alhpa \(did you mean ham.alpha\?\) "):
         compose_config(["+optimizer.weight_decya=0", "+ham.alhpa=2"])
-    cfg = compose_config([])  # what train.py gets from Hydra: validate() is where it stops
+    cfg = compose_config([])  # what train.py gets from Hydra: prepare() is where it stops
     OmegaConf.update(cfg, "trainer.epoch", 1, force_add=True)
     with pytest.raises(ConfigError, match=r"^trainer.epoch is not a config key; did you mean trainer.epochs\?"):
-        validate(cfg)
+        prepare(cfg)
 
 
 def test_records_keep_values_from_the_environment_as_written(monkeypatch):
@@ -211,7 +212,7 @@ def test_records_keep_values_from_the_environment_as_written(monkeypatch):
     or it is part of a longer text; a value that reads as a number is recorded as that number."""
     from omegaconf import OmegaConf
 
-    from training.config import recorded
+    from training.records import recorded
 
     monkeypatch.setenv("HAM_TEST_TOKEN", "tok-5f3e9a")
     monkeypatch.setenv("HAM_TEST_SEED", "7")
@@ -246,11 +247,11 @@ def test_the_fingerprint_sees_text_from_the_environment_that_the_checkpoint_does
 def test_str_weight_decay_preset_goes_to_the_weights_and_thresholds():
     import torch
 
-    from sparse import build_method
+    from training.methods import build_method
     from training.optim import build_optimizer
 
     cfg = compose_config(["+experiment=str_ham", "setting=small"])
-    validate(cfg)
+    prepare(cfg)
     wd = cfg.sparsity.str_weight_decay
     assert wd is not None and wd != cfg.optimizer.weight_decay
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
@@ -291,27 +292,27 @@ def test_str_weight_decay_preset_goes_to_the_weights_and_thresholds():
 )
 def test_non_finite_out_of_range_and_zero_for_unset_values_name_the_key(override, message):
     with pytest.raises(ConfigError) as info:
-        validate(compose_config([override]))
+        prepare(compose_config([override]))
     assert message in str(info.value)
 
 
 def test_timm_without_a_model_name_is_refused_with_how_to_choose_one():
     """model=timm used to train timm's resnet18 without saying so (issue 16, item 13)."""
     with pytest.raises(ConfigError) as info:
-        validate(compose_config(["model=timm"]))
+        prepare(compose_config(["model=timm"]))
     message = str(info.value)
     assert message.startswith("model.timm_name=None is not valid") and "timm.list_models" in message
 
 
 def test_an_unknown_timm_model_and_cuda_without_a_gpu_name_the_key():
     with pytest.raises(ConfigError, match=r"model.timm_name='no_such_net' is not valid: it must be a model timm knows"):
-        validate(compose_config(["model=timm", "model.timm_name=no_such_net"]))
-    validate(compose_config(["model=timm", "model.timm_name=resnet18"]))
+        prepare(compose_config(["model=timm", "model.timm_name=no_such_net"]))
+    prepare(compose_config(["model=timm", "model.timm_name=resnet18"]))
     import torch
 
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="trainer.device='cuda' is not valid: it must be auto or cpu here"):
-            validate(compose_config(["trainer.device=cuda"]))
+            prepare(compose_config(["trainer.device=cuda"]))
 
 
 def test_presets_do_not_enter_the_fingerprint_but_the_knob_they_fill_does():
@@ -319,7 +320,7 @@ def test_presets_do_not_enter_the_fingerprint_but_the_knob_they_fill_does():
 
     def filled(*extra):
         cfg = compose_config(["+experiment=str", *extra])  # STR at 90 % on ImageNet: STR's published preset, presets.0
-        validate(cfg)
+        prepare(cfg)
         return fingerprint(trajectory_config(cfg))
 
     base = filled()
@@ -344,9 +345,9 @@ def test_an_unknown_wandb_mode_in_the_environment_is_refused_with_the_allowed_va
     cfg = compose_config([])
     monkeypatch.setenv("WANDB_MODE", "offlne")
     with pytest.raises(ConfigError, match=r"WANDB_MODE='offlne' \(in the environment.*allowed values: online, offline, disabled, dryrun"):
-        validate(cfg)
+        prepare(cfg)
     monkeypatch.setenv("WANDB_MODE", "dryrun")  # one W&B itself accepts
-    validate(compose_config([]))
+    prepare(compose_config([]))
 
 
 def test_a_key_added_to_the_schema_at_its_earlier_behaviour_keeps_the_fingerprint():
@@ -355,14 +356,14 @@ def test_a_key_added_to_the_schema_at_its_earlier_behaviour_keeps_the_fingerprin
     from training.trajectory import ADDED_KEYS, fingerprint, trajectory_config, without_non_trajectory_keys
 
     cfg = compose_config(["+experiment=pilot", "setting=small"])
-    validate(cfg)
+    prepare(cfg)
     old = trajectory_config(cfg)
     for name in ("pilot_init_constant", "mirror_lr_scale"):  # a record from before these keys existed
         assert ADDED_KEYS[f"sparsity.{name}"] == 1.0
         old["sparsity"].pop(name, None)
     assert without_non_trajectory_keys(old) == trajectory_config(cfg) and fingerprint(old) == fingerprint(trajectory_config(cfg))
     other = compose_config(["+experiment=pilot", "setting=small", "sparsity.pilot_init_constant=0.1"])
-    validate(other)
+    prepare(other)
     assert trajectory_config(other)["sparsity"]["pilot_init_constant"] == 0.1
     assert fingerprint(trajectory_config(other)) != fingerprint(old)
     # sign_in_weight_decay is off by default now; records from before it existed decayed m and w (true)
@@ -395,7 +396,7 @@ def test_hams_settings_do_not_make_a_run_without_ham_another_run():
 
     def filled(*overrides):
         cfg = compose_config(["setting=small", *overrides])
-        validate(cfg)
+        prepare(cfg)
         return cfg
 
     dense = [filled("+experiment=dense", f"ham.alpha={a}") for a in (20, 50)]
@@ -419,7 +420,7 @@ def test_sign_ins_settings_do_not_make_a_run_without_sign_in_another_run():
 
     def recorded_config(experiment: str, drop_decay_key: bool, period: float = 0.1) -> dict:
         cfg = compose_config(["setting=small", f"+experiment={experiment}", f"sparsity.sign_in_period={period}"])
-        validate(cfg)
+        prepare(cfg)
         config = OmegaConf.to_container(cfg, resolve=True)
         if drop_decay_key:
             del config["sparsity"]["sign_in_weight_decay"]

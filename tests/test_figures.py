@@ -11,14 +11,13 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from tests.compose import compose_config
+from tests.compose import compose_config, prepare
 from tests.e2e import REPO, env
-from training.config import validate
 
 
 def _record(folder, overrides, acc, sparsity=0.0, failed=False, name=None):
     cfg = compose_config(overrides)
-    validate(cfg)
+    prepare(cfg)
     config = OmegaConf.to_container(cfg, resolve=True)
     history = [{"epoch": e, "sign_flips": 1000 // e, "test_acc": acc} for e in range(1, 4)]
     record = {"config": config, "failed": True, "error": "diverged"} if failed else {

@@ -25,7 +25,7 @@ def test_table4_has_every_method_target_and_seed_and_refuses_the_str_cells_witho
     line is composed: the tools' compose() used to get STR's 90 % knob filled before each job's target
     was set, so the 80 and 95 % cells ran at the 90 % value instead of being refused (seen when a
     test that imported train.py ran first in the same worker)."""
-    from training.config import fill_presets_when_composed
+    from training.presets import fill_presets_when_composed
 
     fill_presets_when_composed()  # what importing train.py does; it stays installed in this process
     jobs = paper_tables.expand("table4", "imagenet", 3, tmp_path, [])
@@ -73,7 +73,7 @@ def test_a_multirun_whose_runs_all_finished_as_configured_is_not_launched_again(
     """A job is done when its summary.json holds the configuration the job has now (trajectory keys);
     a summary of another configuration (an experiment file changed since) or a damaged one is
     launched again, and so is the rest of its multirun."""
-    from training.config import recorded
+    from training.records import recorded
 
     jobs = paper_tables.expand("oneshot", "small", 2, tmp_path, ["trainer.epochs=1"])
     assert len(jobs) == 4 and all(paper_tables.status(j) == "new" for j in jobs)
@@ -107,6 +107,7 @@ def test_each_cell_is_composed_once_not_each_job(tmp_path, monkeypatch):
     for job in jobs[::29]:
         full = real([f"+experiment={job.experiment}", *job.overrides])
         try:
+            paper_tables.apply_preset(full)
             paper_tables.validate(full)
         except paper_tables.ConfigError:
             assert job.refused

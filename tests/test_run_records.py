@@ -57,12 +57,11 @@ def test_the_progress_bar_is_on_by_default_on_a_terminal(tmp_path):
 @pytest.mark.parametrize("experiment, expected", [("str_ham", 2.64e-3), ("str", 4.33e-3)])  # calibration/small.yaml
 def test_cfg_job_shows_the_preset_that_the_run_uses(tmp_path, experiment, expected):
     """``--cfg job`` used to print ``str_weight_decay: null`` where the run used the setting's preset."""
-    from tests.compose import compose_config
-    from training.config import validate
+    from tests.compose import compose_config, prepare
 
     overrides = [f"+experiment={experiment}", "setting=small", "sparsity.target=0.9"]
     cfg = compose_config(overrides)
-    validate(cfg)  # what the run uses: the preset for (str, 0.9, ham on/off)
+    prepare(cfg)  # what the run uses: the preset for (str, 0.9, ham on/off)
     used = cfg.sparsity.str_weight_decay
     assert used == expected
     shown = subprocess.run([sys.executable, "train.py", *overrides, "--cfg", "job"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)

@@ -61,11 +61,13 @@ def test_the_committed_verdicts_are_what_the_verdict_function_gives_on_the_commi
 def test_a_multirun_whose_jobs_all_finished_with_their_configuration_is_left_out(tmp_path, capsys):
     import json
 
-    from training.config import compose_config, recorded, validate
+    from tests.compose import prepare
+    from training.config import compose_config
+    from training.records import recorded
 
     def finished(overrides: list[str], name: str) -> None:
         cfg = compose_config([*overrides, *C.COMMON])
-        validate(cfg)
+        prepare(cfg)
         run = tmp_path / cfg.name / name
         run.mkdir(parents=True)
         (run / "summary.json").write_text(json.dumps({"config": recorded(cfg), "test_acc": 0.5, "epoch": cfg.trainer.epochs}))

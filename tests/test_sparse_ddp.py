@@ -20,7 +20,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(1)
-    from sparse import build_method
+    from training.methods import build_method
 
     # random PaI with a different seed on each rank: rank 0's masks must win
     random_method = build_method(sparsity_cfg(method="random", target=0.9, seed=rank))
@@ -50,7 +50,7 @@ def test_masks_agree_across_two_gloo_ranks(tmp_path):
 
 
 def build_alone():
-    from sparse import build_method
+    from training.methods import build_method
 
     method = build_method(sparsity_cfg(method="random", target=0.9, seed=0))
     method.prepare(small_model())

@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from tests.compose import compose_config
-from training.config import validate
+from tests.compose import compose_config, prepare
 from training.data import DataError
 from training.loop import Trainer
 
@@ -22,7 +21,7 @@ EXPERIMENTS = ["dense_ham", "dense_sam_ham", "random", "random_signin", "acdc_ha
 )
 def test_one_epoch_small_run_reports_the_promised_sparsity(experiment, extra, tmp_path):
     cfg = compose_config([f"+experiment={experiment}", *SHORT, *extra])
-    validate(cfg)
+    prepare(cfg)
     trainer = Trainer(cfg, tmp_path)
     summary = trainer.fit()
     trainer.close()

@@ -47,7 +47,7 @@ def test_online_logging_without_credentials_fails_every_sweep_job_visibly(tmp_pa
 
 def test_online_logging_with_a_netrc_entry_passes_the_check(tmp_path, monkeypatch):
     """The check reads what ``wandb login`` writes (a ~/.netrc entry for api.wandb.ai)."""
-    from training.config import wandb_credentials_found
+    from training.records import wandb_credentials_found
 
     for key in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "NETRC", "WANDB_BASE_URL"):
         monkeypatch.delenv(key, raising=False)

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.config import ENVIRONMENT_INTERPOLATION, flatten
+from training.config import flatten
+from training.records import ENVIRONMENT_INTERPOLATION
 from training.trajectory import config_differences
 
 CHECKPOINT_NAME = "checkpoint.pt"

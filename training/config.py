@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,17 +16,6 @@ from typing import Any, Iterator, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
-
-MODELS = ("lenet300_100", "lenet5", "cnn", "cnn_small", "resnet20", "resnet18", "resnet50", "timm")
-DATASETS = ("fashion_mnist", "synthetic", "imagefolder", "ffcv_imagenet")
-OPTIMIZERS = ("sgd", "adamw", "sam")
-SCHEDULES = ("constant", "cosine", "step", "linear_ramp")
-SPARSITY_METHODS = ("dense", "random", "acdc", "rigl", "str", "pilot", "spred")
-WANDB_MODES = ("offline", "online", "disabled")
-#: what W&B itself accepts in the WANDB_MODE environment variable (wandb.sdk.wandb_settings)
-WANDB_ENV_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")
-HAM_SIGNS = ("post", "pre")
-
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key and the allowed values."""
@@ -78,7 +66,7 @@ class OptimizerConfig:
     betas: tuple[float, float] = (0.9, 0.999)  # adamw
     rho: float = 0.05  # sam
     adaptive: bool = False  # sam
-    sam_base: str = "sgd"  # the optimizer SAM wraps: sgd or adamw
+    sam_base: str = "sgd"  # the optimizer SAM wraps: a name of training.optim.BASE_OPTIMIZERS
 
 
 @dataclass
@@ -149,18 +137,13 @@ class SparsityPreset:
     derived: bool = False  # carried over from another setting by a formula, not measured in this one
 
 
-#: The knob through which each method reaches its target (STR's sparsity emerges from its weight
-#: decay; PILoT and spred prune at the end, and their penalty decides how much that costs).
-PRESET_KEYS = {"str": "str_weight_decay", "pilot": "pilot_alpha", "spred": "spred_weight_decay"}
-
-
 @dataclass
 class SparsityConfig:
     """The ``sparsity`` group; the knobs that depend on the run length are fractions of it."""
 
-    method: str = "dense"  # dense, random, acdc, rigl, str, pilot, spred
+    method: str = "dense"  # a name of sparse.METHODS (configs/sparsity/)
     target: float = 0.9  # fraction of zero prunable weights (conv and linear weights)
-    distribution: str = "erk"  # layer-wise densities of random/rigl: erk or uniform
+    distribution: str = "erk"  # layer-wise densities of random/rigl: a name of sparse.distributions.DISTRIBUTIONS
     keep_first_dense: bool = False
     keep_last_dense: bool = False
     seed: int = 0  # mask seed (the same on every rank; rank 0's masks are broadcast too)
@@ -316,169 +299,6 @@ def _positive_or_null(cfg: DictConfig, key: str, meaning: str) -> None:
     _check(value is None or value >= 1, key, value, f">= 1, or null for {meaning}")
 
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-
-
-def calibrated_presets(path: str | None) -> list[SparsityPreset]:
-    """The presets in a calibration file (``sparsity.calibration``; none if it does not exist yet).
-    The file is what ``scripts/paper_tables.py calibrate`` writes: ``presets:`` a list of
-    ``{method, ham, target, value, ...}`` (further keys say how each was measured)."""
-    if not path:
-        return []
-    file = Path(path) if Path(path).is_absolute() else REPO_DIR / path
-    if not file.exists():
-        return []
-    bad = (f"sparsity.calibration={path} is not valid: {file} is not a calibration file (a YAML mapping with `presets:`, a list of "
-           f"method, ham, target, value); write it again with `python scripts/paper_tables.py calibrate`")
-    try:
-        data = OmegaConf.to_container(OmegaConf.load(file))
-        entries = data["presets"]  # type: ignore[index]
-        return [SparsityPreset(method=str(e["method"]), target=float(e["target"]), value=float(e["value"]),
-                               ham=None if e.get("ham") is None else bool(e["ham"])) for e in entries]
-    except Exception as error:  # YAML errors, a list or a scalar instead of a mapping, missing keys, text for numbers
-        raise ConfigError(f"{bad} ({type(error).__name__})") from None
-
-
-def preset_for(cfg: DictConfig) -> tuple[SparsityPreset | None, str]:
-    """The preset a run at ``cfg``'s method, HAM and target would take, and where it is written
-    (the calibration file wins over the setting's list); ``(None, "")`` when there is none."""
-    s = cfg.sparsity
-    ham = bool(cfg.ham.enabled)
-    sources = [(calibrated_presets(OmegaConf.select(cfg, "sparsity.calibration")), str(OmegaConf.select(cfg, "sparsity.calibration"))),
-               (list(s.presets), "the setting's sparsity.presets")]
-    for presets, where in sources:
-        for p in presets:
-            if p.method == s.method and (p.ham is None or p.ham == ham) and abs(p.target - s.target) < 1e-9:
-                return p, where
-    return None, ""
-
-
-def calibrate_command(cfg: DictConfig) -> str:
-    """The command that measures the missing preset of ``cfg``'s method (and HAM) in its setting."""
-    s = cfg.sparsity
-    name = f"{s.method}_ham" if s.method == "str" and cfg.ham.enabled else s.method
-    small = " --setting small" if Path(str(s.calibration or "")).stem == "small" else ""
-    return f"python scripts/paper_tables.py calibrate {name}{small} --targets {s.target:g}"
-
-
-def apply_preset(cfg: DictConfig) -> None:
-    """Fill the method's knob (:data:`PRESET_KEYS`) from the preset for the target (calibrated or the
-    setting's), unless it was set; a target without a preset stops the run instead of running at
-    another sparsity, and names the calibration command that measures one."""
-    s = cfg.sparsity
-    key = PRESET_KEYS.get(s.method)
-    if key is None or s[key] is not None:
-        return
-    preset, _ = preset_for(cfg)
-    if preset is None:
-        ham = bool(cfg.ham.enabled)
-        everything = calibrated_presets(OmegaConf.select(cfg, "sparsity.calibration")) + list(s.presets)
-        own = [p for p in everything if p.method == s.method and (p.ham is None or p.ham == ham)]
-        targets = ", ".join(sorted({f"{p.target:g}" for p in own}))
-        with_ham = f" with ham.enabled={str(ham).lower()}" if any(p.ham is not None for p in everything if p.method == s.method) else ""
-        has = f"presets of sparsity.{key} for the targets {targets}" if own else f"no preset of sparsity.{key}"
-        raise ConfigError(
-            f"sparsity.target={s.target} is not valid for sparsity.method={s.method}{with_ham}: this setting has {has}; "
-            f"measure one with `{calibrate_command(cfg)}`, or set sparsity.{key} yourself"
-        )
-    s[key] = preset.value
-
-
-def fill_presets_when_composed() -> None:
-    """Make Hydra's composition fill the preset knobs (:func:`apply_preset`), so that
-    ``python train.py ... --cfg job`` prints the value a run uses instead of ``null``. Hydra has no
-    hook after composition, so its ``Hydra.compose_config`` is wrapped (``tests/test_run_records.py``
-    fails if a Hydra release changes that). A target without a preset stays ``null`` there; the run
-    itself stops on it in :func:`validate`. Only the command line's composition is changed: Hydra's
-    ``compose()`` API (``from_shell=False``: :func:`compose_config`, the planning tools, which set
-    the target on copies of one composed cell afterwards) gets the knobs unfilled, also in a process
-    that imported train.py."""
-    from hydra._internal.hydra import Hydra
-
-    compose = Hydra.compose_config
-    if getattr(compose, "fills_presets", False):
-        return
-
-    def compose_with_presets(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        cfg = compose(self, *args, **kwargs)
-        from_shell = kwargs.get("from_shell", args[4] if len(args) > 4 else True)
-        if from_shell and OmegaConf.select(cfg, "sparsity.presets") is not None:
-            try:
-                apply_preset(cfg)
-            except ConfigError:
-                pass
-        return cfg
-
-    compose_with_presets.fills_presets = True  # type: ignore[attr-defined]
-    Hydra.compose_config = compose_with_presets  # type: ignore[method-assign]
-
-
-def wandb_mode(cfg: DictConfig) -> str:
-    """The W&B mode a run uses: ``WANDB_MODE`` in the environment wins over ``logger.wandb.mode``
-    (it is how users and CI turn W&B off)."""
-    return os.environ.get("WANDB_MODE", cfg.logger.wandb.mode)
-
-
-def wandb_credentials_found() -> bool:
-    """Whether an online W&B run could log in: ``WANDB_API_KEY`` (or an identity token file) in the
-    environment, or the entry ``wandb login`` writes into ``~/.netrc`` for ``WANDB_BASE_URL``.
-    Without them ``wandb.init`` fails after the run started (or waits on a prompt)."""
-    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
-        return True
-    from wandb.sdk.lib.wbauth import read_netrc_auth
-
-    return read_netrc_auth(host=os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")) is not None
-
-
-#: an interpolation that reads the environment (OmegaConf's resolver; ``${oc.env:NAME}`` or ``${oc.env:NAME,default}``)
-ENVIRONMENT_INTERPOLATION = re.compile(r"\$\{\s*oc\.env\s*:")
-#: a value that is one such interpolation and nothing else
-ONE_ENVIRONMENT_VALUE = re.compile(r"\$\{\s*oc\.env\s*:[^${}]*\}")
-
-
-def _environment_number(text: str) -> int | float | bool | None:
-    """The value of ``${oc.env:NAME}`` when it reads as a number or true/false (a seed from
-    ``SLURM_ARRAY_TASK_ID``); None for text (a token, a path) or a variable that is not set."""
-    try:
-        value = str(OmegaConf.to_container(OmegaConf.create({"v": text}), resolve=True)["v"])
-    except Exception:
-        return None
-    if value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    for kind in (int, float):
-        try:
-            number = kind(value)
-        except ValueError:
-            continue
-        return number if math.isfinite(number) else None
-    return None
-
-
-def recorded(cfg: DictConfig | dict, numbers: bool = True) -> dict:
-    """The config as records keep it (``summary.json``, a checkpoint's config, W&B's config, archived
-    records, what the analysis reads): every interpolation resolved except those that read the
-    environment, which stay as written (``${oc.env:NAME}``), as does any value that refers to one.
-    A token in the environment never reaches a file; the run itself uses the resolved value.
-
-    ``numbers``: in the run's own process, a value that is a single ``${oc.env:NAME}`` whose content
-    reads as a number or true/false (``trainer.seed=${oc.env:SLURM_ARRAY_TASK_ID}``) is recorded as
-    that number, so that the run can be compared (a secret in a number-typed key is not supported).
-    Readers of a run's files pass ``numbers=False``: their environment is not the run's."""
-
-    def keep(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: keep(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [keep(v) for v in node]
-        if isinstance(node, str) and ENVIRONMENT_INTERPOLATION.search(node):
-            number = _environment_number(node) if numbers and ONE_ENVIRONMENT_VALUE.fullmatch(node.strip()) else None
-            return number if number is not None else node.replace("${", "\\${")  # escaped: resolves to the text as written
-        return node
-
-    plain = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
-    return OmegaConf.to_container(OmegaConf.create(keep(plain)), resolve=True)  # type: ignore[return-value]
-
-
 def resolved(cfg: DictConfig) -> dict:
     """The config with its interpolations resolved; one that cannot be (``${oops}``: no such key, a
     resolver that fails) is a :class:`ConfigError` naming the key and what it refers to."""
@@ -497,17 +317,40 @@ def resolved(cfg: DictConfig) -> dict:
                           f"key that exists, e.g. ${{trainer.batch_size}}") from None
 
 
+def _component_check(key_prefix: str, check: Any, **arguments: Any) -> None:
+    """Run a component's own argument check; its ``argument=value ...`` ValueError names the key."""
+    try:
+        check(**arguments)
+    except ValueError as error:
+        raise ConfigError(f"{key_prefix}{error}") from None
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every value that a type cannot express; raise :class:`ConfigError` naming the key.
+    The config is not changed (``train.py`` fills the presets first: ``training.presets.apply_preset``).
 
     First every float of the config must be finite (NaN and infinity are never meaningful here:
     ``ham.alpha=nan`` used to run as if HAM were off); then each key's range. Keys that are not in
-    the schema (added with ``+``) are refused first.
+    the schema (added with ``+``) are refused first. The allowed names come from the registries of
+    the components (models, data sets, optimizers, schedules, sparsity methods), and each component
+    checks its own arguments (HAM, SAM, the sparsity methods); the checks written here span groups
+    or belong to the trainer.
     """
+    from ham import HAM, SAM
+    from sparse import METHODS
+    from sparse.mirror import MirrorMethod
+    from training.data import DATASETS
+    from training.methods import check_method_settings
+    from training.models import MODELS
+    from training.optim import BASE_OPTIMIZERS, OPTIMIZERS, ham_arguments
+    from training.presets import check_preset
+    from training.records import IMAGE_DATA, check_wandb
+    from training.schedule import SCHEDULES
+
     check_keys(cfg)
     for key, value in _floats(resolved(cfg)):
         _check(math.isfinite(value), key, value, "a finite number")
-    _choice(cfg, "model.name", MODELS)
+    _choice(cfg, "model.name", tuple(MODELS))
     if cfg.model.name == "timm":
         _check(bool(cfg.model.timm_name), "model.timm_name", cfg.model.timm_name,
                "the timm model to train when model=timm (there is no default): e.g. model.timm_name=resnet50; "
@@ -517,9 +360,9 @@ def validate(cfg: DictConfig) -> None:
         _check(timm.is_model(cfg.model.timm_name), "model.timm_name", cfg.model.timm_name,
                "a model timm knows (python -c \"import timm; print(timm.list_models())\" lists them)")
     _check(cfg.model.width >= 1, "model.width", cfg.model.width, ">= 1")
-    _choice(cfg, "data.name", DATASETS)
+    _choice(cfg, "data.name", tuple(DATASETS))
     d = cfg.data
-    image_data = d.name in ("imagefolder", "ffcv_imagenet")
+    image_data = d.name in IMAGE_DATA
     _check(d.num_classes is None and image_data or d.num_classes is not None and d.num_classes >= 2, "data.num_classes",
            d.num_classes, ">= 2 (or null for imagefolder and ffcv_imagenet: the number of classes of the data)")
     _check(d.workers >= 0, "data.workers", d.workers, ">= 0")
@@ -548,20 +391,15 @@ def validate(cfg: DictConfig) -> None:
         _check(value is None or d.name in ("fashion_mnist", "synthetic"), key, value,
                f"null with data.name={d.name} (subsets exist for fashion_mnist and synthetic; write a smaller .beton instead)")
     _choice(cfg, "optimizer.name", OPTIMIZERS)
-    _choice(cfg, "optimizer.sam_base", ("sgd", "adamw"))
+    _choice(cfg, "optimizer.sam_base", tuple(BASE_OPTIMIZERS))
     _check(cfg.optimizer.lr > 0, "optimizer.lr", cfg.optimizer.lr, "> 0")
     _check(cfg.optimizer.weight_decay >= 0, "optimizer.weight_decay", cfg.optimizer.weight_decay, ">= 0")
     _check(0 <= cfg.optimizer.momentum < 1, "optimizer.momentum", cfg.optimizer.momentum, "in [0, 1)")
-    _check(cfg.optimizer.rho >= 0, "optimizer.rho", cfg.optimizer.rho, ">= 0")
+    _component_check("optimizer.", SAM.check_arguments, rho=cfg.optimizer.rho)
     _check(all(0 <= b < 1 for b in cfg.optimizer.betas), "optimizer.betas", list(cfg.optimizer.betas), "two numbers in [0, 1)")
     _positive_or_null(cfg, "optimizer.lr_reference_batch", "no scaling of optimizer.lr with the batch")
-    _choice(cfg, "ham.sign", HAM_SIGNS)
-    _check(cfg.ham.alpha >= 0, "ham.alpha", cfg.ham.alpha, ">= 0 (ham.alpha=0 or ham=disabled turns the hyperbolic geometry off)")
-    _check(cfg.ham.clamp > 0, "ham.clamp", cfg.ham.clamp, "> 0")
-    _check(cfg.ham.beta >= 0, "ham.beta", cfg.ham.beta, ">= 0")
-    mwn = cfg.ham.max_weight_norm
-    _check(mwn is None or mwn > 0, "ham.max_weight_norm", mwn, "> 0 or null")
-    _choice(cfg, "schedule.name", SCHEDULES)
+    _component_check("ham.", HAM.check_arguments, **ham_arguments(cfg.ham))
+    _choice(cfg, "schedule.name", tuple(SCHEDULES))
     _check(cfg.schedule.warmup_epochs >= 0, "schedule.warmup_epochs", cfg.schedule.warmup_epochs, ">= 0")
     _check(all(m >= 0 for m in cfg.schedule.milestones), "schedule.milestones", list(cfg.schedule.milestones), "epochs >= 0")
     _check(0 < cfg.schedule.gamma <= 1, "schedule.gamma", cfg.schedule.gamma, "in (0, 1]")
@@ -582,33 +420,13 @@ def validate(cfg: DictConfig) -> None:
         import torch
 
         _check(torch.cuda.is_available(), "trainer.device", "cuda", "auto or cpu here: torch sees no CUDA GPU on this machine")
-    _choice(cfg, "logger.wandb.mode", WANDB_MODES)
-    env_mode = os.environ.get("WANDB_MODE")
-    if env_mode is not None and env_mode not in WANDB_ENV_MODES:
-        raise ConfigError(f"WANDB_MODE={env_mode!r} (in the environment, it wins over logger.wandb.mode) is not valid; allowed values: "
-                          f"{', '.join(WANDB_ENV_MODES)} (unset it to use logger.wandb.mode)")
-    if wandb_mode(cfg) in ("online", "run") and not wandb_credentials_found():
-        raise ConfigError(
-            "logger.wandb.mode=online needs W&B credentials and none were found (no WANDB_API_KEY, no `wandb login` "
-            "entry in ~/.netrc): run `wandb login` or set WANDB_API_KEY, or use logger=offline and `wandb sync` the run later"
-        )
+    check_wandb(cfg)
     s = cfg.sparsity
-    _choice(cfg, "sparsity.method", SPARSITY_METHODS)
-    _choice(cfg, "sparsity.distribution", ("erk", "uniform"))
-    _check(0 <= s.target < 1, "sparsity.target", s.target, "in [0, 1)")
-    if s.sign_in:
-        _check(s.method in ("random", "acdc", "rigl"), "sparsity.sign_in", s.sign_in, "false unless sparsity.method is random, acdc or rigl")
-    _check(0 < s.sign_in_period <= 1, "sparsity.sign_in_period", s.sign_in_period, "in (0, 1] (a fraction of training)")
-    _check(s.rigl_delta_t >= 1, "sparsity.rigl_delta_t", s.rigl_delta_t, ">= 1")
-    _check(0 <= s.rigl_drop_fraction < 1, "sparsity.rigl_drop_fraction", s.rigl_drop_fraction, "in [0, 1)")
-    _check(0 < s.rigl_t_end <= 1, "sparsity.rigl_t_end", s.rigl_t_end, "in (0, 1]")
-    _check(s.pilot_alpha_growth >= 1, "sparsity.pilot_alpha_growth", s.pilot_alpha_growth, ">= 1")
-    apply_preset(cfg)
-    _check(s.pilot_alpha is None or s.pilot_alpha >= 0, "sparsity.pilot_alpha", s.pilot_alpha, ">= 0 (0: no penalty, the m ⊙ w control)")
-    _check(s.pilot_init_constant > 0, "sparsity.pilot_init_constant", s.pilot_init_constant, "> 0 (m₀² − w₀² at initialisation)")
+    _choice(cfg, "sparsity.method", tuple(METHODS))
+    check_method_settings(s)
+    check_preset(cfg)
+    mirrors = [name for name, method in METHODS.items() if issubclass(method, MirrorMethod)]
     _check(s.mirror_lr_scale > 0, "sparsity.mirror_lr_scale", s.mirror_lr_scale, "> 0")
-    _check(s.mirror_lr_scale == 1 or s.method in ("pilot", "spred"), "sparsity.mirror_lr_scale", s.mirror_lr_scale,
-           "1 unless sparsity.method is pilot or spred (the learning rate of their m and w)")
-    _check(0 <= s.pilot_l1_floor < 1, "sparsity.pilot_l1_floor", s.pilot_l1_floor, "in [0, 1) (a fraction of the initial L1 norm)")
-    _check(s.spred_weight_decay is None or s.spred_weight_decay >= 0, "sparsity.spred_weight_decay", s.spred_weight_decay, ">= 0")
+    _check(s.mirror_lr_scale == 1 or s.method in mirrors, "sparsity.mirror_lr_scale", s.mirror_lr_scale,
+           f"1 unless sparsity.method is {' or '.join(mirrors)} (the learning rate of their m and w)")
     _check(s.str_weight_decay is None or s.str_weight_decay >= 0, "sparsity.str_weight_decay", s.str_weight_decay, ">= 0 or null")

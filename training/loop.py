@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from ham import SignFlips, density
-from sparse import build_method
+from training.methods import build_method
 from sparse.prunable import prunable_layers
 from training import distributed as D
 from training.checkpoint import (

@@ -9,6 +9,9 @@ model.timm_name=...``). All are built for the data's channels, image size and cl
 
 from __future__ import annotations
 
+import inspect
+from typing import Callable
+
 import torch
 from omegaconf import DictConfig
 from torch import nn
@@ -98,30 +101,48 @@ class CifarResNet(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(out, 1), 1))
 
 
+def _cifar_resnet(blocks: list[int], widths: list[int]) -> Callable[..., nn.Module]:
+    def build(in_channels: int, image_size: int, num_classes: int, width: int = 1) -> nn.Module:
+        return CifarResNet(blocks, [w * width for w in widths], in_channels, num_classes)
+
+    return build
+
+
+def resnet50(in_channels: int, image_size: int, num_classes: int) -> nn.Module:
+    """torchvision's ResNet-50 (its stem takes ``in_channels``)."""
+    import torchvision
+
+    model = torchvision.models.resnet50(num_classes=num_classes)
+    if in_channels != 3:
+        model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+    return model
+
+
+def timm_model(in_channels: int, image_size: int, num_classes: int, timm_name: str | None = None) -> nn.Module:
+    """Any timm model by name, untrained."""
+    import timm
+
+    return timm.create_model(timm_name, pretrained=False, num_classes=num_classes, in_chans=in_channels)
+
+
+#: The model registry: ``model.name`` -> builder ``(in_channels, image_size, num_classes, **its keys)``;
+#: a builder's own keyword arguments are the model group's keys it reads (``width``, ``timm_name``).
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "lenet300_100": lenet300_100,
+    "lenet5": lenet5,
+    "cnn": cnn,
+    "cnn_small": cnn_small,
+    "resnet20": _cifar_resnet([3, 3, 3], [16, 32, 64]),
+    "resnet18": _cifar_resnet([2, 2, 2, 2], [64, 128, 256, 512]),
+    "resnet50": resnet50,
+    "timm": timm_model,
+}
+
+
 def build_model(cfg: DictConfig, in_channels: int, image_size: int, num_classes: int) -> nn.Module:
-    """The model named by ``cfg.name`` (the ``model`` config group)."""
-    w = cfg.width
-    if cfg.name == "lenet300_100":
-        return lenet300_100(in_channels, image_size, num_classes)
-    if cfg.name == "lenet5":
-        return lenet5(in_channels, image_size, num_classes)
-    if cfg.name == "cnn":
-        return cnn(in_channels, image_size, num_classes)
-    if cfg.name == "cnn_small":
-        return cnn_small(in_channels, image_size, num_classes)
-    if cfg.name == "resnet20":
-        return CifarResNet([3, 3, 3], [16 * w, 32 * w, 64 * w], in_channels, num_classes)
-    if cfg.name == "resnet18":
-        return CifarResNet([2, 2, 2, 2], [64 * w, 128 * w, 256 * w, 512 * w], in_channels, num_classes)
-    if cfg.name == "resnet50":
-        import torchvision
-
-        model = torchvision.models.resnet50(num_classes=num_classes)
-        if in_channels != 3:
-            model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
-        return model
-    if cfg.name == "timm":
-        import timm
-
-        return timm.create_model(cfg.timm_name, pretrained=False, num_classes=num_classes, in_chans=in_channels)
-    raise ValueError(f"model.name={cfg.name!r} is not a known model")
+    """The model named by ``cfg.name`` (the ``model`` config group), with the group's keys its builder takes."""
+    if cfg.name not in MODELS:
+        raise ValueError(f"model.name={cfg.name!r} is not valid; allowed values: {', '.join(MODELS)}")
+    builder = MODELS[cfg.name]
+    own = [p for p in inspect.signature(builder).parameters if p not in ("in_channels", "image_size", "num_classes")]
+    return builder(in_channels, image_size, num_classes, **{p: cfg[p] for p in own})

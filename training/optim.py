@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import inspect
+from typing import Callable, Sequence
 
 import torch
 from omegaconf import DictConfig
 
 from ham import HAM, SAM, default_param_filter
+
+
+def _sgd(groups: list[dict], lr: float, cfg: DictConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+
+
+def _adamw(groups: list[dict], lr: float, cfg: DictConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas))
+
+
+#: The base optimizers (``optimizer.name``, and ``optimizer.sam_base`` under SAM): name -> builder
+#: ``(param_groups, lr, optimizer group's config)``.
+BASE_OPTIMIZERS: dict[str, Callable[[list[dict], float, DictConfig], torch.optim.Optimizer]] = {"sgd": _sgd, "adamw": _adamw}
+#: every ``optimizer.name``: a base optimizer, or ``sam`` around ``optimizer.sam_base``
+OPTIMIZERS = (*BASE_OPTIMIZERS, "sam")
 
 
 def peak_lr(cfg: DictConfig, global_batch: int) -> float:
@@ -24,7 +40,7 @@ def weight_decay(opt_cfg: DictConfig, sparsity_cfg: DictConfig) -> float:
     STR's sparsity is steered."""
     if sparsity_cfg.method == "str":
         if sparsity_cfg.str_weight_decay is None:
-            raise ValueError("sparsity.str_weight_decay is null: training.config.validate fills it from the presets")
+            raise ValueError("sparsity.str_weight_decay is null: training.presets.apply_preset fills it from the presets")
         return sparsity_cfg.str_weight_decay
     return opt_cfg.weight_decay
 
@@ -70,25 +86,19 @@ def build_optimizer(
     groups = param_groups(model, weight_decay(opt_cfg, cfg.sparsity), opt_cfg, ham_cfg, decayed, undecayed,
                           None if scale == 1 else lr * scale)
     base_name = opt_cfg.sam_base if opt_cfg.name == "sam" else opt_cfg.name
-    if base_name == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=lr, momentum=opt_cfg.momentum, nesterov=opt_cfg.nesterov)
-    elif base_name == "adamw":
-        opt = torch.optim.AdamW(groups, lr=lr, betas=tuple(opt_cfg.betas))
-    else:
-        raise ValueError(f"optimizer.name={opt_cfg.name!r} is not a known optimizer")
+    if base_name not in BASE_OPTIMIZERS:
+        raise ValueError(f"optimizer.name={base_name!r} is not valid; allowed values: {', '.join(OPTIMIZERS)}")
+    opt = BASE_OPTIMIZERS[base_name](groups, lr, opt_cfg)
     if opt_cfg.name == "sam":
         opt = SAM(opt, rho=opt_cfg.rho, adaptive=opt_cfg.adaptive)
     if ham_cfg.enabled:
-        opt = HAM(
-            opt,
-            alpha=ham_cfg.alpha,
-            beta=ham_cfg.beta,
-            clamp=ham_cfg.clamp,
-            max_weight_norm=ham_cfg.max_weight_norm,
-            sign=ham_cfg.sign,
-            fused=ham_cfg.fused,
-        )
+        opt = HAM(opt, **ham_arguments(ham_cfg), fused=ham_cfg.fused)
     return opt
+
+
+def ham_arguments(ham_cfg: DictConfig) -> dict:
+    """HAM's settings from the ``ham`` group: the keys named as :meth:`ham.HAM.check_arguments`'s arguments."""
+    return {name: ham_cfg[name] for name in inspect.signature(HAM.check_arguments).parameters}
 
 
 def uses_sam(optimizer: torch.optim.Optimizer) -> bool:

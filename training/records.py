@@ -2,7 +2,7 @@
 
 Only the main rank writes. ``history.jsonl`` holds one JSON object per finished epoch;
 ``summary.json`` holds the last epoch's metrics, the totals and the configuration (resolved, except
-``${oc.env:...}``, kept as written: :func:`training.config.recorded`).
+``${oc.env:...}``, kept as written: :func:`recorded`).
 
 The W&B run has the id of the run directory and trajectory, so a resumed run continues it. Online,
 W&B itself appends to the run. Offline, W&B cannot append to an earlier process's directory (each
@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from training.config import recorded, wandb_mode
+from training.config import ConfigError
 
 HISTORY_NAME = "history.jsonl"
 SUMMARY_NAME = "summary.json"
@@ -33,9 +35,97 @@ LOG_NAME = "train.log"
 IMAGE_DATA = ("ffcv_imagenet", "imagefolder")
 
 
+#: ``logger.wandb.mode``
+WANDB_MODES = ("offline", "online", "disabled")
+#: what W&B itself accepts in the WANDB_MODE environment variable (wandb.sdk.wandb_settings)
+WANDB_ENV_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")
+
+
 def setting_of(data_name: str) -> str:
     """``imagenet`` or ``small``: which of the paper's settings a run with ``data.name`` belongs to."""
     return "imagenet" if data_name in IMAGE_DATA else "small"
+
+
+def wandb_mode(cfg: DictConfig) -> str:
+    """The W&B mode a run uses: ``WANDB_MODE`` in the environment wins over ``logger.wandb.mode``
+    (it is how users and CI turn W&B off)."""
+    return os.environ.get("WANDB_MODE", cfg.logger.wandb.mode)
+
+
+def wandb_credentials_found() -> bool:
+    """Whether an online W&B run could log in: ``WANDB_API_KEY`` (or an identity token file) in the
+    environment, or the entry ``wandb login`` writes into ``~/.netrc`` for ``WANDB_BASE_URL``.
+    Without them ``wandb.init`` fails after the run started (or waits on a prompt)."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    from wandb.sdk.lib.wbauth import read_netrc_auth
+
+    return read_netrc_auth(host=os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")) is not None
+
+
+#: an interpolation that reads the environment (OmegaConf's resolver; ``${oc.env:NAME}`` or ``${oc.env:NAME,default}``)
+ENVIRONMENT_INTERPOLATION = re.compile(r"\$\{\s*oc\.env\s*:")
+#: a value that is one such interpolation and nothing else
+ONE_ENVIRONMENT_VALUE = re.compile(r"\$\{\s*oc\.env\s*:[^${}]*\}")
+
+
+def _environment_number(text: str) -> int | float | bool | None:
+    """The value of ``${oc.env:NAME}`` when it reads as a number or true/false (a seed from
+    ``SLURM_ARRAY_TASK_ID``); None for text (a token, a path) or a variable that is not set."""
+    try:
+        value = str(OmegaConf.to_container(OmegaConf.create({"v": text}), resolve=True)["v"])
+    except Exception:
+        return None
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            number = kind(value)
+        except ValueError:
+            continue
+        return number if math.isfinite(number) else None
+    return None
+
+
+def recorded(cfg: DictConfig | dict, numbers: bool = True) -> dict:
+    """The config as records keep it (``summary.json``, a checkpoint's config, W&B's config, archived
+    records, what the analysis reads): every interpolation resolved except those that read the
+    environment, which stay as written (``${oc.env:NAME}``), as does any value that refers to one.
+    A token in the environment never reaches a file; the run itself uses the resolved value.
+
+    ``numbers``: in the run's own process, a value that is a single ``${oc.env:NAME}`` whose content
+    reads as a number or true/false (``trainer.seed=${oc.env:SLURM_ARRAY_TASK_ID}``) is recorded as
+    that number, so that the run can be compared (a secret in a number-typed key is not supported).
+    Readers of a run's files pass ``numbers=False``: their environment is not the run's."""
+
+    def keep(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: keep(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [keep(v) for v in node]
+        if isinstance(node, str) and ENVIRONMENT_INTERPOLATION.search(node):
+            number = _environment_number(node) if numbers and ONE_ENVIRONMENT_VALUE.fullmatch(node.strip()) else None
+            return number if number is not None else node.replace("${", "\\${")  # escaped: resolves to the text as written
+        return node
+
+    plain = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
+    return OmegaConf.to_container(OmegaConf.create(keep(plain)), resolve=True)  # type: ignore[return-value]
+
+
+def check_wandb(cfg: DictConfig) -> None:
+    """The W&B mode (``logger.wandb.mode``, or ``WANDB_MODE`` in the environment) is one W&B knows,
+    and an online run has credentials: else a :class:`ConfigError` before any work starts."""
+    if cfg.logger.wandb.mode not in WANDB_MODES:
+        raise ConfigError(f"logger.wandb.mode={cfg.logger.wandb.mode!r} is not valid; allowed values: {', '.join(WANDB_MODES)}")
+    env_mode = os.environ.get("WANDB_MODE")
+    if env_mode is not None and env_mode not in WANDB_ENV_MODES:
+        raise ConfigError(f"WANDB_MODE={env_mode!r} (in the environment, it wins over logger.wandb.mode) is not valid; allowed values: "
+                          f"{', '.join(WANDB_ENV_MODES)} (unset it to use logger.wandb.mode)")
+    if wandb_mode(cfg) in ("online", "run") and not wandb_credentials_found():
+        raise ConfigError(
+            "logger.wandb.mode=online needs W&B credentials and none were found (no WANDB_API_KEY, no `wandb login` "
+            "entry in ~/.netrc): run `wandb login` or set WANDB_API_KEY, or use logger=offline and `wandb sync` the run later"
+        )
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
@@ -48,7 +138,7 @@ def wandb_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
     """The W&B run name (experiment, target sparsity, seed), group (the experiment) and tags (method,
     Sign-In, HAM, optimizer, target sparsity, setting, epochs), so that W&B's own UI groups and
     filters runs by table cell; ``logger.wandb.group`` replaces the group, ``logger.wandb.tags`` are
-    added to the tags. Read from the :func:`~training.config.recorded` config: text read from the
+    added to the tags. Read from the :func:`recorded` config: text read from the
     environment stays ``${oc.env:NAME}`` here too (a number, such as a job id, is its value)."""
     c = recorded(cfg)
     s, w = c["sparsity"], c["logger"]["wandb"]

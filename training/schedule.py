@@ -19,24 +19,44 @@ from typing import Callable
 from omegaconf import DictConfig
 
 
+def _constant(progress: float, cfg: DictConfig, t: float) -> float:
+    return 1.0
+
+
+def _cosine(progress: float, cfg: DictConfig, t: float) -> float:
+    final = float(cfg.final_lr_fraction)
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _linear_ramp(progress: float, cfg: DictConfig, t: float) -> float:
+    return 1 + (float(cfg.final_lr_fraction) - 1) * progress
+
+
+def _step(progress: float, cfg: DictConfig, t: float) -> float:
+    return float(cfg.gamma) ** bisect.bisect_right(sorted(float(m) for m in cfg.milestones), t)
+
+
+#: The schedule registry: ``schedule.name`` -> the multiplier after warm-up, a function of the
+#: progress through the post-warm-up part (0 to 1), the group's config and the position ``t`` in epochs.
+SCHEDULES: dict[str, Callable[[float, DictConfig, float], float]] = {
+    "constant": _constant,
+    "cosine": _cosine,
+    "linear_ramp": _linear_ramp,
+    "step": _step,
+}
+
+
 def lr_multiplier(cfg: DictConfig, epochs: int, steps_per_epoch: int) -> Callable[[int], float]:
     """A function of the global step for ``torch.optim.lr_scheduler.LambdaLR``."""
-    warmup, final = float(cfg.warmup_epochs), float(cfg.final_lr_fraction)
-    milestones = sorted(float(m) for m in cfg.milestones)
+    if cfg.name not in SCHEDULES:
+        raise ValueError(f"schedule.name={cfg.name!r} is not valid; allowed values: {', '.join(SCHEDULES)}")
+    after_warmup = SCHEDULES[cfg.name]
+    warmup = float(cfg.warmup_epochs)
 
     def multiplier(step: int) -> float:
         t = step / steps_per_epoch
         if t < warmup:
             return t / warmup
-        if cfg.name == "constant":
-            return 1.0
-        progress = min(1.0, (t - warmup) / max(epochs - warmup, 1e-12))
-        if cfg.name == "cosine":
-            return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
-        if cfg.name == "linear_ramp":
-            return 1 + (final - 1) * progress
-        if cfg.name == "step":
-            return float(cfg.gamma) ** bisect.bisect_right(milestones, t)
-        raise ValueError(f"schedule.name={cfg.name!r} is not a known schedule")
+        return after_warmup(min(1.0, (t - warmup) / max(epochs - warmup, 1e-12)), cfg, t)
 
     return multiplier

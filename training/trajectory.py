@@ -11,7 +11,8 @@ from typing import Any, Iterable
 
 from omegaconf import DictConfig
 
-from training.config import flatten, recorded, resolved
+from training.config import flatten, resolved
+from training.records import recorded
 
 #: Keys that may change between an interrupted run and its continuation.
 #: ``sparsity.presets`` only fills a knob, and the filled knob is part of the config itself
@@ -48,7 +49,7 @@ def switched_off(flat: dict[str, Any]) -> set[str]:
 
 def trajectory_config(cfg: DictConfig, environment: bool = False) -> dict[str, Any]:
     """The config without the keys that do not change what is trained, as records keep it
-    (:func:`training.config.recorded`: ``${oc.env:NAME}`` as written); ``environment=True``: with
+    (:func:`training.records.recorded`: ``${oc.env:NAME}`` as written); ``environment=True``: with
     the values read from the environment (what :func:`trajectory_fingerprint` hashes)."""
     return without_non_trajectory_keys(resolved(cfg) if environment else recorded(cfg))
 

@@ -7,29 +7,53 @@ when used, so the rest works without FFCV). The two image sources share ``augmen
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from omegaconf import DictConfig
 
 from training.data.base import DataBundle, DataError, Loader
 from training.data.tensors import TensorLoader, build_tensor_data, fashion_mnist_dir, load_fashion_mnist
 
-__all__ = ["DataBundle", "DataError", "Loader", "TensorLoader", "build_data", "fashion_mnist_dir", "load_fashion_mnist"]
+__all__ = ["DATASETS", "DataBundle", "DataError", "Loader", "TensorLoader", "build_data", "fashion_mnist_dir", "load_fashion_mnist"]
+
+
+def _tensors(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world_size: int,
+             device: torch.device) -> DataBundle:
+    return build_tensor_data(cfg, batch_size, eval_batch_size, seed, rank, world_size)
+
+
+def _imagefolder(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world_size: int,
+                 device: torch.device) -> DataBundle:
+    from training.data.imagefolder import build_imagefolder_data
+
+    return build_imagefolder_data(cfg, batch_size, eval_batch_size, seed, rank, world_size, device)
+
+
+def _ffcv(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world_size: int,
+          device: torch.device) -> DataBundle:
+    try:
+        from training.data.ffcv_loader import build_ffcv_data
+    except ImportError as error:
+        raise DataError(
+            f"data=ffcv_imagenet needs FFCV ({error}). Install it with `make setup` (or apt-get install "
+            f"libopencv-dev libturbojpeg0-dev, then pip install -e \".[ffcv]\"), or use data=imagefolder."
+        ) from error
+    return build_ffcv_data(cfg, batch_size, eval_batch_size, seed, rank, world_size, device)
+
+
+#: The data-set registry: ``data.name`` -> builder of the train and test loaders.
+DATASETS: dict[str, Callable[..., DataBundle]] = {
+    "fashion_mnist": _tensors,
+    "synthetic": _tensors,
+    "imagefolder": _imagefolder,
+    "ffcv_imagenet": _ffcv,
+}
 
 
 def build_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
                device: torch.device = torch.device("cpu")) -> DataBundle:
     """The train and test loaders for ``cfg`` (the ``data`` config group)."""
-    if cfg.name == "imagefolder":
-        from training.data.imagefolder import build_imagefolder_data
-
-        return build_imagefolder_data(cfg, batch_size, eval_batch_size, seed, rank, world_size, device)
-    if cfg.name == "ffcv_imagenet":
-        try:
-            from training.data.ffcv_loader import build_ffcv_data
-        except ImportError as error:
-            raise DataError(
-                f"data=ffcv_imagenet needs FFCV ({error}). Install it with `make setup` (or apt-get install "
-                f"libopencv-dev libturbojpeg0-dev, then pip install -e \".[ffcv]\"), or use data=imagefolder."
-            ) from error
-        return build_ffcv_data(cfg, batch_size, eval_batch_size, seed, rank, world_size, device)
-    return build_tensor_data(cfg, batch_size, eval_batch_size, seed, rank, world_size)
+    if cfg.name not in DATASETS:
+        raise DataError(f"data.name={cfg.name!r} is not valid; allowed values: {', '.join(DATASETS)}")
+    return DATASETS[cfg.name](cfg, batch_size, eval_batch_size, seed, rank, world_size, device)

@@ -1,0 +1,129 @@
+"""Per-target presets of the methods whose sparsity is steered by a knob (STR, PILoT, spred).
+
+A setting lists presets (``sparsity.presets``, ``configs/setting/*.yaml``); a calibration file that
+``python scripts/paper_tables.py calibrate`` writes (``sparsity.calibration``) wins over them. A run
+takes the preset for its method, HAM and target into the knob (:data:`PRESET_KEYS`) unless the knob
+was set: ``train.py`` calls :func:`apply_preset` before :func:`training.config.validate`, which
+only checks (:func:`check_preset`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from training.config import ConfigError, SparsityPreset
+
+#: The knob through which each method reaches its target (STR's sparsity emerges from its weight
+#: decay; PILoT and spred prune at the end, and their penalty decides how much that costs).
+PRESET_KEYS = {"str": "str_weight_decay", "pilot": "pilot_alpha", "spred": "spred_weight_decay"}
+
+
+REPO_DIR = Path(__file__).resolve().parent.parent  # a relative calibration path starts here
+
+
+def calibrated_presets(path: str | None) -> list[SparsityPreset]:
+    """The presets in a calibration file (``sparsity.calibration``; none if it does not exist yet).
+    The file is what ``scripts/paper_tables.py calibrate`` writes: ``presets:`` a list of
+    ``{method, ham, target, value, ...}`` (further keys say how each was measured)."""
+    if not path:
+        return []
+    file = Path(path) if Path(path).is_absolute() else REPO_DIR / path
+    if not file.exists():
+        return []
+    bad = (f"sparsity.calibration={path} is not valid: {file} is not a calibration file (a YAML mapping with `presets:`, a list of "
+           f"method, ham, target, value); write it again with `python scripts/paper_tables.py calibrate`")
+    try:
+        data = OmegaConf.to_container(OmegaConf.load(file))
+        entries = data["presets"]  # type: ignore[index]
+        return [SparsityPreset(method=str(e["method"]), target=float(e["target"]), value=float(e["value"]),
+                               ham=None if e.get("ham") is None else bool(e["ham"])) for e in entries]
+    except Exception as error:  # YAML errors, a list or a scalar instead of a mapping, missing keys, text for numbers
+        raise ConfigError(f"{bad} ({type(error).__name__})") from None
+
+
+def preset_for(cfg: DictConfig) -> tuple[SparsityPreset | None, str]:
+    """The preset a run at ``cfg``'s method, HAM and target would take, and where it is written
+    (the calibration file wins over the setting's list); ``(None, "")`` when there is none."""
+    s = cfg.sparsity
+    ham = bool(cfg.ham.enabled)
+    sources = [(calibrated_presets(OmegaConf.select(cfg, "sparsity.calibration")), str(OmegaConf.select(cfg, "sparsity.calibration"))),
+               (list(s.presets), "the setting's sparsity.presets")]
+    for presets, where in sources:
+        for p in presets:
+            if p.method == s.method and (p.ham is None or p.ham == ham) and abs(p.target - s.target) < 1e-9:
+                return p, where
+    return None, ""
+
+
+def calibrate_command(cfg: DictConfig) -> str:
+    """The command that measures the missing preset of ``cfg``'s method (and HAM) in its setting."""
+    s = cfg.sparsity
+    name = f"{s.method}_ham" if s.method == "str" and cfg.ham.enabled else s.method
+    small = " --setting small" if Path(str(s.calibration or "")).stem == "small" else ""
+    return f"python scripts/paper_tables.py calibrate {name}{small} --targets {s.target:g}"
+
+
+def check_preset(cfg: DictConfig) -> float | None:
+    """The value the method's knob (:data:`PRESET_KEYS`) takes: the one set, else the preset for
+    the target (calibrated or the setting's); ``None`` for a method without a knob. A target without
+    a preset is a :class:`ConfigError` (instead of a run at another sparsity) that names the
+    calibration command that measures one. The config is not changed."""
+    s = cfg.sparsity
+    key = PRESET_KEYS.get(s.method)
+    if key is None or s[key] is not None:
+        return None if key is None else s[key]
+    preset, _ = preset_for(cfg)
+    if preset is None:
+        ham = bool(cfg.ham.enabled)
+        everything = calibrated_presets(OmegaConf.select(cfg, "sparsity.calibration")) + list(s.presets)
+        own = [p for p in everything if p.method == s.method and (p.ham is None or p.ham == ham)]
+        targets = ", ".join(sorted({f"{p.target:g}" for p in own}))
+        with_ham = f" with ham.enabled={str(ham).lower()}" if any(p.ham is not None for p in everything if p.method == s.method) else ""
+        has = f"presets of sparsity.{key} for the targets {targets}" if own else f"no preset of sparsity.{key}"
+        raise ConfigError(
+            f"sparsity.target={s.target} is not valid for sparsity.method={s.method}{with_ham}: this setting has {has}; "
+            f"measure one with `{calibrate_command(cfg)}`, or set sparsity.{key} yourself"
+        )
+    return preset.value
+
+
+def apply_preset(cfg: DictConfig) -> None:
+    """Fill the method's knob (:data:`PRESET_KEYS`) from the preset for the target (calibrated or the
+    setting's) unless it was set; a target without a preset leaves it null, and
+    :func:`training.config.validate` refuses it (:func:`check_preset`), after the checks before it."""
+    key = PRESET_KEYS.get(cfg.sparsity.method)
+    if key is not None and cfg.sparsity[key] is None:
+        preset, _ = preset_for(cfg)
+        if preset is not None:
+            cfg.sparsity[key] = preset.value
+
+
+def fill_presets_when_composed() -> None:
+    """Make Hydra's composition fill the preset knobs (:func:`apply_preset`), so that
+    ``python train.py ... --cfg job`` prints the value a run uses instead of ``null``. Hydra has no
+    hook after composition, so its ``Hydra.compose_config`` is wrapped (``tests/test_run_records.py``
+    fails if a Hydra release changes that). A target without a preset stays ``null`` there; the run
+    itself stops on it in :func:`check_preset`. Only the command line's composition is changed: Hydra's
+    ``compose()`` API (``from_shell=False``: :func:`compose_config`, the planning tools, which set
+    the target on copies of one composed cell afterwards) gets the knobs unfilled, also in a process
+    that imported train.py."""
+    from hydra._internal.hydra import Hydra
+
+    compose = Hydra.compose_config
+    if getattr(compose, "fills_presets", False):
+        return
+
+    def compose_with_presets(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        cfg = compose(self, *args, **kwargs)
+        from_shell = kwargs.get("from_shell", args[4] if len(args) > 4 else True)
+        if from_shell and OmegaConf.select(cfg, "sparsity.presets") is not None:
+            try:
+                apply_preset(cfg)
+            except ConfigError:  # a damaged calibration file: the run itself names it
+                pass
+        return cfg
+
+    compose_with_presets.fills_presets = True  # type: ignore[attr-defined]
+    Hydra.compose_config = compose_with_presets  # type: ignore[method-assign]
