@@ -33,10 +33,11 @@ sys.path.insert(0, str(REPO))
 from analysis import runs as R  # noqa: E402
 from analysis import tables as T  # noqa: E402
 from sparse.oneshot import has_batch_norm, prune_global_magnitude, recalibrate_batch_norm  # noqa: E402
-from training.checkpoint import CheckpointError, read_checkpoint  # noqa: E402
+from training.checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint  # noqa: E402
 from training.data.base import DataError  # noqa: E402
 from training.data import build_data  # noqa: E402
 from training.models import build_model  # noqa: E402
+from training.records import SUMMARY_NAME  # noqa: E402
 
 
 @torch.no_grad()
@@ -82,7 +83,7 @@ def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
         results = json.loads(done.read_text())
         if complete(results, sparsities):
             return results
-    summary_file = run_dir / "summary.json"
+    summary_file = run_dir / SUMMARY_NAME
     if not summary_file.exists():
         raise RefusedInput(f"{run_dir}: no summary.json: one-shot pruning needs a finished train.py run")
     try:
@@ -91,7 +92,7 @@ def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
         raise RefusedInput(str(error)) from None
     if cfg.sparsity.method != "dense":
         raise RefusedInput(f"{run_dir}: one-shot pruning applies to dense runs, this one used sparsity.method={cfg.sparsity.method}")
-    weights = read_checkpoint(run_dir / "checkpoint.pt")["model"]  # a damaged file is refused before the data is loaded
+    weights = read_checkpoint(run_dir / CHECKPOINT_NAME)["model"]  # a damaged file is refused before the data is loaded
     data = build_data(cfg.data, cfg.trainer.batch_size, 1024, cfg.trainer.seed)
     model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes)
     model.load_state_dict(weights)

@@ -55,6 +55,9 @@ from analysis.calibration import (  # noqa: E402
 from analysis.stats import mean, mean_std, pct  # noqa: E402
 from training.config import ConfigError, validate  # noqa: E402
 from training.presets import PRESET_KEYS, apply_preset, calibrate_command, preset_for  # noqa: E402
+from training.records import SUMMARY_NAME  # noqa: E402
+from training.rundir import FAILED_NAME  # noqa: E402
+from training.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from training.trajectory import trajectory_config, without_non_trajectory_keys  # noqa: E402
 
 THROUGHPUT = REPO / "configs" / "cluster" / "throughput.yaml"
@@ -196,9 +199,9 @@ def status(job: Job) -> str:
         return "calibrate"
     if job.refused:
         return "refused"
-    if (job.run_dir / "summary.json").exists() and not (job.run_dir / "failed.txt").exists():
+    if (job.run_dir / SUMMARY_NAME).exists() and not (job.run_dir / FAILED_NAME).exists():
         return "done" if finished_as_configured(job) else "changed"
-    return "resume" if (job.run_dir / "checkpoint.pt").exists() else "new"
+    return "resume" if (job.run_dir / CHECKPOINT_NAME).exists() else "new"
 
 
 def finished_as_configured(job: Job) -> bool:
@@ -206,7 +209,7 @@ def finished_as_configured(job: Job) -> bool:
     trajectory keys); a changed experiment file, or a damaged summary, is launched again and the
     run itself says what it finds (a checkpoint of another configuration is refused, listed)."""
     try:
-        recorded = json.loads((job.run_dir / "summary.json").read_text())["config"]
+        recorded = json.loads((job.run_dir / SUMMARY_NAME).read_text())["config"]
         return without_non_trajectory_keys(recorded) == job.trajectory
     except (ValueError, KeyError, TypeError, AttributeError):
         return False
@@ -426,9 +429,9 @@ def run_result(job: Job, replay: Path | None) -> dict | None:
     if replay:
         record = replay / f"{job.run_dir.parent.name}__{job.run_dir.name}.json"
         return json.loads(record.read_text()) if record.exists() else None
-    if (job.run_dir / "failed.txt").exists():
+    if (job.run_dir / FAILED_NAME).exists():
         return {"failed": True}
-    summary = job.run_dir / "summary.json"
+    summary = job.run_dir / SUMMARY_NAME
     return json.loads(summary.read_text()) if summary.exists() else None
 
 
