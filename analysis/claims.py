@@ -29,13 +29,12 @@ prediction.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.runs import Run
 from analysis.stats import Contrast, contrast, holm, mean
-from analysis.tables import REFERENCE, base_name
+from analysis.tables import base_name, paper_reference
 from analysis.variants import split
 from training.config import flatten
 
@@ -128,7 +127,7 @@ class Verdict:
 
 
 def _reference(path: tuple[str, ...]) -> Any:
-    node = json.loads(REFERENCE.read_text())
+    node = paper_reference()
     for part in path:
         node = node[part]
     return node

@@ -15,11 +15,12 @@ tables, never averaged.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from analysis.runs import Run
 from analysis.stats import holm, mean, mean_std, p_text, sample_std, welch
@@ -41,7 +42,25 @@ GAIN_PAIRS = [("dense", "dense_ham"), ("dense_sam", "dense_sam_ham"), ("random",
 #: that the setting's presets choose with and without HAM (STR's weight decay)
 HAM_KEYS = ("ham", "name", "sparsity.str_weight_decay", "sparsity.pilot_alpha", "sparsity.spred_weight_decay")
 ALPHA = 0.05
-Key = tuple[str, "float | None", int, str]  # experiment (without _200ep), target, epochs, variant label
+
+
+class Key(NamedTuple):
+    """A table cell: the experiment (without ``_200ep``), target, run length and variant label."""
+
+    experiment: str
+    target: float | None
+    epochs: int
+    variant: str
+
+    @property
+    def position(self) -> tuple[str, float | None, int]:
+        return self.experiment, self.target, self.epochs
+
+
+@functools.cache
+def paper_reference() -> dict[str, Any]:
+    """The paper's numbers (:data:`REFERENCE`), read once."""
+    return json.loads(REFERENCE.read_text())
 
 
 @dataclass
@@ -94,18 +113,18 @@ def cells(runs: list[Run], setting: str) -> dict[Key, Cell]:
     for run in runs:
         if run.status == "finished" and run.setting == setting and id(run) not in skip:
             by_position.setdefault(position(run), []).append(run)
-    return {(*where, label): Cell(members) for where, group in by_position.items() for label, members in split(group).items()}
+    return {Key(*where, label): Cell(members) for where, group in by_position.items() for label, members in split(group).items()}
 
 
 def _labels(grouped: dict[Key, Cell], experiments: set[str]) -> list[str]:
     """The variant labels of these experiments' cells; ``""`` (the undivided row) first, always."""
-    return [""] + sorted({k[3] for k in grouped if k[0] in experiments} - {""})
+    return [""] + sorted({k.variant for k in grouped if k.experiment in experiments} - {""})
 
 
 def _cell_text(grouped: dict[Key, Cell], key: Key, with_sparsity: bool = False) -> str:
     if key in grouped:
         return grouped[key].text(with_sparsity)
-    if key[3] == "" and any(k[:3] == key[:3] for k in grouped):
+    if key.variant == "" and any(k.position == key.position for k in grouped):
         return "variants below"  # runs at this position differ in more than the seed
     return "missing"
 
@@ -122,14 +141,14 @@ def _ref(value: list | None) -> str:
 
 def _lengths(grouped: dict[Key, Cell], setting: str, dense: bool) -> list[int]:
     """The run lengths found among the dense (or sparse) cells; the setting's standard if none."""
-    found = sorted({k[2] for k in grouped if k[0].startswith("dense") == dense})
+    found = sorted({k.epochs for k in grouped if k.experiment.startswith("dense") == dense})
     standard = STANDARD_EPOCHS[setting]
     return found or ([standard, 2 * standard] if dense else [standard])
 
 
 def table3(runs: list[Run], setting: str) -> list[list[str]]:
     """Rows baseline / HAM (and their variants); columns SGD and SAM at each run length found."""
-    reference = json.loads(REFERENCE.read_text())["dense"]
+    reference = paper_reference()["dense"]
     grouped = cells(runs, setting)
     lengths = _lengths(grouped, setting, dense=True)
     header = [""] + [f"{opt} {e} ep" for opt in ("SGD", "SAM") for e in lengths]
@@ -139,7 +158,7 @@ def table3(runs: list[Run], setting: str) -> list[list[str]]:
         experiments = {f"dense{sam}{suffix}" for sam in ("", "_sam")}
         for variant in _labels(grouped, experiments):
             row = [_row_label(label, variant)]
-            row += [_cell_text(grouped, (f"dense{sam}{suffix}", None, e, variant)) for sam in ("", "_sam") for e in lengths]
+            row += [_cell_text(grouped, Key(f"dense{sam}{suffix}", None, e, variant)) for sam in ("", "_sam") for e in lengths]
             row += [_ref(reference[f"dense{sam}{suffix}"][length]) for sam in ("", "_sam") for length in ("100ep", "200ep")]
             rows.append(row)
     return rows
@@ -147,7 +166,7 @@ def table3(runs: list[Run], setting: str) -> list[list[str]]:
 
 def table4(runs: list[Run], setting: str) -> list[list[str]]:
     """The paper's rows (and their variants), columns 80 / 90 / 95 % (per run length found, if several)."""
-    reference = json.loads(REFERENCE.read_text())["sparse"]
+    reference = paper_reference()["sparse"]
     grouped = cells(runs, setting)
     lengths = _lengths(grouped, setting, dense=False)
     tag = (lambda e: f" {e} ep") if len(lengths) > 1 else (lambda e: "")
@@ -156,14 +175,14 @@ def table4(runs: list[Run], setting: str) -> list[list[str]]:
     for experiment, label in TABLE4_ROWS:
         for variant in _labels(grouped, {experiment}):
             row = [_row_label(label, variant)]
-            row += [_cell_text(grouped, (experiment, t, e, variant), experiment.startswith("str")) for e in lengths for t in TARGETS]
+            row += [_cell_text(grouped, Key(experiment, t, e, variant), experiment.startswith("str")) for e in lengths for t in TARGETS]
             rows.append(row + [_ref(reference[experiment].get(f"{t:g}")) for t in TARGETS])
     return rows
 
 
 def cell_records(runs: list[Run], setting: str, table: str) -> list[dict[str, Any]]:
     """Table 3's or 4's cells as numbers (percent): one record per cell, with the paper's value."""
-    reference = json.loads(REFERENCE.read_text())["dense" if table == "3" else "sparse"]
+    reference = paper_reference()["dense" if table == "3" else "sparse"]
     out = []
     for (experiment, target, epochs, variant), cell in sorted(cells(runs, setting).items(), key=str):
         if experiment.startswith("dense") != (table == "3") or experiment not in reference:
@@ -208,9 +227,9 @@ def gain_records(runs: list[Run], setting: str) -> list[dict[str, Any]]:
     grouped = cells(runs, setting)
     records = []
     for baseline, ham in GAIN_PAIRS:
-        shared = {k[1:3] for k in grouped if k[0] == baseline} & {k[1:3] for k in grouped if k[0] == ham}
+        shared = {k.position[1:] for k in grouped if k.experiment == baseline} & {k.position[1:] for k in grouped if k.experiment == ham}
         for target, epochs in sorted(shared, key=str):
-            sides = [[(k[3], c) for k, c in grouped.items() if k[:3] == (name, target, epochs)] for name in (baseline, ham)]
+            sides = [[(k.variant, c) for k, c in grouped.items() if k.position == (name, target, epochs)] for name in (baseline, ham)]
             where = {"baseline": baseline, "with_ham": ham, "target": target, "epochs": epochs}
             pairs, mismatches = [], []
             for b_label, b in sides[0]:
@@ -278,7 +297,7 @@ def oneshot_records(runs: list[Run], setting: str) -> list[dict[str, Any]]:
     """Per (optimizer, epochs, variant), BatchNorm statistics (:data:`ONESHOT_STATISTICS`; the
     recalibrated ones where the runs have them) and pruned fraction (``None``: unpruned): dense and
     dense + HAM accuracy (mean, std, n, percent) and HAM's gain with Welch's p and Holm's p over the table."""
-    reference = json.loads(REFERENCE.read_text())["oneshot_pruning"]
+    reference = paper_reference()["oneshot_pruning"]
     groups = _oneshot_groups(runs, setting)
     fractions = sorted({float(p["target"]) for g in groups.values() for rs in g.values() for r in rs for p in r["pruned"]})
     records = []

@@ -87,8 +87,8 @@ def accuracy_sparsity(runs: list[R.Run]) -> Figure:
         grouped = cells(runs, setting)
         for colour, method in enumerate(methods):
             for suffix, style, face in (("", "--", "white"), ("_ham", "-", None)):
-                for variant in sorted({k[3] for k in grouped if k[0] == method + suffix}):
-                    points = sorted((k[1], c) for k, c in grouped.items() if k[0] == method + suffix and k[3] == variant and k[1] is not None)
+                for variant in sorted({k.variant for k in grouped if k.experiment == method + suffix}):
+                    points = sorted((k.target, c) for k, c in grouped.items() if k.experiment == method + suffix and k.variant == variant and k.target is not None)
                     if not points:
                         continue
                     used += [r for _, c in points for r in c.runs]
