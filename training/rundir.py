@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import NoReturn
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
@@ -170,6 +171,12 @@ def longest_job_dirname(config: DictConfig) -> str:
     return re.sub("=", naming.kv_sep, naming.item_sep.join(sorted(lines.values())))
 
 
+def refuse(message: str) -> NoReturn:
+    """Stop before any work: ``error: <message>`` on stderr, exit code 2 (as train.py's config errors)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 class RunDirectoryCheck(Callback):
     """Hydra callback (``configs/train.yaml``): stop with exit code 2 and one sentence when the run or
     sweep directory is an existing file, cannot be written, or has a name (a sweep: a job's name)
@@ -183,29 +190,24 @@ class RunDirectoryCheck(Callback):
             NEW_RUN_DIRS[:] = [p for p in (path, *path.parents) if not p.exists() and not p.is_symlink()]
         dangling = next((p for p in (path, *path.parents) if p.is_symlink() and not p.exists()), None)
         if dangling is not None:
-            print(f"error: {key}={path} is not valid: {dangling} is a symbolic link to {os.readlink(dangling)}, which does not exist; "
-                  f"create its target or choose another directory", file=sys.stderr)
-            sys.exit(2)
+            refuse(f"{key}={path} is not valid: {dangling} is a symbolic link to {os.readlink(dangling)}, which does not exist; "
+                   f"create its target or choose another directory")
         if path.exists() and not path.is_dir():
-            print(f"error: {key}={path} is not valid: it is a file, and the run needs a directory there", file=sys.stderr)
-            sys.exit(2)
+            refuse(f"{key}={path} is not valid: it is a file, and the run needs a directory there")
         existing = next(p for p in (path, *path.parents) if p.exists())
         if not os.access(existing, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
-            print(f"error: {key}={path} is not valid: {existing} is not writable; choose another directory", file=sys.stderr)
-            sys.exit(2)
+            refuse(f"{key}={path} is not valid: {existing} is not writable; choose another directory")
         too_long = _too_long(path.parts, existing)
         if too_long:  # the overrides name the directory: many of them made one name too long
-            print(f"error: {key}={path} is not valid: its part {too_long}; name the directory yourself ({key}=outputs/my_run) or give "
-                  f"fewer overrides", file=sys.stderr)
-            sys.exit(2)
+            refuse(f"{key}={path} is not valid: its part {too_long}; name the directory yourself ({key}=outputs/my_run) or give "
+                   f"fewer overrides")
         if key == "hydra.sweep.dir":
             template = str(OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"])
             too_long = _too_long(longest_job_dirname(config).split("/"), existing) if "${hydra:job.override_dirname}" in template else None
             if too_long:
-                print(f"error: hydra.sweep.subdir={template} is not valid for this sweep: the longest job's name (its overrides, joined) "
-                      f"{too_long}; name the jobs' directories yourself (hydra.sweep.subdir=${{name}}/job${{hydra:job.num}}) or give fewer "
-                      f"overrides", file=sys.stderr)
-                sys.exit(2)
+                refuse(f"hydra.sweep.subdir={template} is not valid for this sweep: the longest job's name (its overrides, joined) "
+                   f"{too_long}; name the jobs' directories yourself (hydra.sweep.subdir=${{name}}/job${{hydra:job.num}}) or give fewer "
+                   f"overrides")
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         self._check(config, "hydra.run.dir")
