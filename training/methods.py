@@ -46,7 +46,7 @@ def check_method_settings(group: DictConfig) -> None:
     if group.sign_in and group.method not in takes_sign_in:
         raise ConfigError(f"sparsity.sign_in={group.sign_in!r} is not valid: it must be false unless sparsity.method is "
                           f"{', '.join(takes_sign_in[:-1])} or {takes_sign_in[-1]}")
-    for name in (group.method, *METHODS):
+    for name in dict.fromkeys((group.method, *METHODS)):  # the run's own method first
         try:
             METHODS[name].check_arguments(**method_arguments(group, name))
         except ValueError as error:

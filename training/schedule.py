@@ -19,26 +19,29 @@ from typing import Callable
 from omegaconf import DictConfig
 
 
-def _constant(progress: float, cfg: DictConfig, t: float) -> float:
-    return 1.0
+def _constant(cfg: DictConfig) -> Callable[[float, float], float]:
+    return lambda progress, t: 1.0
 
 
-def _cosine(progress: float, cfg: DictConfig, t: float) -> float:
+def _cosine(cfg: DictConfig) -> Callable[[float, float], float]:
     final = float(cfg.final_lr_fraction)
-    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
+    return lambda progress, t: final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _linear_ramp(progress: float, cfg: DictConfig, t: float) -> float:
-    return 1 + (float(cfg.final_lr_fraction) - 1) * progress
+def _linear_ramp(cfg: DictConfig) -> Callable[[float, float], float]:
+    final = float(cfg.final_lr_fraction)
+    return lambda progress, t: 1 + (final - 1) * progress
 
 
-def _step(progress: float, cfg: DictConfig, t: float) -> float:
-    return float(cfg.gamma) ** bisect.bisect_right(sorted(float(m) for m in cfg.milestones), t)
+def _step(cfg: DictConfig) -> Callable[[float, float], float]:
+    gamma, milestones = float(cfg.gamma), sorted(float(m) for m in cfg.milestones)
+    return lambda progress, t: gamma ** bisect.bisect_right(milestones, t)
 
 
-#: The schedule registry: ``schedule.name`` -> the multiplier after warm-up, a function of the
-#: progress through the post-warm-up part (0 to 1), the group's config and the position ``t`` in epochs.
-SCHEDULES: dict[str, Callable[[float, DictConfig, float], float]] = {
+#: The schedule registry: ``schedule.name`` -> a builder that reads the group's config once and
+#: returns the multiplier after warm-up, a function of the progress through the post-warm-up part
+#: (0 to 1) and the position ``t`` in epochs (it runs every step).
+SCHEDULES: dict[str, Callable[[DictConfig], Callable[[float, float], float]]] = {
     "constant": _constant,
     "cosine": _cosine,
     "linear_ramp": _linear_ramp,
@@ -50,13 +53,13 @@ def lr_multiplier(cfg: DictConfig, epochs: int, steps_per_epoch: int) -> Callabl
     """A function of the global step for ``torch.optim.lr_scheduler.LambdaLR``."""
     if cfg.name not in SCHEDULES:
         raise ValueError(f"schedule.name={cfg.name!r} is not valid; allowed values: {', '.join(SCHEDULES)}")
-    after_warmup = SCHEDULES[cfg.name]
+    after_warmup = SCHEDULES[cfg.name](cfg)
     warmup = float(cfg.warmup_epochs)
 
     def multiplier(step: int) -> float:
         t = step / steps_per_epoch
         if t < warmup:
             return t / warmup
-        return after_warmup(min(1.0, (t - warmup) / max(epochs - warmup, 1e-12)), cfg, t)
+        return after_warmup(min(1.0, (t - warmup) / max(epochs - warmup, 1e-12)), t)
 
     return multiplier
