@@ -26,7 +26,8 @@ from training.out_of_memory import out_of_memory
 from training.preemption import EXIT_STOPPED, Stopped
 from training.presets import apply_preset, fill_presets_when_composed
 from training.records import TrainLog, recorded
-from training.rundir import RUN_CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, remove_new_run_dirs, save_run_config
+from training.hydra_callbacks import Refused
+from training.rundir import RUN_CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, save_run_config
 
 register_configs()
 fill_presets_when_composed()  # --cfg job shows the per-target presets a run uses
@@ -34,24 +35,28 @@ fill_presets_when_composed()  # --cfg job shows the per-target presets a run use
 EXIT_CONFIG, EXIT_DIVERGED = 2, 3
 
 
-def fail(code: int, message: str, cfg: DictConfig, log: TrainLog) -> None:
-    """Report a failed run: exit with ``code``; inside a multirun, record the message in the run
-    directory's ``failed.txt`` and ``train.log`` (and the configuration, if the directory has none
-    yet) and return, so that the sweep's other jobs still run."""
+def fail(code: int, message: str, cfg: DictConfig, log: TrainLog) -> Refused | dict:
+    """Report a failed run. A single run returns :class:`Refused`: the run directory's callback
+    (``training.hydra_callbacks.RunDirectoryCheck``) removes the directories Hydra created for it
+    and exits with ``code``. Inside a multirun, record the message in the run directory's
+    ``failed.txt`` and ``train.log`` (and the configuration, if the directory has none yet) and
+    return, so that the sweep's other jobs still run."""
     print(f"error: {message}", file=sys.stderr)
     if HydraConfig.get().mode != RunMode.MULTIRUN:
-        remove_new_run_dirs()  # a refused run on a new path leaves no empty directory
-        sys.exit(code)
+        if "run_directory_check" not in HydraConfig.get().callbacks:  # the callback that exits was removed
+            sys.exit(code)
+        return Refused(code)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     record_failure(run_dir, message)
     if not log.kept:
         log.keep(run_dir)
     if not (run_dir / RUN_CONFIG_DIR / "config.yaml").exists():
         save_run_config(run_dir, cfg)
+    return {}
 
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> dict:
+def main(cfg: DictConfig) -> dict | Refused:
     log = TrainLog().start()  # kept as train.log once the run passed its checks
     try:
         return run(cfg, log)
@@ -59,7 +64,7 @@ def main(cfg: DictConfig) -> dict:
         log.close()
 
 
-def run(cfg: DictConfig, log: TrainLog) -> dict:
+def run(cfg: DictConfig, log: TrainLog) -> dict | Refused:
     from training.loop import Trainer, TrainingDiverged
 
     try:
@@ -67,14 +72,12 @@ def run(cfg: DictConfig, log: TrainLog) -> dict:
         validate(cfg)
         trainer = Trainer(cfg, Path(HydraConfig.get().runtime.output_dir))
     except (ConfigError, DataError, CheckpointError, RunDirectoryBusy, DistributedStartError) as error:
-        fail(EXIT_CONFIG, str(error), cfg, log)
-        return {}
+        return fail(EXIT_CONFIG, str(error), cfg, log)
     except (RuntimeError, MemoryError, OSError) as error:
         message = out_of_memory(error, cfg)
         if message is None:
             raise
-        fail(EXIT_CONFIG, message, cfg, log)
-        return {}
+        return fail(EXIT_CONFIG, message, cfg, log)
     if trainer.env.is_main:
         save_run_config(trainer.run_dir, cfg)  # only now: a refused run leaves an existing run's records alone
         log.keep(trainer.run_dir)
@@ -87,24 +90,20 @@ def run(cfg: DictConfig, log: TrainLog) -> dict:
         trainer.stop.hand_on(stopped.signum)
     except TrainingDiverged as error:
         trainer.close(exit_code=EXIT_DIVERGED)
-        fail(EXIT_DIVERGED, f"training diverged: {error}", cfg, log)
-        return {}
+        return fail(EXIT_DIVERGED, f"training diverged: {error}", cfg, log)
     except CheckpointError as error:  # the checkpoint could not be written
         trainer.close(exit_code=EXIT_CONFIG)
-        fail(EXIT_CONFIG, str(error), cfg, log)
-        return {}
+        return fail(EXIT_CONFIG, str(error), cfg, log)
     except Exception as error:  # a bug: in a sweep, recorded (failed.txt) so that the other jobs run
         message = out_of_memory(error, cfg)
         if message is not None:
             trainer.close(exit_code=EXIT_CONFIG)
-            fail(EXIT_CONFIG, message, cfg, log)
-            return {}
+            return fail(EXIT_CONFIG, message, cfg, log)
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             log.record(traceback.format_exc())  # Hydra prints it on the console
             raise
         trainer.close(exit_code=1)
-        fail(1, f"{type(error).__name__}: {error}\n{traceback.format_exc()}", cfg, log)
-        return {}
+        return fail(1, f"{type(error).__name__}: {error}\n{traceback.format_exc()}", cfg, log)
     trainer.close()
     clear_failure(trainer.run_dir)  # a resumed run that failed before
     if trainer.env.is_main:

@@ -232,18 +232,39 @@ def _hyperbolic_inplace(
     bias: torch.Tensor,
     bound: float,
 ) -> None:
-    """``p *= exp2(clamp(coef·sign·g + bias, ±bound))`` with ``e`` as scratch; factor 1 where the
-    exponent is not finite (a non-finite gradient)."""
-    p.mul_(_factor(p, g, s, e, coef, bias, bound))
+    """``p *= factor`` (:func:`_factor`) with ``e`` as scratch."""
+    p.mul_(_factor(p, g, s, coef, bias, bound, out=e))
 
 
 def _factor(
-    p: torch.Tensor, g: torch.Tensor, s: torch.Tensor | None, e: torch.Tensor, coef: float, bias: torch.Tensor, bound: float
+    p: torch.Tensor,
+    g: torch.Tensor,
+    s: torch.Tensor | None,
+    coef: float | torch.Tensor,
+    bias: torch.Tensor,
+    bound: float,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``e = exp2(clamp(coef·sign·g + bias, ±bound))``, 1 where the exponent is not finite."""
-    sign = torch.sign(p, out=e) if s is None else s
-    torch.addcmul(bias, sign, g, value=coef, out=e)
-    return torch.nan_to_num_(e, nan=0.0, posinf=0.0, neginf=0.0).clamp_(-bound, bound).exp2_()
+    """HAM's factor, the one place it is written (every path — chunked CPU, per tensor, flat,
+    compiled — calls this): ``exp2(clamp(coef·sign·g + bias, ±bound))`` with ``sign = s`` or
+    ``sign(p)``; 1 where the exponent is not finite (a non-finite gradient), so nothing non-finite
+    spreads. ``coef`` is a number or a 0-dim tensor (the compiled kernel's, so that a new learning
+    rate is not a new graph); ``out`` is scratch of ``p``'s shape, else the factor is allocated."""
+    sign = torch.sign(p, out=out) if s is None else s
+    if isinstance(coef, torch.Tensor):
+        e = sign * g * coef + bias
+    else:  # the same, in one pass
+        e = torch.addcmul(bias, sign, g, value=coef, out=out)
+    return _zero_where_not_finite_(e).clamp_(-bound, bound).exp2_()
+
+
+def _zero_where_not_finite_(e: torch.Tensor) -> torch.Tensor:
+    """The non-finite rule: an exponent that is not finite becomes 0 (factor 1), in place. Eager,
+    ``nan_to_num_`` (3x faster than a masked fill on the CPU); compiled, ``torch.where`` on
+    ``isfinite`` (Inductor's kernel is 1.6x faster than for ``nan_to_num``)."""
+    if torch.compiler.is_compiling():
+        return e.copy_(torch.where(torch.isfinite(e), e, 0.0))
+    return e.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def _flat_step(
@@ -260,7 +281,7 @@ def _flat_step(
     flat_p = torch.cat([p.reshape(-1) for p in params])
     flat_g = torch.cat([g.reshape(-1) for g in grads])
     flat_s = None if signs is None else torch.cat([s.reshape(-1) for s in signs])
-    e = _factor(flat_p, flat_g, flat_s, torch.empty_like(flat_p), coef, bias, bound)
+    e = _factor(flat_p, flat_g, flat_s, coef, bias, bound)
     factors = [f.view(p.shape) for f, p in zip(e.split([p.numel() for p in params]), params)]
     torch._foreach_mul_(params, factors)
 
@@ -302,10 +323,7 @@ def _fused_kernel(
     bound: float,
 ) -> None:
     for i, (p, g) in enumerate(zip(params, grads)):
-        s = torch.sign(p) if signs is None else signs[i]
-        e = s * g * coefs[0] + coefs[1]
-        e = torch.where(torch.isfinite(e), e, torch.zeros_like(e)).clamp(-bound, bound)
-        p.mul_(torch.exp2(e))
+        p.mul_(_factor(p, g, None if signs is None else signs[i], coefs[0], coefs[1], bound))
 
 
 _compiled_kernel: Callable[..., None] | None = None

@@ -173,7 +173,7 @@ def test_an_error_in_the_pipeline_thread_is_raised_not_waited_for(beton_dir):
     from ffcv.pipeline.operation import Operation
     from ffcv.transforms import ToTensor
 
-    from training.data.ffcv_loader import _Loader
+    from training.data.ffcv_patches import KeyedLoader
 
     class Boom(Operation):
         def generate_code(self):
@@ -184,7 +184,7 @@ def test_an_error_in_the_pipeline_thread_is_raised_not_waited_for(beton_dir):
         def declare_state_and_memory(self, previous_state):
             return replace(previous_state, jit_mode=False), None
 
-    loader = _Loader(str(beton_dir / "val.beton"), batch_size=100, num_workers=1, order=OrderOption.SEQUENTIAL,
+    loader = KeyedLoader(str(beton_dir / "val.beton"), batch_size=100, num_workers=1, order=OrderOption.SEQUENTIAL,
                      pipelines={"image": [SimpleRGBImageDecoder(), ToTensor(), Boom()], "label": [IntDecoder()]})
     raised: list[BaseException] = []
 
@@ -207,11 +207,12 @@ def test_the_gpu_variant_sends_uint8_that_normalises_to_the_same_batch(beton_dir
     from ffcv.transforms import ToTensor, ToTorchImage
 
     from training.data.augment import Normalize
-    from training.data.ffcv_loader import DistributedSamplerOrder, SeededRandomResizedCrop, _Loader
+    from training.data.ffcv_loader import SeededRandomResizedCrop
+    from training.data.ffcv_patches import DistributedSamplerOrder, KeyedLoader
 
     cpu = ffcv_data(beton_dir, "data.min_res=64", "data.max_res=64")
     decoder = SeededRandomResizedCrop((64, 64))
-    uint8 = _Loader(str(beton_dir / "train.beton"), batch_size=50, num_workers=2, order=OrderOption.RANDOM, seed=3,
+    uint8 = KeyedLoader(str(beton_dir / "train.beton"), batch_size=50, num_workers=2, order=OrderOption.RANDOM, seed=3,
                     pipelines={"image": [decoder, ToTensor(), ToTorchImage(channels_last=True, convert_back_int16=False)],
                                "label": [IntDecoder(), ToTensor()]},
                     keyed_decoder=decoder, augment_seed=3, traversal=lambda loader: DistributedSamplerOrder(loader, 0, 1))

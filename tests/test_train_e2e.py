@@ -265,7 +265,7 @@ def test_a_run_directory_named_by_many_overrides_that_is_too_long_gets_one_sente
 def test_the_longest_job_name_of_a_sweep_is_the_one_hydra_would_give():
     from omegaconf import OmegaConf
 
-    from training.rundir import longest_job_dirname
+    from training.hydra_callbacks import longest_job_dirname
 
     config = OmegaConf.create({"hydra": {
         "overrides": {"task": ["ham.alpha=5,100", "trainer.epochs=1", "logger=disabled", "data.root=/x", "+experiment=a,bbb"]},

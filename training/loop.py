@@ -37,7 +37,8 @@ from training.models import build_model
 from training.optim import build_optimizer, peak_lr, uses_sam
 from training.preemption import StopSignals, Stopped
 from training.records import RunRecords, console_stderr
-from training.rundir import SWEEP_THREADS_VARIABLE, RunDirectoryBusy, RunLock
+from training.hydra_callbacks import SWEEP_THREADS_VARIABLE
+from training.rundir import RunDirectoryBusy, RunLock
 from training.schedule import lr_multiplier
 from training.trajectory import trajectory_config, trajectory_fingerprint
 

@@ -15,22 +15,13 @@ which thread decodes an image: a resumed run sees exactly the batches of an unin
 Validation: centre crop (``data.val_crop_ratio`` of the shorter side) resized to ``data.val_res``,
 sequential, each rank a disjoint slice, so every image is counted exactly once over the ranks.
 
-What of FFCV 1.0.2 is adapted here (pinned in ``pyproject.toml``; each is tested):
-
-* FFCV's ``Compiler.set_num_threads`` also sets torch's intra-op threads to the loader's worker
-  count (to 1 when FFCV is imported, then from the loader's background thread in the middle of
-  training); here it sets numba's threads only, and torch's stay what ``trainer.threads`` chose.
-* FFCV's iterator has no way to hand an epoch number to its compiled pipeline; the decoder gets
-  the epoch's key through a small buffer of its own that the iterator fills before it starts.
-* An exception in FFCV's pipeline thread left the training loop waiting forever; it is raised.
-* FFCV's ``QUASI_RANDOM`` order shuffled its page table in place, so an epoch's order depended on
-  the epochs before it; here each epoch starts from the same table.
+What of FFCV 1.0.2 this needs changed (its thread count, epoch iterator, orders) is in
+:mod:`training.data.ffcv_patches`, which says why.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -40,21 +31,16 @@ import numba
 import numpy as np
 import torch
 
-_TORCH_THREADS = torch.get_num_threads()  # importing FFCV sets torch's threads to 1; restored below
+from training.data.ffcv_patches import DistributedSamplerOrder, KeyedLoader, ReproducibleQuasiRandom  # first: before FFCV's import sets torch's threads
 
 from ffcv.fields.basics import IntDecoder
 from ffcv.fields.rgb_image import CenterCropRGBImageDecoder, ResizedCropRGBImageDecoder
-from ffcv.loader import Loader as FfcvLoaderBase
 from ffcv.loader import OrderOption
-from ffcv.loader.epoch_iterator import IS_CUDA, EpochIterator
 from ffcv.pipeline.allocation_query import AllocationQuery
 from ffcv.pipeline.compiler import Compiler
 from ffcv.reader import Reader
 from ffcv.transforms import ToDevice, ToTensor, ToTorchImage
-from ffcv.traversal_order.base import TraversalOrder
-from ffcv.traversal_order.quasi_random import QuasiRandom
 from omegaconf import DictConfig
-from torch.utils.data import DistributedSampler
 
 from training.data.augment import (
     CROP_TRIES,
@@ -63,22 +49,11 @@ from training.data.augment import (
     SCALE,
     Normalize,
     ResolutionSchedule,
-    epoch_key,
     schedule_from,
 )
 from training.data.base import META_NAME, DataBundle, DataError, resolve_num_classes
 
 FILES = ("train.beton", "val.beton")
-
-
-def _numba_threads_only(cls, n: int) -> None:
-    n = n if n >= 1 else multiprocessing.cpu_count()
-    cls.num_threads = n
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-
-
-Compiler.set_num_threads = classmethod(_numba_threads_only)  # see the module docstring
-torch.set_num_threads(_TORCH_THREADS)
 
 
 # -- the seeded crop, compiled (the same computation as augment.random_resized_crop) -------------
@@ -196,101 +171,10 @@ class SeededRandomResizedCrop(ResizedCropRGBImageDecoder):
         return decode
 
 
-class _EpochIterator(EpochIterator):
-    """FFCV's epoch iterator, with the decoder's key buffer filled before the pipeline starts, and
-    an error in the pipeline thread raised in the training loop (FFCV's own iterator would wait
-    for the next batch forever)."""
-
-    def __init__(self, loader: "_Loader", order: np.ndarray, key: int) -> None:
-        self._key = key
-        super().__init__(loader, order)
-
-    def start(self) -> None:  # called at the end of EpochIterator.__init__, after allocation
-        if self.loader.keyed_decoder is not None:
-            node = self.loader.graph.operation_to_node[self.loader.keyed_decoder][0]
-            self.memory_allocations["operation"][node.id][2][...] = np.uint64(self._key)
-        super().start()
-
-    def run(self) -> None:
-        try:
-            super().run()
-        except BaseException as error:  # handed to the consumer, which raises it
-            self.output_queue.put((None, error))
-
-    def __next__(self):  # EpochIterator.__next__, raising a pipeline error
-        item = self.output_queue.get()
-        if item is None:
-            self.close()
-            raise StopIteration()
-        slot, result = item
-        if isinstance(result, BaseException):
-            self.close()
-            raise DataError(f"the FFCV pipeline of {self.loader.fname} failed: {type(result).__name__}: {result}") from result
-        if IS_CUDA:
-            self.current_stream.wait_stream(self.cuda_streams[slot])
-        return result
-
-
-class DistributedSamplerOrder(TraversalOrder):
-    """The training order of FFCV's ``RANDOM`` with ``distributed=True`` — PyTorch's
-    DistributedSampler seeded with ``seed`` and set to the epoch — but with the rank and the world
-    size given, so that one process gets the same order as well (and the same as
-    ``data=imagefolder``)."""
-
-    def __init__(self, loader: FfcvLoaderBase, rank: int, world_size: int) -> None:
-        super().__init__(loader)
-        self.sampler = DistributedSampler(self.indices, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed, drop_last=False)
-
-    def sample_order(self, epoch: int) -> np.ndarray:
-        self.sampler.set_epoch(epoch)
-        return self.indices[np.fromiter(self.sampler, dtype=np.int64)]
-
-
-class ReproducibleQuasiRandom(QuasiRandom):
-    """FFCV's ``QUASI_RANDOM`` order, made a function of ``(seed, epoch)``: FFCV's own shuffles its
-    page table in place, so its epoch ``e`` depended on the epochs drawn before (and a resumed run
-    got another order)."""
-
-    def sample_order(self, epoch: int) -> np.ndarray:
-        pristine = self.page_to_samples_array
-        self.page_to_samples_array = pristine.copy()
-        try:
-            return super().sample_order(epoch)
-        finally:
-            self.page_to_samples_array = pristine
-
-
-class _Loader(FfcvLoaderBase):
-    """An FFCV loader whose next epoch is set from outside (``next_epoch``), whose decoder (if
-    keyed) receives that epoch's augmentation key, and whose pipeline errors are raised.
-    ``traversal`` builds the training order (:class:`DistributedSamplerOrder` or
-    :class:`ReproducibleQuasiRandom`)."""
-
-    def __init__(self, *args, keyed_decoder: SeededRandomResizedCrop | None = None, augment_seed: int = 0,
-                 traversal: Callable[[FfcvLoaderBase], TraversalOrder] | None = None, **kwargs) -> None:
-        self.keyed_decoder, self.augment_seed = keyed_decoder, augment_seed
-        super().__init__(*args, **kwargs)
-        if traversal is not None:  # FFCV's Loader takes no traversal-order class (its isinstance check refuses one)
-            self.traversal_order = traversal(self)
-            self.first_traversal_order = self.next_traversal_order()
-
-    start_batch = 0  # the next pass begins at this batch of its epoch
-
-    def __iter__(self):  # FFCV's Loader.__iter__ with our iterator
-        Compiler.set_num_threads(self.num_workers)
-        epoch = self.next_epoch
-        start, self.start_batch = self.start_batch, 0
-        order = self.next_traversal_order()[start * self.batch_size : len(self) * self.batch_size]
-        self.next_epoch += 1
-        if self.code is None or self.recompile:
-            self.generate_code()
-        return _EpochIterator(self, order, epoch_key(self.augment_seed, epoch))
-
-
 class FfcvLoader:
     """The :class:`training.data.base.Loader` over one ``.beton`` file."""
 
-    def __init__(self, loader: _Loader, normalize: Normalize | None, schedule: ResolutionSchedule | None = None) -> None:
+    def __init__(self, loader: KeyedLoader, normalize: Normalize | None, schedule: ResolutionSchedule | None = None) -> None:
         self.loader, self.normalize, self.schedule = loader, normalize, schedule
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
@@ -346,38 +230,45 @@ def _read_meta(meta: Path) -> dict:
     return data
 
 
-def _num_classes(root: Path, configured: int | None, train_labels: np.ndarray, val_labels: np.ndarray, rank: int) -> int:
-    """The class count, from ``dataset.json`` when it is there (checked against the files: image
-    counts, label range, train and val not swapped), else from the labels (said on rank 0)."""
+def _check_meta(root: Path, data: dict, train_labels: np.ndarray, val_labels: np.ndarray) -> int:
+    """The class count that ``dataset.json`` (``data``) lists, once it agrees with the files: the
+    image counts it wrote for each split (train and val not swapped) and the range of the labels."""
     meta = root / META_NAME
     counts = {"train": len(train_labels), "val": len(val_labels)}
+    classes = len(data["classes"])
+    written = {split: (data.get("splits") or {}).get(split, {}).get("images") for split in counts}
+    if written["train"] == counts["val"] and written["val"] == counts["train"] and counts["train"] != counts["val"]:
+        raise DataError(f"train.beton and val.beton in {root} look swapped: train.beton holds {counts['train']} images and val.beton "
+                        f"{counts['val']}, where {META_NAME} says train {written['train']} and val {written['val']}; rename them back")
+    for split, n in counts.items():
+        if written[split] is not None and written[split] != n:
+            raise DataError(f"{meta} says {split}.beton holds {written[split]} images, but it holds {n}: the files and {META_NAME} "
+                            f"come from different writes; write them again together with scripts/write_ffcv.py")
     labels_classes = int(max(train_labels.max(), val_labels.max())) + 1
+    if labels_classes > classes:
+        raise DataError(f"the labels in {root} go up to {labels_classes - 1}, but {meta} lists {classes} classes: the files and "
+                        f"{META_NAME} come from different data sets; write them again together with scripts/write_ffcv.py")
+    if int(train_labels.max()) + 1 != classes:
+        raise DataError(f"{meta} lists {classes} classes, but the labels in train.beton only reach {int(train_labels.max())}: the files "
+                        f"and {META_NAME} come from different data sets; write them again together with scripts/write_ffcv.py")
+    return classes
+
+
+def _num_classes(root: Path, configured: int | None, train_labels: np.ndarray, val_labels: np.ndarray, rank: int) -> int:
+    """The class count, from ``dataset.json`` when it is there (checked against the files by
+    :func:`_check_meta`), else from the labels (said on rank 0)."""
+    meta = root / META_NAME
     if meta.exists():
-        data = _read_meta(meta)
-        classes = len(data["classes"])
-        written = {split: (data.get("splits") or {}).get(split, {}).get("images") for split in counts}
-        if written["train"] == counts["val"] and written["val"] == counts["train"] and counts["train"] != counts["val"]:
-            raise DataError(f"train.beton and val.beton in {root} look swapped: train.beton holds {counts['train']} images and val.beton "
-                            f"{counts['val']}, where {META_NAME} says train {written['train']} and val {written['val']}; rename them back")
-        for split, n in counts.items():
-            if written[split] is not None and written[split] != n:
-                raise DataError(f"{meta} says {split}.beton holds {written[split]} images, but it holds {n}: the files and {META_NAME} "
-                                f"come from different writes; write them again together with scripts/write_ffcv.py")
-        if labels_classes > classes:
-            raise DataError(f"the labels in {root} go up to {labels_classes - 1}, but {meta} lists {classes} classes: the files and "
-                            f"{META_NAME} come from different data sets; write them again together with scripts/write_ffcv.py")
-        if int(train_labels.max()) + 1 != classes:
-            raise DataError(f"{meta} lists {classes} classes, but the labels in train.beton only reach {int(train_labels.max())}: the files "
-                            f"and {META_NAME} come from different data sets; write them again together with scripts/write_ffcv.py")
+        classes = _check_meta(root, _read_meta(meta), train_labels, val_labels)
         where = f"the data set in {root} ({META_NAME})"
     else:
-        classes = labels_classes
+        classes = int(max(train_labels.max(), val_labels.max())) + 1
         where = f"the data set in {root} (largest label + 1; no {META_NAME} beside the files)"
         if rank == 0:
             print(f"warning: no {META_NAME} in {root}: the class count is the largest label + 1 = {classes}, and the files cannot be "
                   f"checked for being swapped (scripts/write_ffcv.py writes {META_NAME} beside them)", file=sys.stderr)
-            if counts["train"] < counts["val"]:
-                print(f"warning: train.beton holds fewer images ({counts['train']}) than val.beton ({counts['val']}) in {root}: "
+            if len(train_labels) < len(val_labels):
+                print(f"warning: train.beton holds fewer images ({len(train_labels)}) than val.beton ({len(val_labels)}) in {root}: "
                       f"check that they are not swapped", file=sys.stderr)
     n = resolve_num_classes(configured, classes, where)
     low = int(min(train_labels.min(), val_labels.min()))
@@ -419,7 +310,7 @@ def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed
     mean, std = 255 * np.asarray(cfg.mean, dtype=np.float64), 255 * np.asarray(cfg.std, dtype=np.float64)
     decoder = SeededRandomResizedCrop((res, res), None if on_gpu else mean, None if on_gpu else std)
     quasi = cfg.order == "quasi_random"
-    train = _Loader(
+    train = KeyedLoader(
         str(root / "train.beton"), batch_size=batch_size, num_workers=cfg.workers, os_cache=cfg.os_cache,
         order=OrderOption.QUASI_RANDOM if quasi else OrderOption.RANDOM, distributed=world_size > 1, seed=seed, drop_last=True,
         pipelines={"image": [decoder, *image_tail()], "label": label_pipeline()},
@@ -427,7 +318,7 @@ def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed
         traversal=ReproducibleQuasiRandom if quasi else lambda loader: DistributedSamplerOrder(loader, rank, world_size),
     )
     n_val = val_reader.num_samples
-    val = _Loader(
+    val = KeyedLoader(
         str(root / "val.beton"), batch_size=eval_batch_size, num_workers=cfg.workers, os_cache=cfg.os_cache,
         order=OrderOption.SEQUENTIAL, distributed=False, indices=np.arange(n_val, dtype=np.uint64)[rank::world_size], drop_last=False,
         pipelines={
