@@ -122,3 +122,57 @@ def write_presets(path: Path, calibration: Calibration, ham: bool, results: list
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(head + body)
     temporary.replace(path)
+
+
+class CalibrationSearch:
+    """The decision loop of one calibration, without running anything: the caller runs what
+    :meth:`pending` asks for and hands the results to :meth:`record_round`.
+
+    ``grid``: ``(value, target, result)`` per grid run (``result`` a run summary; one that failed,
+    ``{"failed": True}``, is no candidate). :attr:`values` is the value per target read off the grid
+    (None: the grid does not reach it); a round's mean sparsity within :data:`TOLERANCE` of the
+    target accepts the value, otherwise (STR) it moves along the grid's slope for the next round."""
+
+    def __init__(self, calibration: Calibration, targets: list[float], grid: list[tuple[float, float, dict]]) -> None:
+        self.calibration, self.targets = calibration, targets
+        # per target: (value, sparsity) when the sparsity emerges (STR), (value, accuracy after the prune) otherwise
+        self.points: dict[float, list[tuple[float, float]]] = {t: [] for t in targets}
+        for value, target, result in grid:
+            if result.get("failed"):
+                continue  # diverged: the penalty collapsed the network
+            for t in targets if calibration.emergent else [target]:
+                self.points[t].append((value, result["sparsity"] if calibration.emergent else result["test_acc"]))
+        read = interpolate if calibration.emergent else lambda points, _: best_after_prune(points)
+        self.values: dict[float, float | None] = {t: read(self.points[t], t) for t in targets}
+        self.rounds: list[dict[str, Any]] = []
+        self.accepted: dict[float, dict[str, Any]] = {}
+
+    def unreached(self) -> list[float]:
+        """The targets the grid does not reach (a wider grid is needed)."""
+        return [t for t, v in self.values.items() if v is None]
+
+    def pending(self) -> dict[float, float]:
+        """The targets not yet accepted, with the value (rounded as it is run) to verify next."""
+        return {t: float(value_text(v)) for t, v in self.values.items() if t not in self.accepted and v is not None}
+
+    def record_round(self, number: int, results: dict[float, list[dict]]) -> None:
+        """Judge round ``number``: per pending target, the summaries of its runs that did not fail."""
+        for t, v in self.pending().items():
+            runs = results[t]
+            achieved = sum(r["sparsity"] for r in runs) / len(runs)
+            row = {"target": t, "value": v, "round": number, "seeds": len(runs), "achieved": achieved,
+                   "sparsities": [r["sparsity"] for r in runs], "test_acc": sum(r["test_acc"] for r in runs) / len(runs),
+                   "accs": [r["test_acc"] for r in runs]}
+            self.rounds.append(row)
+            corrected = slope_corrected(self.points[t], v, achieved, t) if abs(achieved - t) > TOLERANCE else None
+            if corrected is None:
+                self.accepted[t] = row
+            else:
+                self.values[t] = corrected
+                row["next"] = float(value_text(corrected))
+
+    def done(self) -> bool:
+        return len(self.accepted) == len(self.targets)
+
+    def missed(self) -> list[float]:
+        return [t for t in self.targets if t not in self.accepted]

@@ -33,6 +33,9 @@ TABLE4_ROWS = [
     ("rigl", "RiGL"), ("rigl_signin", "+ Sign-In"), ("rigl_ham", "+ HAM"),
     ("spred", "spred"), ("pilot", "PILoT"), ("str", "STR"), ("str_ham", "+ HAM"),
 ]
+TABLE4_EXPERIMENTS = [experiment for experiment, _ in TABLE4_ROWS]
+#: Table 3's experiments (dense training), each at the standard length and twice it
+TABLE3_EXPERIMENTS = ["dense", "dense_ham", "dense_sam", "dense_sam_ham"]
 TARGETS = (0.8, 0.9, 0.95)
 STANDARD_EPOCHS = {"imagenet": 100, "small": 10}
 #: (baseline, with HAM) pairs whose difference is HAM's gain

@@ -50,9 +50,10 @@ sys.path.insert(0, str(REPO))
 from training.config import compose_config  # noqa: E402
 from analysis import runs as R  # noqa: E402
 from analysis.calibration import (  # noqa: E402
-    BY_EXPERIMENT, CALIBRATIONS, TOLERANCE, Calibration, best_after_prune, interpolate, slope_corrected, value_text, write_presets,
+    BY_EXPERIMENT, CALIBRATIONS, TOLERANCE, Calibration, CalibrationSearch, value_text, write_presets,
 )
 from analysis.stats import mean, mean_std, pct  # noqa: E402
+from analysis.tables import TABLE3_EXPERIMENTS, TABLE4_EXPERIMENTS, TARGETS  # noqa: E402
 from training.config import ConfigError, validate  # noqa: E402
 from training.presets import PRESET_KEYS, apply_preset, calibrate_command, preset_for  # noqa: E402
 from training.records import SUMMARY_NAME  # noqa: E402
@@ -61,10 +62,6 @@ from training.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from training.trajectory import trajectory_config, without_non_trajectory_keys  # noqa: E402
 
 THROUGHPUT = REPO / "configs" / "cluster" / "throughput.yaml"
-DENSE = ["dense", "dense_ham", "dense_sam", "dense_sam_ham"]
-SPARSE = ["random", "random_signin", "random_ham", "acdc", "acdc_signin", "acdc_ham", "rigl", "rigl_signin", "rigl_ham",
-          "spred", "pilot", "str", "str_ham"]
-TARGETS = ["0.8", "0.9", "0.95"]
 
 
 @dataclass
@@ -80,9 +77,9 @@ def cells(table: str, setting: str) -> list[Cell]:
     small = ["setting=small"] if setting == "small" else []
     if table == "table3":
         long = ["trainer.epochs=20"] if setting == "small" else []  # the small run is 10 epochs: double it
-        return [Cell(e, small) for e in DENSE] + [Cell(f"{e}_200ep", small + long) for e in DENSE]
+        return [Cell(e, small) for e in TABLE3_EXPERIMENTS] + [Cell(f"{e}_200ep", small + long) for e in TABLE3_EXPERIMENTS]
     if table == "table4":
-        return [Cell(e, small, {"sparsity.target": TARGETS}) for e in SPARSE]
+        return [Cell(e, small, {"sparsity.target": [f"{t:g}" for t in TARGETS]}) for e in TABLE4_EXPERIMENTS]
     if table == "oneshot":
         return [Cell(e, small) for e in ("dense", "dense_ham")]
     raise ValueError(f"unknown table {table!r}")
@@ -362,48 +359,28 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
         print(f"{missing} grid runs have no result yet" + (f" in {replay}" if replay else "") +
               f"; then up to {args.rounds} verification rounds of {per_round} runs{cost}, at the values the grid gives")
         return None
-    points = {t: [] for t in targets}  # per target: (value, sparsity) for STR, (value, accuracy after prune) otherwise
-    for job, result in grid_runs:
-        if result.get("failed"):
-            continue  # diverged: the penalty collapsed the network; the value is not a candidate
-        value = float(OmegaConf.select(job.cfg, knob))
-        for t in targets if calibration.emergent else [float(job.cfg.sparsity.target)]:
-            points[t].append((value, result["sparsity"] if calibration.emergent else result["test_acc"]))
-    values = {t: (interpolate(points[t], t) if calibration.emergent else best_after_prune(points[t])) for t in targets}
-    outside = [t for t, v in values.items() if v is None]
+    search = CalibrationSearch(calibration, targets, [(float(OmegaConf.select(job.cfg, knob)), float(job.cfg.sparsity.target), result)
+                                                      for job, result in grid_runs])
+    outside = search.unreached()
     if outside:
-        reached = ", ".join(f"{100 * s:.1f} %" for _, s in sorted(points[outside[0]]))
+        reached = ", ".join(f"{100 * s:.1f} %" for _, s in sorted(search.points[outside[0]]))
         stop(f"the grid of {knob} does not reach sparsity.target={outside[0]:g} (its runs reached {reached}): "
              f"widen it with --grid")
-    rounds: list[dict] = []
-    accepted: dict[float, dict] = {}
     for number in range(1, args.rounds + 1):
-        pending = {t: float(value_text(v)) for t, v in values.items() if t not in accepted}
+        pending = search.pending()
         verify = stage([Cell(calibration.experiment, small + [f"{knob}={value_text(v)}"], {"sparsity.target": [f"{t:g}"]})
                         for t, v in pending.items()], range(args.seeds), f"verification round {number}: the values at the table's seeds")
         if any(r is None for _, r in verify):
             print("the verification runs have no result yet" + (f" in {replay}" if replay else ""))
             return None
+        results = {t: [r for job, r in verify if float(job.cfg.sparsity.target) == t and not r.get("failed")] for t in pending}
         for t, v in pending.items():
-            results = [r for job, r in verify if float(job.cfg.sparsity.target) == t and not r.get("failed")]
-            if not results:
+            if not results[t]:
                 stop(f"every verification run of {knob}={value_text(v)} at sparsity.target={t:g} failed (see {sweep_dir})")
-            achieved = mean([r["sparsity"] for r in results])
-            row = {"target": t, "value": v, "round": number, "seeds": len(results), "achieved": achieved,
-                   "sparsities": [r["sparsity"] for r in results], "test_acc": mean([r["test_acc"] for r in results]),
-                   "accs": [r["test_acc"] for r in results]}
-            rounds.append(row)
-            corrected = None
-            if abs(achieved - t) > TOLERANCE:
-                corrected = slope_corrected(points[t], v, achieved, t)
-            if corrected is None:
-                accepted[t] = row
-            else:
-                values[t] = corrected
-                row["next"] = float(value_text(corrected))
-        if len(accepted) == len(targets):
+        search.record_round(number, results)
+        if search.done():
             break
-    missed = [t for t in targets if t not in accepted]
+    missed, accepted = search.missed(), search.accepted
     presets_file = args.presets_file or Path(grid_runs[0][0].cfg.sparsity.calibration)
     presets_file = presets_file if presets_file.is_absolute() else REPO / presets_file
     command = f"python scripts/paper_tables.py calibrate {calibration.name} --setting {setting}"
@@ -411,7 +388,7 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
     write_presets(presets_file, calibration, calibration.name.endswith("_ham"), results, command)
     report = args.report or REPO / "results" / "calibration" / f"{setting}_{calibration.name}.md"
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(calibration_report(calibration, setting, grid_runs, rounds, accepted, command))
+    report.write_text(calibration_report(calibration, setting, grid_runs, search.rounds, accepted, command))
     if execute:
         records = args.records or REPO / "results" / "records" / "calibration" / f"{setting}_{calibration.name}"
         R.archive(sweep_dir, records)
@@ -485,7 +462,7 @@ def main() -> None:
     parser.add_argument("--oneshot-output", type=Path, help="the one-shot table (default: oneshot.md in the sweep directory)")
     parser.add_argument("--calibrate", action="store_true", help="table4: first calibrate the presets its cells lack (or have only derived)")
     calibration = parser.add_argument_group("calibrate")
-    calibration.add_argument("--targets", type=float, nargs="+", default=[float(t) for t in TARGETS])
+    calibration.add_argument("--targets", type=float, nargs="+", default=list(TARGETS))
     calibration.add_argument("--grid", type=float, nargs="+", help="the knob's values (default: the method's grid for the setting)")
     calibration.add_argument("--rounds", type=int, default=3, help="verification rounds at most (STR)")
     calibration.add_argument("--presets-file", type=Path, help="default: the setting's sparsity.calibration")

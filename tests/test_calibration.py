@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from analysis.calibration import CALIBRATIONS, best_after_prune, interpolate, slope_corrected, write_presets
+from analysis.calibration import CALIBRATIONS, CalibrationSearch, best_after_prune, interpolate, slope_corrected, write_presets
 from tests.e2e import REPO, env
 from tests.test_paper_tables import paper_tables
 from tests.compose import prepare
@@ -225,3 +225,28 @@ def test_calibrate_small_reproduces_the_small_presets_from_its_committed_records
             assert abs(value / SMALL_BY_HAND[method][target] - 1) <= 0.02
         else:
             assert value == SMALL_BY_HAND[method][target]
+
+
+def test_the_search_reads_the_grid_moves_along_its_slope_and_accepts_within_the_tolerance():
+    """STR: the grid (λ, sparsity) = (1e-3, 0.7), (2e-3, 0.9) and a diverged 3e-3 put target 0.8 at
+    λ = 1.5e-3 by hand; a round that reaches 0.78 moves it by 0.02 · (1e-3 / 0.2) to 1.6e-3, and
+    0.802 (within ±0.005) accepts it. 0.95 lies beyond the grid."""
+    grid = [(1e-3, 0.8, {"sparsity": 0.7}), (2e-3, 0.8, {"sparsity": 0.9}), (3e-3, 0.8, {"failed": True})]
+    search = CalibrationSearch(CALIBRATIONS["str"], [0.8, 0.95], grid)
+    assert search.unreached() == [0.95] and search.values[0.8] == pytest.approx(1.5e-3)
+    search = CalibrationSearch(CALIBRATIONS["str"], [0.8], grid)
+    assert search.pending() == {0.8: 1.5e-3}
+    search.record_round(1, {0.8: [{"sparsity": 0.77, "test_acc": 0.5}, {"sparsity": 0.79, "test_acc": 0.6}]})
+    assert not search.done() and search.pending() == {0.8: pytest.approx(1.6e-3)} and search.rounds[0]["next"] == 1.6e-3
+    search.record_round(2, {0.8: [{"sparsity": 0.802, "test_acc": 0.55}]})
+    assert search.done() and search.missed() == [] and search.accepted[0.8]["value"] == 1.6e-3
+    assert [r["round"] for r in search.rounds] == [1, 2] and search.rounds[0]["test_acc"] == pytest.approx(0.55)
+
+
+def test_the_search_for_a_pruned_method_takes_the_best_accuracy_per_target_and_accepts_it_at_once():
+    grid = [(1e-4, 0.8, {"test_acc": 0.6, "sparsity": 0.8}), (3e-4, 0.8, {"test_acc": 0.7, "sparsity": 0.8}),
+            (1e-4, 0.9, {"test_acc": 0.5, "sparsity": 0.9}), (3e-4, 0.9, {"test_acc": 0.4, "sparsity": 0.9})]
+    search = CalibrationSearch(CALIBRATIONS["pilot"], [0.8, 0.9], grid)
+    assert search.pending() == {0.8: 3e-4, 0.9: 1e-4}
+    search.record_round(1, {0.8: [{"sparsity": 0.8, "test_acc": 0.7}], 0.9: [{"sparsity": 0.9, "test_acc": 0.5}]})
+    assert search.done()
