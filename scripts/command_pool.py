@@ -1,8 +1,11 @@
-"""Run training commands a few at a time, most expensive first, each with its own log: the worker
-pool of ``scripts/small_suite.py`` and ``scripts/small_experiments.py``."""
+"""Run training commands: :func:`run_command` (the one place a script starts ``train.py``),
+:func:`check_sweep_exit` (what a multirun's exit code means), and :func:`run_steps`, the worker
+pool of ``scripts/small_suite.py`` and ``scripts/small_experiments.py`` (a few at a time, most
+expensive first, each with its own log); ``scripts/paper_tables.py`` launches one after another."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import threading
 import time
@@ -13,6 +16,28 @@ from training.records import SUMMARY_NAME
 from training.rundir import FAILED_NAME
 
 REPO = Path(__file__).resolve().parent.parent
+#: a multirun's exit code when some of its jobs failed: the sweep lists them itself
+#: (``training.hydra_callbacks.SweepReport``) and they are kept as failed records, not an error here
+SOME_JOBS_FAILED = 1
+
+
+def run_command(command: list[str], log: Path | None = None) -> int:
+    """Run ``command`` in the repository (output to ``log`` when given) and return its exit code."""
+    if log is None:
+        return subprocess.run(command, cwd=REPO).returncode
+    with log.open("w") as out:
+        return subprocess.run(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT).returncode
+
+
+def sweep_failed(returncode: int | None) -> bool:
+    """Whether a multirun stopped (not run, or an exit code other than 0 and :data:`SOME_JOBS_FAILED`)."""
+    return returncode not in (0, SOME_JOBS_FAILED)
+
+
+def check_sweep_exit(returncode: int | None, command: list[str]) -> None:
+    """Stop the script when a multirun stopped (see :func:`sweep_failed`), naming the command."""
+    if sweep_failed(returncode):
+        raise SystemExit(f"the sweep stopped with exit code {returncode}: {shlex.join(command)}")
 
 
 @dataclass
@@ -42,8 +67,7 @@ def run_steps(steps: list[Step], workers: int, logs: Path, expected: list[Path])
                 step = queue.pop(0)
             log = logs / (step.name.replace(" ", "_").replace("/", "-")[:120] + ".log")
             start = time.monotonic()
-            with log.open("w") as out:
-                step.returncode = subprocess.run(step.command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT).returncode
+            step.returncode = run_command(step.command, log)
             step.seconds = time.monotonic() - start
             print(f"[pool] {step.name}: exit {step.returncode} after {step.seconds:.0f} s (log: {log})", flush=True)
 

@@ -34,7 +34,6 @@ import argparse
 import copy
 import json
 import shlex
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -54,6 +53,7 @@ from analysis.calibration import (  # noqa: E402
 )
 from analysis.stats import mean, mean_std, pct  # noqa: E402
 from analysis.tables import TABLE3_EXPERIMENTS, TABLE4_EXPERIMENTS, TARGETS  # noqa: E402
+from scripts.command_pool import check_sweep_exit, run_command  # noqa: E402
 from training.config import ConfigError, validate  # noqa: E402
 from training.presets import PRESET_KEYS, apply_preset, calibrate_command, preset_for  # noqa: E402
 from training.records import SUMMARY_NAME  # noqa: E402
@@ -257,9 +257,7 @@ def launch(jobs: list[Job], launcher: str, sweep_dir: Path, extra: list[str], dr
     for command in multirun_commands(jobs, launcher, sweep_dir, extra):
         print("+", shlex.join([command[0], str(REPO / command[1]), *command[2:]]), flush=True)  # runnable from any directory
         if not dry_run:
-            returncode = subprocess.run(command, cwd=REPO).returncode
-            if returncode not in (0, 1):  # 1: some jobs failed, listed by the sweep itself
-                raise SystemExit(f"the sweep stopped with exit code {returncode}")
+            check_sweep_exit(run_command(command), command)
 
 
 def hours(jobs: list[Job]) -> float:
@@ -308,7 +306,7 @@ def run_table(args: argparse.Namespace, sweep_dir: Path) -> None:
         output = args.oneshot_output.resolve() if args.oneshot_output else sweep_dir / "oneshot.md"
         command = [sys.executable, "scripts/oneshot_prune.py", *runs, "--output", str(output)]
         print("+", shlex.join([command[0], str(REPO / command[1]), *command[2:]]), flush=True)
-        raise SystemExit(subprocess.run(command, cwd=REPO).returncode)
+        raise SystemExit(run_command(command))
 
 
 def calibrations_needed(jobs: list[Job]) -> dict[str, list[float]]:

@@ -355,7 +355,7 @@ def verdict_table(command: str) -> tuple[str, list[dict]]:
                            "df": v.result.df, "p": v.result.p, "p_holm": v.p_holm, "detectable_points": v.detectable,
                            "seeds_treated_baseline": seeds})
         records.append(record)
-    lines += ["", "Seeds: treated/baseline per cell. HAM's α: " + ", ".join(f"{m} {a:g}" for m, a in alphas.items())
+    lines += ["", "Seeds: treated/baseline per cell.", "HAM's α: " + ", ".join(f"{m} {a:g}" for m, a in alphas.items())
               + " (configs/ham/; the rule: results/alpha_rule.md)."]
     return "\n".join(lines) + "\n", records
 

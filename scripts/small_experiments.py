@@ -11,7 +11,9 @@ The presets per target of STR, PILoT and spred are measured by ``python scripts/
 calibrate <method> --setting small`` (results/calibration/); mirror-presets is the sweep that chose
 PILoT's alpha-growth G (configs/sparsity/pilot.yaml), which calibrate keeps fixed.
 
-Each sweep is a Hydra multirun of train.py (runs already finished are resumed, i.e. skipped). The
+Each sweep is one or more Hydra multiruns of train.py from the sweep configs in ``configs/sweep/``
+(``python train.py -m +sweep=ham_grid`` runs one alone; runs already finished are resumed, i.e.
+skipped); this script runs them a few at a time and writes the table. The
 runs' records (``summary.json``, or the config of a failed run) are copied to
 ``results/records/<sweep>/`` and the table is built from there, so it can be checked and rebuilt.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -27,40 +30,56 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from omegaconf import OmegaConf  # noqa: E402
+
 from analysis import runs as R  # noqa: E402
 from analysis.stats import mean, mean_std, pct, sample_std  # noqa: E402
-from scripts.command_pool import Step, run_steps  # noqa: E402
+from scripts.command_pool import Step, check_sweep_exit, run_steps  # noqa: E402
 
+#: added to every sweep's command (small_claims' sweeps, which have no sweep config, take setting=small from here)
 COMMON = ["setting=small", "logger=disabled", "trainer.progress=false"]
+SWEEP_CONFIGS = REPO / "configs" / "sweep"
+
+
+def sweep_params(overrides: list[str]) -> dict[str, str]:
+    """What a multirun sweeps: its ``+sweep=<name>`` config's ``hydra.sweeper.params``, with the
+    other overrides on top (as Hydra's basic sweeper merges them)."""
+    params: dict[str, str] = {}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key == "+sweep":
+            config = OmegaConf.load(SWEEP_CONFIGS / f"{value}.yaml")
+            params.update({k: str(v) for k, v in config.hydra.sweeper.params.items()})
+        else:
+            params[key] = value
+    return params
+
+
+def multiruns(configs: list[str], split: str | None = None) -> list[list[str]]:
+    """One multirun per sweep config (``configs/sweep/<name>.yaml``); a config that sweeps ``split``
+    becomes one multirun per value of it, so that workers can share it."""
+    runs = []
+    for name in configs:
+        values = sweep_params([f"+sweep={name}"]).get(split or "")
+        runs += [[f"+sweep={name}"]] if values is None else [[f"+sweep={name}", f"{split}={v}"] for v in values.split(",")]
+    return runs
+
+
+def job_count(overrides: list[str]) -> int:
+    """The number of jobs of a multirun: the product of its swept keys' value counts."""
+    return math.prod(len(value.split(",")) for value in sweep_params(overrides).values())
+
+
+#: the sweeps, each from its configs in configs/sweep/ (the multirun's directory is the first's hydra.sweep.dir)
 SWEEPS = {
-    "ham-grid": {
-        "dir": "multirun/ham_grid",
-        # one multirun per alpha, so that two workers (scripts/small_suite.py) can share the grid
-        "overrides": [["+experiment=dense", "trainer.seed=0,1,2"]]
-        + [["+experiment=dense_ham", f"ham.alpha={alpha}", "ham.beta=0,1e-3,1e-2", "trainer.seed=0,1,2"] for alpha in (5, 10, 20, 50, 100, 200)],
-        "output": "results/ham_grid.md",
-    },
-    "mirror-presets": {
-        "dir": "multirun/mirror_presets",
-        "overrides": [
-            ["+experiment=pilot", "sparsity.pilot_alpha=1e-4,3e-4,5e-4,1e-3,2e-3,3e-3,1e-2", "sparsity.pilot_alpha_growth=10,117.39",
-             "sparsity.target=0.8,0.9,0.95"],
-            ["+experiment=spred", "sparsity.spred_weight_decay=1e-4,3e-4,5e-4,1e-3,3e-3,1e-2,3e-2", "sparsity.target=0.8,0.9,0.95"],
-        ],
-        "output": "results/mirror_presets.md",
-    },
-    "ham-weight-decay": {
-        "dir": "multirun/ham_weight_decay",
-        "overrides": [["+experiment=dense_ham", "ham.keep_weight_decay=true,false", "trainer.seed=0,1,2"]],
-        "output": "results/ham_weight_decay.md",
-    },
-    "signin-weight-decay": {
-        "dir": "multirun/signin_weight_decay",
-        "overrides": [["+experiment=random_signin,acdc_signin,rigl_signin", "sparsity.sign_in_weight_decay=true,false", "sparsity.target=0.9",
-                       "trainer.seed=0,1,2"]],
-        "output": "results/signin_weight_decay.md",
-    },
+    "ham-grid": {"configs": ["ham_grid_baseline", "ham_grid"], "split": "ham.alpha", "output": "results/ham_grid.md"},
+    "mirror-presets": {"configs": ["mirror_presets_pilot", "mirror_presets_spred"], "output": "results/mirror_presets.md"},
+    "ham-weight-decay": {"configs": ["ham_weight_decay"], "output": "results/ham_weight_decay.md"},
+    "signin-weight-decay": {"configs": ["signin_weight_decay"], "output": "results/signin_weight_decay.md"},
 }
+for _sweep in SWEEPS.values():
+    _sweep["overrides"] = multiruns(_sweep["configs"], _sweep.get("split"))
+    _sweep["dir"] = str(OmegaConf.load(SWEEP_CONFIGS / f"{_sweep['configs'][0]}.yaml").hydra.sweep.dir)
 
 
 def sweep_commands(sweep: dict, extra: list[str], sweep_dir: Path | str | None = None) -> list[list[str]]:
@@ -76,13 +95,10 @@ MODEL_COST = {"lenet300_100": 1.0, "cnn_small": 9.0}
 
 def step_cost(overrides: list[str]) -> float:
     """A multirun's cost in 10-epoch LeNet-300-100 runs: its number of jobs, its model and length."""
-    runs, model, epochs = 1, "lenet300_100", 10
-    for o in overrides:
-        key, _, value = o.lstrip("+").partition("=")
-        runs *= len(value.split(","))
-        model = value if key == "model" else model
-        epochs = int(value.split(",")[0]) if key == "trainer.epochs" else epochs
-    return runs * MODEL_COST.get(model, 1.0) * epochs / 10
+    params = sweep_params(overrides)
+    model = params.get("model", "lenet300_100")
+    epochs = int(params.get("trainer.epochs", "10").split(",")[0])
+    return job_count(overrides) * MODEL_COST.get(model, 1.0) * epochs / 10
 
 
 def sweep_steps(name: str, sweep: dict, extra: list[str], sweep_dir: Path | str | None = None) -> list[Step]:
@@ -98,8 +114,7 @@ def run_sweep(name: str, sweep: dict, workers: int) -> None:
     steps = sweep_steps(name, sweep, [f"trainer.threads={threads}"])
     run_steps(steps, workers, REPO / sweep["dir"] / "logs", [])
     for step in steps:
-        if step.returncode not in (0, 1):
-            raise SystemExit(f"the sweep stopped with exit code {step.returncode}: {' '.join(step.command)}")
+        check_sweep_exit(step.returncode, step.command)
 
 
 def load_runs(records_dir: Path) -> list[dict]:

@@ -35,6 +35,7 @@ import os
 import platform
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -43,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
 from scripts import paper_tables, small_experiments  # noqa: E402  (scripts/ is a namespace package)
-from scripts.command_pool import Step, run_steps  # noqa: E402
+from scripts.command_pool import Step, run_steps, sweep_failed  # noqa: E402
 from scripts.markdown_sections import replace_section  # noqa: E402
 from training.config import ConfigError  # noqa: E402
 from training.rundir import FAILED_NAME  # noqa: E402
@@ -81,10 +82,7 @@ def training_steps(parts: list[str], seeds: int, sweep_dir: Path, extra: list[st
         sweep = small_experiments.SWEEPS["ham-grid"]
         own = [o for o in extra if o not in small_experiments.COMMON]  # the sweep adds those itself
         for overrides, command in zip(sweep["overrides"], small_experiments.sweep_commands(sweep, own, sweep_dir / "ham_grid")):
-            runs = 1
-            for o in overrides[1:]:
-                runs *= len(o.split("=", 1)[1].split(","))
-            steps.append(Step("ham-grid " + " ".join(overrides), command, _cost([], 10, runs)))
+            steps.append(Step("ham-grid " + " ".join(overrides), command, _cost([], 10, small_experiments.job_count(overrides))))
     return steps, expected
 
 
@@ -132,13 +130,19 @@ README_TABLES = [
 ]
 
 
-def update_readme(compare_dir: Path, readme: Path = REPO / "README.md") -> None:
-    """Put the suite's tables (without their titles) and their notes between the README's small-suite markers."""
+def _wrapped(text: str) -> str:
+    """Prose of a generated section, in lines of at most 110 characters (tests/test_readme.py)."""
+    return textwrap.fill(text, 110, break_long_words=False, break_on_hyphens=False)
+
+
+def update_readme(compare_dir: Path, readme: Path = REPO / "results" / "README.md") -> None:
+    """Put the suite's tables (without their titles) and their notes between the small-suite markers of
+    ``results/README.md`` (the README opens with the claims' verdicts and links there)."""
     parts = []
     for name, title, note in README_TABLES:
         if (compare_dir / name).exists():
             body = (compare_dir / name).read_text().split("\n", 2)[2]  # without the "# ..." line and the blank after it
-            parts += [f"**{title}** (`results/compare/{name}`)", "", body, *([note, ""] if note else [])]
+            parts += [_wrapped(f"**{title}** (`results/compare/{name}`)"), "", body, *([_wrapped(note), ""] if note else [])]
     replace_section(readme, "small-suite", "\n".join(parts))
 
 
@@ -224,7 +228,7 @@ def main() -> int:
     if not steps:  # a rerun: every multirun's jobs are finished, with the configuration they have now
         print(f"[suite] all {len(expected)} table runs are finished: nothing to train", flush=True)
     run_steps(steps, args.workers, sweep_dir / "logs", expected)
-    failed = [s for s in steps if s.returncode not in (0, 1)]  # 1: some runs of a sweep failed (archived as failed)
+    failed = [s for s in steps if sweep_failed(s.returncode)]
     if "oneshot" in args.parts:
         dense = [str(j.run_dir) for j in paper_tables.expand("oneshot", "small", args.seeds, sweep_dir / "paper", QUIET + extra, args.seeds_from)
                  if args.experiments is None or j.experiment in args.experiments]

@@ -88,9 +88,10 @@ def test_the_readme_section_is_the_committed_tables_with_the_table4_note(tmp_pat
     from scripts import small_suite
 
     readme = tmp_path / "README.md"
-    readme.write_text((REPO / "README.md").read_text())
+    readme.write_text((REPO / "results" / "README.md").read_text())
     small_suite.update_readme(REPO / "results" / "compare", readme)
-    assert readme.read_text() == (REPO / "README.md").read_text(), "README is stale: run python scripts/small_suite.py --tables-only"
+    assert readme.read_text() == (REPO / "results" / "README.md").read_text(), \
+        "results/README.md is stale: run python scripts/small_suite.py --tables-only"
     section = readme.read_text().split("<!-- small-suite:start -->")[1].split("<!-- small-suite:end -->")[0]
     table4 = (REPO / "results" / "compare" / "table4_small.md").read_text().rstrip().splitlines()
     last_row = section.index(table4[-1])

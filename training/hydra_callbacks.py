@@ -9,6 +9,7 @@ itself, run before it creates a directory or after a multirun ends.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -61,6 +62,13 @@ def _too_long(parts: list[str] | tuple[str, ...], existing: Path) -> str | None:
     return f"{longest[:60]}... is {size} bytes, more than the file system allows for a name ({allowed})" if size > allowed else None
 
 
+def sweep_overrides(config: DictConfig) -> list[str]:
+    """A multirun's overrides as Hydra's basic sweeper sees them: ``hydra.sweeper.params`` (a sweep
+    config, ``+sweep=<name>``) first, then the command line's (which win for the same key)."""
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    return [f"{key}={value}" for key, value in params.items()] + list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
+
+
 def longest_job_dirname(config: DictConfig) -> str:
     """The longest ``${hydra:job.override_dirname}`` a job of this multirun gets, built as Hydra's
     basic sweeper (one ``key=value`` per key, the sweep's values as strings) and its config loader
@@ -69,7 +77,7 @@ def longest_job_dirname(config: DictConfig) -> str:
 
     naming = config.hydra.job.config.override_dirname
     lines: dict[str, str] = {}
-    for override in OverridesParser.create().parse_overrides(OmegaConf.to_container(config.hydra.overrides.task, resolve=False)):
+    for override in OverridesParser.create().parse_overrides(sweep_overrides(config)):
         key = override.get_key_element()
         swept = override.is_sweep_override() and override.is_discrete_sweep()
         values = list(override.sweep_string_iterator()) if swept else [override.get_value_element_as_str()]
@@ -182,10 +190,10 @@ class LocalSweepThreads(Callback):
 
         if not str(OmegaConf.select(config, "hydra.launcher._target_")).endswith("LocalLauncher"):
             return
-        jobs = 1
-        for override in OverridesParser.create().parse_overrides(list(config.hydra.overrides.task)):
-            if override.is_sweep_override():
-                jobs *= len(list(override.sweep_iterator()))
+        swept = {}  # per key, its number of values (a command-line key replaces the sweep config's)
+        for override in OverridesParser.create().parse_overrides(sweep_overrides(config)):
+            swept[override.get_key_element()] = len(list(override.sweep_iterator())) if override.is_sweep_override() else 1
+        jobs = math.prod(swept.values())
         batch = OmegaConf.select(config, "hydra.sweeper.max_batch_size") or jobs
         cores = len(os.sched_getaffinity(0))
         os.environ[SWEEP_THREADS_VARIABLE] = str(max(1, cores // max(1, min(jobs, batch))))
