@@ -94,12 +94,18 @@ class OptimizerWrapper(torch.optim.Optimizer):
     #: attributes that are scratch memory: not pickled, rebuilt empty by :meth:`_reset_scratch`
     scratch: tuple[str, ...] = ()
 
+    #: what an LR scheduler puts on the instance it is built on (its wrapper of ``step`` and the flag
+    #: that wrapper sets): a torch optimizer does not pickle them, and neither does this one
+    scheduler_patch: tuple[str, ...] = ("step", "_opt_called")
+
     def __getstate__(self) -> dict[str, Any]:
-        """Everything but hooks (torch.optim drops them too) and scratch memory; the wrapped
+        """Everything but hooks (torch.optim drops them too), an LR scheduler's patch of ``step``
+        (as a torch optimizer's pickle and deepcopy leave it out) and scratch memory; the wrapped
         optimizer travels inside, and pickle's memo keeps ``param_groups``/``state`` shared."""
         return {
             key: value for key, value in self.__dict__.items()
-            if key not in self.scratch and not (key.startswith("_optimizer_") and key.endswith("_hooks"))
+            if key not in self.scratch and key not in self.scheduler_patch
+            and not (key.startswith("_optimizer_") and key.endswith("_hooks"))
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -209,3 +209,40 @@ def test_the_hyperbolic_step_compiles_to_one_graph_without_breaks():
     F.cross_entropy(model(X), Y).backward()
     explanation = torch._dynamo.explain(opt.hyperbolic_step)()
     assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), explanation.break_reasons
+
+
+SCHEDULERS = {  # the kinds the README and the docs use
+    "step": lambda opt: torch.optim.lr_scheduler.StepLR(opt, 2, gamma=0.5),
+    "cosine": lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10),
+    "one_cycle": lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, total_steps=20),
+}
+
+
+def _train_scheduled(model, opt, scheduler, steps: int) -> None:
+    for _ in range(steps):
+        _train(model, opt, 1)
+        scheduler.step()
+
+
+@pytest.mark.parametrize("scheduler", sorted(SCHEDULERS))
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("copier", [copy.deepcopy, _pickled], ids=["deepcopy", "pickle"])
+def test_a_copy_with_a_scheduler_attached_behaves_as_a_torch_optimizers(kind, copier, scheduler):
+    """The scheduler patches ``step`` on the instance it is built on; a torch optimizer's copy
+    leaves the patch out (checked on SGD beside it), and so does ours. Copied together with its
+    scheduler (as a checkpointing framework copies them), the copy continues exactly like the original."""
+    reference = torch.optim.SGD(_model().parameters(), lr=0.1)
+    SCHEDULERS[scheduler](reference)
+    model = _model()
+    opt = _stack(kind, model)
+    schedule = SCHEDULERS[scheduler](opt)
+    _train_scheduled(model, opt, schedule, 3)
+    model2, opt2, schedule2 = copier((model, opt, schedule))
+    assert ("step" in vars(copier(reference))) is ("step" in vars(opt2)) is False
+    assert hasattr(opt.step, "_wrapped_by_lr_sched")  # the original keeps its scheduler
+    assert schedule2.optimizer is opt2
+    _train_scheduled(model, opt, schedule, 4)
+    _train_scheduled(model2, opt2, schedule2, 4)
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"] != 0.1
+    for a, b in zip(_weights(model), _weights(model2)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
