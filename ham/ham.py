@@ -165,15 +165,13 @@ class HAM(OptimizerWrapper):
             params = self._selected(group)
             if not params:
                 continue
-            lr = float(group["lr"])
             alpha = float(group.get("ham_alpha", self.alpha))
             beta = float(group.get("ham_beta", self.beta))
             # Exponent in base 2: e2 = log2(e)·(-lr·α·sign·g - lr·β), clamped to log2(e)·[-c, c].
-            coef, bias, bound = -lr * alpha * LOG2E, -lr * beta * LOG2E, self.clamp * LOG2E
+            coef, bias_t = _exponent_scalars(group["lr"], alpha, beta, params[0])
+            bound = self.clamp * LOG2E
             grads = [p.grad for p in params]
             group_signs = None if signs is None else [signs[p] for p in params]
-            # The bias as a 0-dim tensor on the parameters' device: filled there, so no host copy.
-            bias_t = torch.full((), bias, dtype=params[0].dtype, device=params[0].device)
             if self.fused:
                 _fused_step(params, grads, group_signs, coef, bias_t, bound)
             elif params[0].device.type != "cpu" or torch.compiler.is_compiling():
@@ -221,6 +219,20 @@ class HAM(OptimizerWrapper):
         if key not in self._workspace:
             self._workspace[key] = torch.empty(self.cpu_chunk_size, device=p.device, dtype=p.dtype)
         return self._workspace[key]
+
+
+def _exponent_scalars(lr: float | torch.Tensor, alpha: float, beta: float, like: torch.Tensor) -> tuple[float | torch.Tensor, torch.Tensor]:
+    """``coef = -lr·α·log2(e)`` and ``bias = -lr·β·log2(e)``, the bias a 0-dim tensor on ``like``'s
+    device and dtype. A tensor learning rate (PyTorch's recipe for a compiled step under an LR
+    scheduler, ``SGD(params, lr=torch.tensor(0.05))``) stays a tensor under the compiler and on an
+    accelerator: no ``.item()``, so no graph break, no recompilation per value and no host sync. A
+    float learning rate that changes recompiles a compiled step, as it does torch's optimizers: the
+    compiler guards on the value it reads from the param group."""
+    if isinstance(lr, torch.Tensor) and (torch.compiler.is_compiling() or lr.device.type != "cpu"):
+        lr = lr.to(device=like.device, dtype=like.dtype)
+        return lr * (-alpha * LOG2E), lr * (-beta * LOG2E)
+    lr = float(lr)
+    return -lr * alpha * LOG2E, torch.full((), -lr * beta * LOG2E, dtype=like.dtype, device=like.device)
 
 
 def _hyperbolic_inplace(
@@ -271,7 +283,7 @@ def _flat_step(
     params: list[torch.Tensor],
     grads: list[torch.Tensor],
     signs: list[torch.Tensor] | None,
-    coef: float,
+    coef: float | torch.Tensor,
     bias: torch.Tensor,
     bound: float,
 ) -> None:
@@ -333,7 +345,7 @@ def _fused_step(
     params: list[torch.Tensor],
     grads: list[torch.Tensor],
     signs: list[torch.Tensor] | None,
-    coef: float,
+    coef: float | torch.Tensor,
     bias: torch.Tensor,
     bound: float,
 ) -> None:
@@ -342,5 +354,5 @@ def _fused_step(
     global _compiled_kernel
     if _compiled_kernel is None:
         _compiled_kernel = torch.compile(_fused_kernel, dynamic=False)
-    coefs = torch.stack([torch.full_like(bias, coef), bias])
+    coefs = torch.stack([coef if isinstance(coef, torch.Tensor) else torch.full_like(bias, coef), bias])
     _compiled_kernel(params, grads, signs, coefs, bound)

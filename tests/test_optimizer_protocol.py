@@ -11,6 +11,7 @@ import pickle
 import pytest
 import torch
 import torch.nn.functional as F
+from torch._dynamo.utils import counters
 
 from ham import HAM, SAM
 
@@ -246,3 +247,56 @@ def test_a_copy_with_a_scheduler_attached_behaves_as_a_torch_optimizers(kind, co
     assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"] != 0.1
     for a, b in zip(_weights(model), _weights(model2)):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _tensor_lr_stack(kind: str, model: torch.nn.Module) -> torch.optim.Optimizer:
+    base = torch.optim.SGD(model.parameters(), lr=torch.tensor(0.1), momentum=0.9, weight_decay=1e-3)
+    return HAM(base, alpha=30.0, beta=0.01) if kind == "ham" else HAM(SAM(base, rho=0.1), alpha=30.0, beta=0.01)
+
+
+@pytest.mark.parametrize("kind", ["ham", "ham_over_sam"])
+def test_a_compiled_step_under_a_scheduler_compiles_once_with_a_tensor_learning_rate(kind):
+    """PyTorch's recipe for a compiled step under an LR scheduler: a tensor learning rate. The
+    schedule changes it every step; after the first two steps (which compile, as for plain SGD:
+    its momentum buffers appear in the first) 22 more steps compile nothing, and the weights are
+    those of the same steps run eagerly. (Reading the rate with .item() broke the graph there and
+    recompiled HAM's per-tensor path once per shape, until the compiler gave up.)"""
+    graphs = []
+
+    def counting(gm, example_inputs):  # a backend that counts the graphs Dynamo hands it
+        graphs.append(gm)
+        return gm.forward
+
+    def run(compiled: bool) -> list[torch.Tensor]:
+        torch._dynamo.reset()
+        counters.clear()
+        model = _model()
+        opt = _tensor_lr_stack(kind, model)
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + 0.3 * step))
+        sam = kind == "ham_over_sam"
+
+        def steps():
+            if sam:
+                opt.first_step(zero_grad=True)
+                F.cross_entropy(model(X), Y).backward()
+                opt.second_step(zero_grad=True)
+            else:
+                opt.step()
+                opt.zero_grad()
+
+        update = torch.compile(steps, backend=counting) if compiled else steps
+        for step in range(24):
+            F.cross_entropy(model(X), Y).backward()
+            update()
+            schedule.step()
+            if step == 1:
+                after_warm_up = len(graphs)
+        if compiled:
+            assert len(graphs) == after_warm_up, f"{len(graphs) - after_warm_up} graphs compiled after the first two steps"
+            # no frame fell back to eager (a graph break inside HAM's loop over the groups did)
+            assert counters["frames"]["ok"] == counters["frames"]["total"] and not counters["unimplemented"], dict(counters["unimplemented"])
+        assert float(opt.param_groups[0]["lr"]) < 0.02  # the schedule did change it
+        return _weights(model)
+
+    for a, b in zip(run(True), run(False)):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
