@@ -33,16 +33,21 @@ def _stack(kind: str, model: torch.nn.Module) -> torch.optim.Optimizer:
     return HAM(SAM(base, rho=0.1), alpha=30.0, beta=0.01)
 
 
+def _update(model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+    """One update from the gradients in ``.grad`` (SAM: its two steps, with the perturbed point's)."""
+    if isinstance(opt, SAM) or isinstance(getattr(opt, "base_optimizer", None), SAM):
+        opt.first_step(zero_grad=True)
+        F.cross_entropy(model(X), Y).backward()
+        opt.second_step(zero_grad=True)
+    else:
+        opt.step()
+        opt.zero_grad()
+
+
 def _train(model: torch.nn.Module, opt: torch.optim.Optimizer, steps: int) -> None:
     for _ in range(steps):
         F.cross_entropy(model(X), Y).backward()
-        if isinstance(opt, SAM) or isinstance(getattr(opt, "base_optimizer", None), SAM):
-            opt.first_step(zero_grad=True)
-            F.cross_entropy(model(X), Y).backward()
-            opt.second_step(zero_grad=True)
-        else:
-            opt.step()
-            opt.zero_grad()
+        _update(model, opt)
 
 
 def _weights(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -273,21 +278,10 @@ def test_a_compiled_step_under_a_scheduler_compiles_once_with_a_tensor_learning_
         model = _model()
         opt = _tensor_lr_stack(kind, model)
         schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + 0.3 * step))
-        sam = kind == "ham_over_sam"
-
-        def steps():
-            if sam:
-                opt.first_step(zero_grad=True)
-                F.cross_entropy(model(X), Y).backward()
-                opt.second_step(zero_grad=True)
-            else:
-                opt.step()
-                opt.zero_grad()
-
-        update = torch.compile(steps, backend=counting) if compiled else steps
+        update = torch.compile(_update, backend=counting) if compiled else _update
         for step in range(24):
             F.cross_entropy(model(X), Y).backward()
-            update()
+            update(model, opt)
             schedule.step()
             if step == 1:
                 after_warm_up = len(graphs)
