@@ -83,6 +83,12 @@ class HAM(OptimizerWrapper):
         fused: bool = False,
     ) -> None:
         self.check_arguments(alpha=alpha, beta=beta, clamp=clamp, max_weight_norm=max_weight_norm, sign=sign)
+        inner = optimizer
+        while isinstance(inner, OptimizerWrapper):
+            if isinstance(inner, HAM):
+                raise ValueError(f"HAM wraps an optimizer that already applies HAM ({type(optimizer).__name__}): the hyperbolic step "
+                                 f"would run twice per step; wrap the base optimizer once, HAM(optimizer, alpha=..., beta=...)")
+            inner = inner.base_optimizer
         super().__init__(optimizer)
         self.alpha = float(alpha)
         self.beta = float(beta)

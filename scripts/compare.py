@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
 from analysis import tables as T  # noqa: E402
+from training.records import wandb_credentials_found  # noqa: E402
 
 
 TABLES = {"3": ("Table 3 (dense)", T.table3, lambda runs, setting: T.cell_records(runs, setting, "3")),
@@ -50,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.sources and not args.wandb:
         parser.error("give run/sweep/records directories, or --wandb entity/project")
+    if args.wandb and not wandb_credentials_found():  # wandb.Api() would stop with a traceback
+        print(f"error: --wandb {args.wandb[0]} needs W&B credentials and none were found (no WANDB_API_KEY, no `wandb login` entry "
+              f"in ~/.netrc): run `wandb login` or set WANDB_API_KEY, or compare the runs' directories (offline runs: their "
+              f"outputs/ or multirun/ folders)", file=sys.stderr)
+        return 2
     runs = R.from_disk(args.sources) + [r for path in args.wandb for r in R.from_wandb(path)]
     finished = [r for r in runs if r.status == "finished"]
     settings = sorted({r.setting for r in finished}) if args.setting == "all" else [args.setting]

@@ -230,3 +230,17 @@ def test_damaged_runs_and_missing_sources_are_listed_and_the_good_runs_compared(
                              timeout=300)
     assert nothing.returncode == 2 and nothing.stderr.startswith("error: no run could be read in"), nothing.stderr
     assert all(reason in nothing.stderr for _, _, reason in DAMAGES.values()) and "does not exist" in nothing.stderr
+
+
+def test_compare_without_wandb_credentials_is_one_sentence(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {"HOME": str(tmp_path), "PYTHONPATH": str(repo)}
+    result = subprocess.run([sys.executable, "scripts/compare.py", "--wandb", "me/ham"], cwd=repo, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: --wandb me/ham needs W&B credentials") and "wandb login" in result.stderr

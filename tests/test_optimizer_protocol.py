@@ -294,3 +294,12 @@ def test_a_compiled_step_under_a_scheduler_compiles_once_with_a_tensor_learning_
 
     for a, b in zip(run(True), run(False)):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_ham_over_ham_is_refused_in_one_sentence():
+    model = _model()
+    for inner in (HAM(torch.optim.SGD(model.parameters(), lr=0.1)), SAM(HAM(torch.optim.SGD(model.parameters(), lr=0.1)))):
+        with pytest.raises(ValueError, match="already applies HAM .*would run twice per step"):
+            HAM(inner)
+    HAM(SAM(torch.optim.SGD(model.parameters(), lr=0.1)))  # HAM over SAM stays what it is
+
