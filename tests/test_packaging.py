@@ -164,3 +164,9 @@ print(json.dumps({"sparse": sparse.__file__, "has_COO": hasattr(sparse, "COO"),
     assert found["ham"] is None and not found["training"] and not found["analysis"]
     assert found["ham_sparse.ham"].startswith(str(REPO) if editable else str(python.parent.parent))
     assert found["step"] == pytest.approx(0.904837, abs=1e-6)  # exp(-0.1): the add-on works installed
+    # the README's first example, as a user of the installed add-on runs it
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "from ham_sparse.ham import HAM" in example
+    result = subprocess.run([python, "-c", example], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and "final training loss" in result.stdout, result.stderr[-2000:]
