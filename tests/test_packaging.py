@@ -25,7 +25,7 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 IMPORT_NAMES = {
     "torch": "torch", "torchvision": "torchvision", "hydra-core": "hydra", "omegaconf": "omegaconf", "timm": "timm",
     "wandb": "wandb", "tqdm": "tqdm", "matplotlib": "matplotlib", "numpy": "numpy", "safetensors": "safetensors",
-    "pytest": "pytest", "ffcv": "ffcv", "filelock": "filelock",
+    "pytest": "pytest", "ffcv": "ffcv", "filelock": "filelock", "lightning": "lightning",
 }
 #: declared but not imported by name, and why
 USED_OTHERWISE = {
