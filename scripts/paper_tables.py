@@ -51,7 +51,7 @@ from analysis import runs as R  # noqa: E402
 from analysis.calibration import (  # noqa: E402
     BY_EXPERIMENT, CALIBRATIONS, TOLERANCE, Calibration, CalibrationSearch, value_text, write_presets,
 )
-from analysis.stats import mean, mean_std, pct  # noqa: E402
+from analysis.stats import mean_std, pct  # noqa: E402
 from analysis.tables import TABLE3_EXPERIMENTS, TABLE4_EXPERIMENTS, TARGETS  # noqa: E402
 from scripts.command_pool import check_sweep_exit, run_command  # noqa: E402
 from training.config import ConfigError, validate  # noqa: E402

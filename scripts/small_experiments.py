@@ -21,8 +21,8 @@ runs' records (``summary.json``, or the config of a failed run) are copied to
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -30,15 +30,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from omegaconf import OmegaConf  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from analysis import runs as R  # noqa: E402
 from analysis.stats import mean, mean_std, pct, sample_std  # noqa: E402
 from scripts.command_pool import Step, check_sweep_exit, run_steps  # noqa: E402
+from training.hydra_callbacks import job_count as hydra_job_count  # noqa: E402
 
 #: added to every sweep's command (small_claims' sweeps, which have no sweep config, take setting=small from here)
 COMMON = ["setting=small", "logger=disabled", "trainer.progress=false"]
 SWEEP_CONFIGS = REPO / "configs" / "sweep"
+
+
+@functools.cache
+def sweep_config(name: str) -> DictConfig:
+    """``configs/sweep/<name>.yaml``, read once."""
+    return OmegaConf.load(SWEEP_CONFIGS / f"{name}.yaml")
 
 
 def sweep_params(overrides: list[str]) -> dict[str, str]:
@@ -48,8 +55,7 @@ def sweep_params(overrides: list[str]) -> dict[str, str]:
     for override in overrides:
         key, _, value = override.partition("=")
         if key == "+sweep":
-            config = OmegaConf.load(SWEEP_CONFIGS / f"{value}.yaml")
-            params.update({k: str(v) for k, v in config.hydra.sweeper.params.items()})
+            params.update({k: str(v) for k, v in sweep_config(value).hydra.sweeper.params.items()})
         else:
             params[key] = value
     return params
@@ -66,8 +72,8 @@ def multiruns(configs: list[str], split: str | None = None) -> list[list[str]]:
 
 
 def job_count(overrides: list[str]) -> int:
-    """The number of jobs of a multirun: the product of its swept keys' value counts."""
-    return math.prod(len(value.split(",")) for value in sweep_params(overrides).values())
+    """The number of jobs of a multirun, counted as the local launcher's thread share counts them."""
+    return hydra_job_count([f"{key}={value}" for key, value in sweep_params(overrides).items()])
 
 
 #: the sweeps, each from its configs in configs/sweep/ (the multirun's directory is the first's hydra.sweep.dir)
@@ -79,7 +85,7 @@ SWEEPS = {
 }
 for _sweep in SWEEPS.values():
     _sweep["overrides"] = multiruns(_sweep["configs"], _sweep.get("split"))
-    _sweep["dir"] = str(OmegaConf.load(SWEEP_CONFIGS / f"{_sweep['configs'][0]}.yaml").hydra.sweep.dir)
+    _sweep["dir"] = str(sweep_config(_sweep["configs"][0]).hydra.sweep.dir)
 
 
 def sweep_commands(sweep: dict, extra: list[str], sweep_dir: Path | str | None = None) -> list[list[str]]:

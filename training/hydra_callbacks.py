@@ -69,6 +69,17 @@ def sweep_overrides(config: DictConfig) -> list[str]:
     return [f"{key}={value}" for key, value in params.items()] + list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
 
 
+def job_count(overrides: list[str]) -> int:
+    """The number of jobs of a multirun with these overrides, as Hydra's basic sweeper counts them:
+    the product of each key's number of values, a later override of a key replacing an earlier one."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    swept = {}
+    for override in OverridesParser.create().parse_overrides(overrides):
+        swept[override.get_key_element()] = len(list(override.sweep_iterator())) if override.is_sweep_override() else 1
+    return math.prod(swept.values())
+
+
 def longest_job_dirname(config: DictConfig) -> str:
     """The longest ``${hydra:job.override_dirname}`` a job of this multirun gets, built as Hydra's
     basic sweeper (one ``key=value`` per key, the sweep's values as strings) and its config loader
@@ -137,10 +148,9 @@ class RunDirectoryCheck(Callback):
         self._check(config, "hydra.run.dir")
 
     def on_run_end(self, config: DictConfig, job_return: JobReturn | None = None, **kwargs) -> None:
-        refused = getattr(job_return, "return_value", None) if job_return is not None and job_return.status == JobStatus.COMPLETED else None
-        if isinstance(refused, Refused):
+        if job_return is not None and job_return.status == JobStatus.COMPLETED and isinstance(job_return.return_value, Refused):
             remove_empty(self.created)  # a refused run on a new path leaves no empty directory
-            sys.exit(refused.exit_code)
+            sys.exit(job_return.return_value.exit_code)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         self._check(config, "hydra.sweep.dir")
@@ -186,14 +196,9 @@ class LocalSweepThreads(Callback):
     variable that the jobs inherit and the trainer reads when ``trainer.threads`` is null."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
         if not str(OmegaConf.select(config, "hydra.launcher._target_")).endswith("LocalLauncher"):
             return
-        swept = {}  # per key, its number of values (a command-line key replaces the sweep config's)
-        for override in OverridesParser.create().parse_overrides(sweep_overrides(config)):
-            swept[override.get_key_element()] = len(list(override.sweep_iterator())) if override.is_sweep_override() else 1
-        jobs = math.prod(swept.values())
+        jobs = job_count(sweep_overrides(config))
         batch = OmegaConf.select(config, "hydra.sweeper.max_batch_size") or jobs
         cores = len(os.sched_getaffinity(0))
         os.environ[SWEEP_THREADS_VARIABLE] = str(max(1, cores // max(1, min(jobs, batch))))
