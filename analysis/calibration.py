@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from analysis.stats import mean
+
 #: how far the mean sparsity over the seeds may lie from the target (fraction): ±0.5 points
 TOLERANCE = 0.005
 
@@ -159,10 +161,10 @@ class CalibrationSearch:
         """Judge round ``number``: per pending target, the summaries of its runs that did not fail."""
         for t, v in self.pending().items():
             runs = results[t]
-            achieved = sum(r["sparsity"] for r in runs) / len(runs)
+            sparsities, accs = [r["sparsity"] for r in runs], [r["test_acc"] for r in runs]
+            achieved = mean(sparsities)
             row = {"target": t, "value": v, "round": number, "seeds": len(runs), "achieved": achieved,
-                   "sparsities": [r["sparsity"] for r in runs], "test_acc": sum(r["test_acc"] for r in runs) / len(runs),
-                   "accs": [r["test_acc"] for r in runs]}
+                   "sparsities": sparsities, "test_acc": mean(accs), "accs": accs}
             self.rounds.append(row)
             corrected = slope_corrected(self.points[t], v, achieved, t) if abs(achieved - t) > TOLERANCE else None
             if corrected is None:
