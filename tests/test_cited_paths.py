@@ -20,7 +20,7 @@ WRITTEN_ON_A_GPU = {"results/gpu_check.md", "results/train_step_gpu.md",
 def _citing_files() -> list[Path]:
     files = [REPO / "README.md", REPO / "results" / "README.md", REPO / "train.py", REPO / "Makefile", *REPO.glob(".ci/*"),
              *REPO.glob("docs/**/*.md"), *REPO.glob("configs/**/*.yaml")]
-    for folder in ("ham", "sparse", "training", "analysis", "scripts", "benchmarks", "tests"):
+    for folder in ("ham", "sparse", "networks", "training", "analysis", "scripts", "benchmarks", "tests"):
         files += [p for p in (REPO / folder).rglob("*") if p.suffix in (".py", ".sh")]
     return [f for f in files if f.name != "test_cited_paths.py"]  # this file's examples are not citations
 

@@ -374,7 +374,7 @@ def test_a_key_added_to_the_schema_at_its_earlier_behaviour_keeps_the_fingerprin
 def test_cnn_small_has_batch_norm_after_every_convolution_and_its_hand_counted_size():
     import torch
 
-    from training.models import cnn_small
+    from networks import cnn_small
 
     model = cnn_small(1, 28, 10)
     layers = list(model)

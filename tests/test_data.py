@@ -42,10 +42,13 @@ def test_fashion_mnist_from_data_root(tmp_path):
     for split, n in (("train", 6), ("t10k", 4)):
         _write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", np.random.default_rng(0).integers(0, 256, (n, 28, 28)))
         _write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 10)
-    splits = data_module.load_fashion_mnist(str(tmp_path))
+    splits, spec = data_module.load_fashion_mnist(str(tmp_path))
     x, y = splits["train"]
     assert x.shape == (6, 1, 28, 28) and y.tolist() == [0, 1, 2, 3, 4, 5]
     assert abs(x.mean().item()) < 1e-5 and abs(x.std().item() - 1) < 1e-4  # normalised by train stats
+    pixels = np.random.default_rng(0).integers(0, 256, (6, 28, 28)) / 255  # the training images written above
+    assert spec.mean == [pytest.approx(pixels.mean(), abs=1e-6)] and spec.std == [pytest.approx(pixels.std(ddof=1), abs=1e-6)]
+    assert (spec.channels, spec.size, spec.crop_ratio, spec.class_names[9]) == (1, 28, None, "Ankle boot")
 
 
 def test_missing_fashion_mnist_says_how_to_provide_it(tmp_path):

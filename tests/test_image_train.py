@@ -3,6 +3,7 @@ learning, progressive resizing, kill-and-resume, two-process DDP, an ImageNet ex
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -30,6 +31,9 @@ def test_ffcv_run_learns_in_one_short_epoch(tmp_path, beton_dir):
     summary = read_summary(tmp_path)
     assert summary["test_acc"] > 0.4, summary["test_acc"]  # chance: 0.1
     assert summary["test_examples"] == N_VAL
+    spec = json.loads((tmp_path / "model.json").read_text())["input"]  # how the exported model was evaluated
+    assert spec["class_names"] == json.loads((beton_dir / "dataset.json").read_text())["classes"]
+    assert (spec["size"], spec["crop_ratio"], spec["std"]) == (64, 0.875, [0.229, 0.224, 0.225]) and "INTER_AREA" in spec["resample"]
 
 
 @pytest.mark.parametrize("source", ["ffcv", "imagefolder"])

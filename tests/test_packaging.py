@@ -8,6 +8,7 @@ import ast
 import importlib.metadata
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -138,7 +139,7 @@ def test_an_installed_checkout_shadows_no_other_distribution(throwaway_venv, tmp
     if not editable:  # built from a copy: setuptools builds in the source tree and would leave build/ here
         source = tmp_path / "checkout"
         source.mkdir()
-        for name in ("pyproject.toml", "README.md", "LICENSE", "ham", "sparse"):
+        for name in ("pyproject.toml", "README.md", "LICENSE", "ham", "sparse", "networks"):
             copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy
             copy(REPO / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
     command = [python, "-m", "pip", "install", "--quiet", "--no-deps", *(["-e"] if editable else []), str(source)]
@@ -150,18 +151,21 @@ spec = lambda name: importlib.util.find_spec(name)
 import sparse                                   # PyPI's, not ours
 from ham_sparse.ham import HAM                  # ours, under the one namespaced name
 from ham_sparse.sparse import RigL, build_method
+from ham_sparse.networks import cnn_small       # what an exported model.json's constructor names
 p = torch.nn.Parameter(torch.ones(2, 2)); p.grad = torch.zeros(2, 2)
 HAM(torch.optim.SGD([p], lr=0.1), alpha=1.0, beta=1.0).step()
 print(json.dumps({"sparse": sparse.__file__, "has_COO": hasattr(sparse, "COO"),
                   "ham": spec("ham") and spec("ham").origin, "training": spec("training") is not None,
-                  "analysis": spec("analysis") is not None, "ham_sparse.ham": spec("ham_sparse.ham").origin,
+                  "analysis": spec("analysis") is not None, "networks": spec("networks") is not None,
+                  "cnn_small": sum(q.numel() for q in cnn_small(1, 28, 10).parameters()), "ham_sparse.ham": spec("ham_sparse.ham").origin,
                   "step": p[0, 0].item()}))
 """
     result = subprocess.run([python, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     found = json.loads(result.stdout)
     assert "site-packages" in found["sparse"] and found["has_COO"]
-    assert found["ham"] is None and not found["training"] and not found["analysis"]
+    assert found["ham"] is None and not found["training"] and not found["analysis"] and not found["networks"]
+    assert found["cnn_small"] == 24_058  # the count in cnn_small's docstring, checked by hand in test_config
     assert found["ham_sparse.ham"].startswith(str(REPO) if editable else str(python.parent.parent))
     assert found["step"] == pytest.approx(0.904837, abs=1e-6)  # exp(-0.1): the add-on works installed
     # the README's first example, as a user of the installed add-on runs it
@@ -170,3 +174,32 @@ print(json.dumps({"sparse": sparse.__file__, "has_COO": hasattr(sparse, "COO"),
     assert "from ham_sparse.ham import HAM" in example
     result = subprocess.run([python, "-c", example], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and "final training loss" in result.stdout, result.stderr[-2000:]
+
+
+def test_the_installed_packages_need_only_torch(tmp_path):
+    """ham_sparse.ham, .sparse and .networks import nothing but torch and the standard library (timm
+    and torchvision only inside the functions that use them): in a process where, once torch has
+    loaded (with what it needs), every other module refuses to load, each imports and works."""
+    probe = """
+import importlib.abc, sys
+import torch
+class OnlyTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top not in sys.stdlib_module_names and top not in ("torch", "ham_sparse", "_distutils_hack") and not top.startswith("__editable__"):
+            raise ImportError(f"{name} is not torch")
+sys.meta_path.insert(0, OnlyTorch())
+from ham_sparse.ham import HAM, SAM, SignFlips, density
+from ham_sparse.sparse import build_method
+from ham_sparse import networks
+for name in ("lenet300_100", "lenet5", "cnn", "cnn_small", "resnet20"):
+    getattr(networks, name)(1, 28, 10)(torch.zeros(2, 1, 28, 28))
+try:
+    import omegaconf
+except ImportError:
+    print("refused")
+"""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "refused"  # the guard works: omegaconf, installed here, did not load

@@ -3,12 +3,17 @@
 ``model.safetensors`` holds the trained network as the forward pass uses it, under the plain
 model's own parameter names: every reparameterized weight merged (θ = m ⊙ w for Sign-In, PILoT
 and spred, STR's soft-thresholded weight), pruned weights as exact zeros, BatchNorm statistics
-included. ``model.json`` (also stored as the safetensors file's metadata) says what it is: the
-model, how to build it, the data's shape, the sparsity and test accuracy the run measured, and the
-fingerprint of the configuration that trained it. Loading it::
+included. ``model.json`` (also stored as the safetensors file's metadata) says what it is and
+everything needed to evaluate it without this repository: the constructor (torchvision's or timm's,
+or the installed ``ham_sparse.networks``), the input (channels, size, evaluation crop and resize,
+normalisation, class names: :class:`training.data.base.InputSpec`), the sparsity and test accuracy
+the run measured, and the fingerprint of the configuration that trained it. docs/training.md shows
+the evaluation with plain torch; loading it::
 
+    import importlib, json
     from safetensors.torch import load_file
-    model = torchvision.models.resnet50(num_classes=1000)   # or model.json's "build" expression
+    c = json.load(open("model.json"))["constructor"]
+    model = getattr(importlib.import_module(c["module"]), c["name"])(*c["args"], **c["kwargs"])
     model.load_state_dict(load_file("model.safetensors"), strict=True)
 """
 
@@ -20,17 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 from torch import nn
 from torch.nn.utils import parametrize
 
 from training.checkpoint import CheckpointError
-from training.models import build_model
 
 EXPORT_NAME = "model.safetensors"
 EXPORT_INFO_NAME = "model.json"
-EXPORT_FORMAT = "ham-sparse-model-1"
+#: 2: the constructor outside the repository and the input recipe (1: a ``build`` expression naming training/)
+EXPORT_FORMAT = "ham-sparse-model-2"
 
 
 def plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -43,18 +47,6 @@ def plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
                 for tensor_name in module.parametrizations:
                     state[f"{module_name}.{tensor_name}" if module_name else tensor_name] = getattr(module, tensor_name)
     return {name: t.detach().to("cpu", copy=True).contiguous() for name, t in state.items()}
-
-
-def build_expression(cfg: DictConfig, in_channels: int, image_size: int, num_classes: int) -> str:
-    """A Python expression that builds the plain model the exported weights load into."""
-    if cfg.name == "resnet50" and in_channels == 3:
-        return f"torchvision.models.resnet50(num_classes={num_classes})"
-    if cfg.name == "timm":
-        return f"timm.create_model({cfg.timm_name!r}, pretrained=False, num_classes={num_classes}, in_chans={in_channels})"
-    return (
-        f"training.models.build_model(omegaconf.OmegaConf.create({{'name': {cfg.name!r}, 'width': {cfg.width}}}), "
-        f"{in_channels}, {image_size}, {num_classes})"
-    )
 
 
 def export_model(run_dir: Path, model: nn.Module, info: dict[str, Any]) -> Path:
@@ -76,11 +68,3 @@ def export_model(run_dir: Path, model: nn.Module, info: dict[str, Any]) -> Path:
             f"run: make room and run the same command again to write it"
         ) from error
     return path
-
-
-def load_exported(run_dir: Path) -> tuple[nn.Module, dict[str, Any]]:
-    """The exported model of ``run_dir``, built from ``model.json`` and loaded strictly, with its info."""
-    info = json.loads((run_dir / EXPORT_INFO_NAME).read_text())
-    model = build_model(DictConfig(info["model_config"]), info["in_channels"], info["image_size"], info["num_classes"])
-    model.load_state_dict(load_file(str(run_dir / EXPORT_NAME)), strict=True)
-    return model, info

@@ -4,6 +4,7 @@ distributed execution, checkpoints and run records."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 import os
@@ -32,8 +33,8 @@ from training.checkpoint import (
 )
 from training.config import ConfigError
 from training.data import build_data
-from training.export import build_expression, export_model
-from training.models import build_model
+from training.export import export_model
+from training.models import build_model, constructor, constructor_expression
 from training.optim import build_optimizer, peak_lr, uses_sam
 from training.preemption import StopSignals, Stopped
 from training.records import RunRecords, console_stderr
@@ -499,10 +500,13 @@ class Trainer:
     def _export(self, summary: dict[str, Any]) -> None:
         """``model.safetensors`` + ``model.json``: the trained network as the plain model loads it."""
         cfg, data = self.cfg, self.data
+        build = constructor(cfg.model, data.in_channels, data.image_size, data.num_classes)
         export_model(self.run_dir, self.model, {
             "model": cfg.model.name,
             "model_config": OmegaConf.to_container(cfg.model, resolve=True),
-            "build": build_expression(cfg.model, data.in_channels, data.image_size, data.num_classes),
+            "constructor": build,
+            "build": constructor_expression(build),
+            "input": dataclasses.asdict(data.input),
             "in_channels": data.in_channels,
             "image_size": data.image_size,
             "num_classes": data.num_classes,

@@ -26,6 +26,27 @@ class Loader(Protocol):
     def __len__(self) -> int: ...
 
 
+@dataclass(frozen=True)
+class InputSpec:
+    """How a stored image becomes the model's evaluation input, in the run's own terms: enough to
+    evaluate the trained model with plain torch (written into the exported model's ``model.json``).
+
+    An image of ``channels`` channels (1: grey, 3: RGB), its centre square of ``crop_ratio`` x the
+    shorter side resized to ``size`` x ``size`` with ``resample`` (``crop_ratio`` null: used as
+    stored, ``size`` x ``size``), as float pixels ``p`` in [0, 1] (``uint8 / 255``), then
+    ``x = (p - mean) / std`` per channel, laid out N x C x H x W. ``mean``/``std`` null: the data
+    are tensors already in the model's input space (``data=synthetic``), not images."""
+
+    channels: int
+    size: int
+    mean: list[float] | None
+    std: list[float] | None
+    crop_ratio: float | None = None
+    resample: str | None = None
+    #: ``class_names[label]``, where the data name their classes
+    class_names: list[str] | None = None
+
+
 @dataclass
 class DataBundle:
     train: Loader
@@ -35,6 +56,8 @@ class DataBundle:
     image_size: int
     train_size: int  # examples in one epoch, over all ranks
     test_size: int  # examples in the evaluation set, over all ranks
+    #: what the test loader feeds the model, from a stored image
+    input: InputSpec
     #: the training resolution of an epoch (0-based), for data with progressive resizing
     resolution_at: Callable[[int], int] | None = None
 

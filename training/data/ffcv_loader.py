@@ -51,7 +51,7 @@ from training.data.augment import (
     ResolutionSchedule,
     schedule_from,
 )
-from training.data.base import META_NAME, DataBundle, DataError, resolve_num_classes
+from training.data.base import META_NAME, DataBundle, DataError, InputSpec, resolve_num_classes
 
 FILES = ("train.beton", "val.beton")
 
@@ -254,12 +254,15 @@ def _check_meta(root: Path, data: dict, train_labels: np.ndarray, val_labels: np
     return classes
 
 
-def _num_classes(root: Path, configured: int | None, train_labels: np.ndarray, val_labels: np.ndarray, rank: int) -> int:
+def _num_classes(root: Path, configured: int | None, train_labels: np.ndarray, val_labels: np.ndarray,
+                 rank: int) -> tuple[int, list[str] | None]:
     """The class count, from ``dataset.json`` when it is there (checked against the files by
-    :func:`_check_meta`), else from the labels (said on rank 0)."""
+    :func:`_check_meta`), else from the labels (said on rank 0); and the class names it lists."""
     meta = root / META_NAME
+    names = None
     if meta.exists():
-        classes = _check_meta(root, _read_meta(meta), train_labels, val_labels)
+        data = _read_meta(meta)
+        classes, names = _check_meta(root, data, train_labels, val_labels), [str(name) for name in data["classes"]]
         where = f"the data set in {root} ({META_NAME})"
     else:
         classes = int(max(train_labels.max(), val_labels.max())) + 1
@@ -275,7 +278,7 @@ def _num_classes(root: Path, configured: int | None, train_labels: np.ndarray, v
     high = int(max(train_labels.max(), val_labels.max()))
     if low < 0 or high >= n:
         raise DataError(f"the labels in {root} range over [{low}, {high}], outside the {n} classes (data.num_classes)")
-    return n
+    return n, names
 
 
 def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world_size: int, device: torch.device) -> DataBundle:
@@ -291,7 +294,7 @@ def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed
     assert root is not None
     train_reader, train_labels = _open(root / "train.beton")
     val_reader, val_labels = _open(root / "val.beton")
-    num_classes = _num_classes(root, cfg.num_classes, train_labels, val_labels, rank)
+    num_classes, class_names = _num_classes(root, cfg.num_classes, train_labels, val_labels, rank)
     if world_size > 1 and cfg.order == "quasi_random":
         raise DataError("data.order=quasi_random is not available with more than one process (FFCV); use data.order=random")
 
@@ -334,5 +337,8 @@ def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed
         image_size=cfg.max_res,
         train_size=train_reader.num_samples,
         test_size=n_val,
+        input=InputSpec(channels=3, size=cfg.val_res, mean=list(cfg.mean), std=list(cfg.std), crop_ratio=cfg.val_crop_ratio,
+                        resample="cv2.INTER_AREA (FFCV's CenterCropRGBImageDecoder, from the .beton's stored copy)",
+                        class_names=class_names),
         resolution_at=schedule,
     )

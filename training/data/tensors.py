@@ -15,13 +15,15 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from training.data.base import DataBundle, DataError
+from training.data.base import DataBundle, DataError, InputSpec
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+#: the label names of Fashion-MNIST (Xiao, Rasul, Vollgraf 2017; the data set's README), by label
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
 class TensorLoader:
@@ -141,7 +143,9 @@ def _missing_message(tried: list[str]) -> str:
     )
 
 
-def load_fashion_mnist(root: str | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def load_fashion_mnist(root: str | None) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], InputSpec]:
+    """Both splits as ``(p - mean) / std`` of the pixels ``p = uint8 / 255``, ``mean``/``std`` of the
+    full training set's pixels; and that recipe as an :class:`InputSpec`."""
     directory = fashion_mnist_dir(root)
     splits = {}
     for split, (images, labels) in FASHION_MNIST_FILES.items():
@@ -151,7 +155,9 @@ def load_fashion_mnist(root: str | None) -> dict[str, tuple[torch.Tensor, torch.
             raise DataError(f"Fashion-MNIST {split}: {len(x)} images but {len(y)} labels in {directory}")
         splits[split] = (torch.from_numpy(x.copy()).float().div_(255).unsqueeze(1), torch.from_numpy(y.astype(np.int64)))
     mean, std = splits["train"][0].mean(), splits["train"][0].std()  # of the full training set
-    return {k: ((x - mean) / std, y) for k, (x, y) in splits.items()}
+    spec = InputSpec(channels=1, size=splits["train"][0].shape[-1], mean=[mean.item()], std=[std.item()],
+                     class_names=list(FASHION_MNIST_CLASSES))
+    return {k: ((x - mean) / std, y) for k, (x, y) in splits.items()}, spec
 
 
 def synthetic(cfg: DictConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -173,7 +179,10 @@ def _subset(pair: tuple[torch.Tensor, torch.Tensor], n: int | None) -> tuple[tor
 def build_tensor_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world_size: int) -> DataBundle:
     """Fashion-MNIST (``data.name=fashion_mnist``) or the synthetic task, in host memory (the
     trainer moves each batch to the device)."""
-    splits = load_fashion_mnist(cfg.root) if cfg.name == "fashion_mnist" else synthetic(cfg)
+    if cfg.name == "fashion_mnist":
+        splits, spec = load_fashion_mnist(cfg.root)
+    else:
+        splits, spec = synthetic(cfg), InputSpec(channels=cfg.in_channels, size=cfg.image_size, mean=None, std=None)
     train = _subset(splits["train"], cfg.train_subset)
     test = _subset(splits["test"], cfg.test_subset)
     largest = int(max(train[1].max(), test[1].max()))
@@ -188,4 +197,5 @@ def build_tensor_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, se
         image_size=train[0].shape[-1],
         train_size=len(train[0]),
         test_size=len(test[0]),
+        input=spec,
     )
