@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from analysis.runs import Run
 from analysis.stats import mean, sample_std
-from analysis.variants import split
+from analysis.variants import differing_labels, split
 
 #: the two experiments the rule scores, and the sparsity of the sparse one
 RULE_EXPERIMENTS = ("dense_ham", "random_ham")
@@ -94,10 +94,11 @@ def choose_alpha(runs: list[Run], model: str) -> AlphaChoice:
         row = AlphaRow(alpha, {e: {} for e in RULE_EXPERIMENTS})
         for experiment in RULE_EXPERIMENTS:
             members = [r for r in grid if float(r.config["ham"]["alpha"]) == alpha and r.experiment == experiment]
-            variants = split([r for r in members if r.status == "finished"])
+            finished = [r for r in members if r.status == "finished"]
+            variants = split(finished)
             if len(variants) > 1:
                 raise AlphaRuleError(f"the {experiment} runs of model={model} at ham.alpha={alpha:g} differ in more than the seed "
-                                     f"({' / '.join(variants)}): the rule compares one recipe")
+                                     f"({' / '.join(differing_labels(finished))}): the rule compares one recipe")
             for seed in RULE_SEEDS:
                 found = [r for r in members if r.seed == seed]
                 if not found:

@@ -35,7 +35,7 @@ from typing import Any
 from analysis.runs import Run
 from analysis.stats import Contrast, contrast, holm, mean
 from analysis.tables import base_name, paper_reference
-from analysis.variants import split
+from analysis.variants import differing_labels, split
 from training.config import flatten
 
 ALPHA = 0.05
@@ -177,7 +177,7 @@ def samples(runs: list[Run], claim: Claim, alphas: dict[str, float]) -> list[tup
             variants = split(members)
             if len(variants) > 1:
                 raise ClaimError(f"claim '{claim.text}' ({claim.model}): the {experiment} runs at target {cell.target} differ in more "
-                                 f"than the seed ({' / '.join(variants)}); they are never averaged")
+                                 f"than the seed ({' / '.join(differing_labels(members))}); they are never averaged")
             sides.append([_value(r, claim.oneshot) for r in members])
         if any(len(side) < 2 for side in sides):
             return None

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from training.records import HISTORY_NAME, SUMMARY_NAME, setting_of
+from training.cell import setting_of
+from training.records import HISTORY_NAME, SUMMARY_NAME
 from training.rundir import RUN_CONFIG_DIR, FAILED_NAME
 
 

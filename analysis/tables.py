@@ -3,7 +3,8 @@ HAM's gain over its baseline with Welch's test and Holm's correction.
 
 A cell is a table position (setting, experiment, target sparsity, epochs) *and* an experiment
 config: runs that differ in anything but the seed (:mod:`analysis.variants`) are never averaged;
-they become variants, rows of their own labelled with the keys that differ. Table 3 (dense): rows
+they become variants, rows of their own labelled with the keys in which they differ from their
+position's defaults (:mod:`training.cell`). Table 3 (dense): rows
 baseline / HAM, columns SGD and SAM at each run length found. Table 4 (sparse): the paper's rows,
 columns 80 / 90 / 95 %; a cell whose sparsity is not enforced (STR) also gives the achieved
 sparsity. The one-shot table: trained dense models with and without HAM pruned by global magnitude
@@ -172,8 +173,7 @@ def table4(runs: list[Run], setting: str) -> list[list[str]]:
     reference = paper_reference()["sparse"]
     grouped = cells(runs, setting)
     lengths = _lengths(grouped, setting, dense=False)
-    tag = (lambda e: f" {e} ep") if len(lengths) > 1 else (lambda e: "")
-    rows = [["method"] + [f"{100 * t:g} %{tag(e)}" for e in lengths for t in TARGETS]
+    rows = [["method"] + [f"{100 * t:g} % {e} ep" for e in lengths for t in TARGETS]  # the run length, also when all runs share it
             + [f"paper {100 * t:g} % (ImageNet)" for t in TARGETS]]
     for experiment, label in TABLE4_ROWS:
         for variant in _labels(grouped, {experiment}):
@@ -258,6 +258,12 @@ def gains(runs: list[Run], setting: str) -> list[list[str]]:
     with_variants = any(r["variant"] for r in records)
     rows = [["baseline", "target", "epochs", *(["variant"] if with_variants else []), "HAM − baseline (points)", "t", "df", "p",
              "p (Holm)", f"beyond the seed noise (Holm p < {ALPHA:g})"]]
+    if not records:  # say why, instead of a table without rows
+        found = sorted({k.experiment for k in cells(runs, setting)})
+        pairs = ", ".join(f"{b}/{h}" for b, h in GAIN_PAIRS)
+        rows.append(["none", "–", "–", "–", "–", "–", "–", "–",
+                     f"empty: no target and run length has finished runs of both a baseline and its + HAM experiment ({pairs}); "
+                     f"finished here: {', '.join(found) or 'none'}"])
     for r in records:
         head = [r["baseline"], *_where(r["target"], r["epochs"]), *([r["variant"] or "–"] if with_variants else [])]
         if "not_comparable" in r:
@@ -286,7 +292,7 @@ def _oneshot_groups(runs: list[Run], setting: str) -> dict[tuple[str, int, str],
             dense = [r.summary["oneshot"] for r in members if not r.config["ham"]["enabled"]]  # type: ignore[index]
             with_ham = split([r for r in members if r.config["ham"]["enabled"]]) or {"": []}
             for ham_variant, ham_runs in with_ham.items():
-                label = " | ".join(filter(None, (variant, ham_variant)))
+                label = ", ".join(sorted(set(filter(None, [*variant.split(", "), *ham_variant.split(", ")]))))  # the keys of both
                 groups[(optimizer, epochs, label)] = {False: dense, True: [r.summary["oneshot"] for r in ham_runs]}  # type: ignore[index]
     return groups
 

@@ -8,7 +8,7 @@
 Sources are run directories, sweep directories or records folders (``results/records/...``).
 Runs are grouped by table cell (experiment, target sparsity, epochs, setting); runs that differ in
 anything but the seed (another ``ham.alpha``, batch size, number of processes, ...) are separate
-cells labelled with the keys that differ, never averaged. Each cell is our mean ± sample std over
+cells labelled with every key in which they differ from their setting's defaults, never averaged. Each cell is our mean ± sample std over
 seeds with n, and STR's achieved sparsity; the paper's ImageNet value sits beside it (reference
 data, results/reference/). The one-shot table (``--table oneshot``; in ``all`` when
 some run has them) needs the results ``scripts/oneshot_prune.py`` adds to dense runs on disk, so it

@@ -7,7 +7,8 @@
 Sources are records folders or run/sweep directories (anything ``scripts/compare.py`` reads); the
 sign-flip figure needs the runs' histories (``history.jsonl``, or ``history`` in a record). Titles
 name the model and data set of the runs. Runs that differ in anything but the seed are plotted
-as separate series (labelled with the keys that differ), never averaged. The theory experiment's
+as separate series (labelled with the keys in which they differ from the setting's defaults, one
+marker shape each), never averaged. ``--help`` says which runs each figure takes. The theory experiment's
 figure is made by ``scripts/theory_experiment.py``.
 """
 
@@ -24,7 +25,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -32,10 +32,14 @@ sys.path.insert(0, str(REPO))
 from analysis import runs as R  # noqa: E402
 from analysis.stats import mean, sample_std  # noqa: E402
 from analysis.tables import cells, duplicates  # noqa: E402
-from analysis.variants import split  # noqa: E402
+from analysis.variants import differences, differing_labels, experiment_config, split  # noqa: E402
 
 MODEL_NAMES = {"lenet300_100": "LeNet-300-100", "lenet5": "LeNet-5", "cnn": "a small CNN", "resnet20": "ResNet-20",
                "resnet18": "ResNet-18", "resnet50": "ResNet-50"}
+#: the methods of the accuracy-sparsity figure (one colour each)
+ACCURACY_SPARSITY_METHODS = ("random", "acdc", "rigl", "str")
+#: one marker shape per variant
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 DATA_NAMES = {"fashion_mnist": "Fashion-MNIST", "ffcv_imagenet": "ImageNet", "imagefolder": "an image folder", "synthetic": "synthetic data"}
 
 
@@ -69,7 +73,8 @@ def sign_flips(runs: list[R.Run], target: float = 0.9) -> Figure:
             ax.plot(range(1, epochs + 1), flips, marker="o", label=f"{name} (n={len(histories)})")
             used += members
     if not used:
-        raise SystemExit(f"no finished random/random_signin/random_ham runs at {target:g} with a history in the sources")
+        raise SystemExit(f"no finished random/random_signin/random_ham runs at {target:g} with a history in the sources: run them with "
+                         f"`python train.py -m +experiment=random,random_signin,random_ham setting=small sparsity.target={target:g}`")
     ax.set(xlabel="epoch", ylabel="sign flips per epoch", yscale="log",
            title=f"Sign flips, random PaI at {100 * target:g} %\n{model_and_data(used)}")
     ax.legend()
@@ -78,38 +83,38 @@ def sign_flips(runs: list[R.Run], target: float = 0.9) -> Figure:
 
 def accuracy_sparsity(runs: list[R.Run]) -> Figure:
     """Test accuracy against target sparsity per method (colour), without HAM (dashed, open markers)
-    and with HAM (solid, filled); error bars: sample std over seeds."""
-    fig, ax = plt.subplots(figsize=(6.8, 4.4))
+    and with HAM (solid, filled), one marker shape per variant (runs that differ in more than the
+    seed: a series each, labelled with its keys); error bars: sample std over seeds. The legend
+    names every series drawn."""
+    fig, ax = plt.subplots(figsize=(7.6, 4.6))
     settings = sorted({r.setting for r in runs if r.status == "finished"})
-    methods = ("random", "acdc", "rigl", "str")
-    used, seeds = [], set()
+    used, seeds, series = [], set(), []
     for setting in settings:
         grouped = cells(runs, setting)
-        for colour, method in enumerate(methods):
+        for colour, method in enumerate(ACCURACY_SPARSITY_METHODS):
             for suffix, style, face in (("", "--", "white"), ("_ham", "-", None)):
                 for variant in sorted({k.variant for k in grouped if k.experiment == method + suffix}):
                     points = sorted((k.target, c) for k, c in grouped.items() if k.experiment == method + suffix and k.variant == variant and k.target is not None)
-                    if not points:
-                        continue
-                    used += [r for _, c in points for r in c.runs]
-                    seeds |= {len(c.runs) for _, c in points}
-                    xs = [100 * t for t, _ in points]
-                    means = [100 * mean(c.accs) for _, c in points]
-                    stds = [100 * sample_std(c.accs) if len(c.accs) > 1 else 0.0 for _, c in points]
-                    ax.errorbar(xs, means, yerr=stds, linestyle=style, marker="o", capsize=3, color=f"C{colour}",
-                                markerfacecolor=face or f"C{colour}",
-                                label=f"{method}{' + HAM' if suffix else ''}" + (f" [{variant}]" if variant else "")
-                                + (f" ({setting})" if len(settings) > 1 else ""))
+                    if points:
+                        series.append((setting, colour, method, suffix, style, face, variant, points))
+    variants = sorted({s[6] for s in series})  # the same variant keeps its marker across methods
+    for setting, colour, method, suffix, style, face, variant, points in series:
+        used += [r for _, c in points for r in c.runs]
+        seeds |= {len(c.runs) for _, c in points}
+        xs = [100 * t for t, _ in points]
+        means = [100 * mean(c.accs) for _, c in points]
+        stds = [100 * sample_std(c.accs) if len(c.accs) > 1 else 0.0 for _, c in points]
+        ax.errorbar(xs, means, yerr=stds, linestyle=style, marker=MARKERS[variants.index(variant) % len(MARKERS)], capsize=3,
+                    color=f"C{colour}", markerfacecolor=face or f"C{colour}",
+                    label=f"{method}{' + HAM' if suffix else ''}" + (f" [{variant}]" if variant else "")
+                    + (f" ({setting})" if len(settings) > 1 else ""))
     if not used:
-        raise SystemExit("no finished sparse runs of random, acdc, rigl or str in the sources")
+        raise SystemExit("no finished sparse runs of random, acdc, rigl or str in the sources: run them with "
+                         "`python train.py -m +experiment=rigl,rigl_ham setting=small sparsity.target=0.8,0.9,0.95`")
     ax.set(xlabel="target sparsity %", ylabel="test top-1 %",
-           title=f"Accuracy against sparsity, {model_and_data(used)}\n(mean ± std over {'/'.join(map(str, sorted(seeds)))} seeds)")
-    # the legend: one entry per method (colour), and one per line style (baseline / + HAM)
-    present = sorted({int(line.get_color()[1:]) for line in ax.get_lines() if str(line.get_color()).startswith("C")})
-    handles = [Line2D([], [], color=f"C{i}", marker="o", linestyle="", label=methods[i]) for i in present]
-    handles += [Line2D([], [], color="grey", linestyle="--", marker="o", markerfacecolor="white", label="baseline"),
-                Line2D([], [], color="grey", linestyle="-", marker="o", label="+ HAM")]
-    ax.legend(handles=handles, fontsize=8, ncol=2, handlelength=3)
+           title=f"Accuracy against sparsity, {model_and_data(used)}\n(mean ± std over {'/'.join(map(str, sorted(seeds)))} seeds; "
+                 "dashed: baseline, solid: + HAM)")
+    ax.legend(fontsize=7, ncol=1 if len(series) > 8 else 2, handlelength=3, loc="best")
     return fig
 
 
@@ -121,11 +126,22 @@ def ham_grid(runs: list[R.Run]) -> Figure:
 unfinished ``failed``, one without runs ``missing``."""
     dense = [r for r in runs if r.config and r.config.get("sparsity", {}).get("method") == "dense"]
     grid = [r for r in dense if r.config["ham"]["enabled"]]
-    reference = [100 * r.summary["test_acc"] for r in dense if not r.config["ham"]["enabled"] and r.status == "finished"]
+    if not grid:
+        raise SystemExit(f"no dense runs with HAM in the sources: {HAM_GRID_RUNS}")
+    variants = split(grid, ignore=("ham.alpha", "ham.beta"))
+    if len(variants) > 1:
+        raise SystemExit(f"the dense + HAM runs differ in more than ham.alpha and ham.beta ({' | '.join(differing_labels(grid, ('ham.alpha', 'ham.beta')))}): a grid is one "
+                         f"recipe; pass the sources of one of them")
+    without = [r for r in dense if not r.config["ham"]["enabled"] and r.status == "finished"]
+    recipe = {k: v for k, v in experiment_config(grid[0]).items() if not k.startswith("ham.")}
+    differ = sorted({k for r in without for k in differences(recipe, {k: v for k, v in experiment_config(r).items()
+                                                                          if not k.startswith("ham.")})})
+    if differ:
+        raise SystemExit(f"the dense runs without HAM differ from the grid's recipe in {', '.join(differ)}: the reference must be "
+                         f"the same recipe without HAM ({HAM_GRID_RUNS})")
+    reference = [100 * r.summary["test_acc"] for r in without]
     alphas = sorted({r.config["ham"]["alpha"] for r in grid})
     betas = sorted({r.config["ham"]["beta"] for r in grid})
-    if not alphas:
-        raise SystemExit("no dense runs with HAM in the sources")
     accs: dict[tuple[int, int], list[float]] = {}
     diverged: dict[tuple[int, int], int] = {}
     failed_otherwise: set[tuple[int, int]] = set()
@@ -139,7 +155,7 @@ unfinished ``failed``, one without runs ``missing``."""
             failed_otherwise.add(key)
     finished_values = sorted(v for vs in accs.values() for v in vs)
     if not finished_values:
-        raise SystemExit("no finished dense runs with HAM in the sources: every cell diverged or failed")
+        raise SystemExit(f"no finished dense runs with HAM in the sources: every cell diverged or failed ({HAM_GRID_RUNS})")
     centre = mean(reference) if reference else finished_values[len(finished_values) // 2]
     stds = [sample_std(v) for v in accs.values() if len(v) > 1] + ([sample_std(reference)] if len(reference) > 1 else [])
     spread = max([abs(mean(v) - centre) for v in accs.values()] + [2 * s for s in stds] + [1e-6])
@@ -177,18 +193,29 @@ def save(fig: Figure, output: Path) -> list[Path]:
     return paths
 
 
-FIGURE_BUILDERS = {"sign-flips": sign_flips, "accuracy-sparsity": accuracy_sparsity, "ham-grid": ham_grid}
+#: what the ham-grid figure needs, and how to make it
+HAM_GRID_RUNS = ("dense runs with HAM over ham.alpha and ham.beta, one recipe, and the same recipe without HAM as the reference: "
+                 "`python train.py -m +sweep=ham_grid` and `python train.py -m +sweep=ham_grid_baseline`")
+#: figure -> (builder, the runs it takes)
+FIGURES = {
+    "sign-flips": (sign_flips, "finished random, random_signin and random_ham runs at 90 % with their histories "
+                               "(`python train.py -m +experiment=random,random_signin,random_ham setting=small sparsity.target=0.9`)"),
+    "accuracy-sparsity": (accuracy_sparsity, "finished runs of random, acdc, rigl, str and their + HAM experiments at any targets "
+                                             "(`python train.py -m +experiment=rigl,rigl_ham setting=small sparsity.target=0.8,0.9,0.95`)"),
+    "ham-grid": (ham_grid, HAM_GRID_RUNS),
+}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figure", choices=sorted(FIGURE_BUILDERS))
-    parser.add_argument("sources", nargs="+", type=Path)
+    epilog = "the runs each figure takes:\n" + "\n".join(f"  {name}: {takes}" for name, (_, takes) in FIGURES.items())
+    parser = argparse.ArgumentParser(description=__doc__, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("figure", choices=sorted(FIGURES), help="which figure (the runs each takes: below)")
+    parser.add_argument("sources", nargs="+", type=Path, help="records folders or run/sweep directories (what scripts/compare.py reads)")
     parser.add_argument("--output", type=Path, required=True, help="the PNG to write (an SVG of the same name goes beside it)")
     args = parser.parse_args(argv)
     if args.output.suffix.lower() != ".png":
         parser.error(f"--output {args.output} is not valid: name a .png file (the .svg goes beside it)")
-    save(FIGURE_BUILDERS[args.figure](R.from_disk(args.sources)), args.output)
+    save(FIGURES[args.figure][0](R.from_disk(args.sources)), args.output)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from analysis.alpha_rule import AlphaRuleError, choose_alpha  # noqa: E402
 from analysis.claims import ClaimError, verdicts  # noqa: E402
 from analysis.runs import Run  # noqa: E402
 from analysis.stats import mean, mean_std, p_text, pct, welch  # noqa: E402
-from analysis.variants import split  # noqa: E402
+from analysis.variants import differing_labels, split  # noqa: E402
 from scripts.markdown_sections import replace_section  # noqa: E402
 from scripts.small_experiments import COMMON, header, run_sweep  # noqa: E402
 from training.config import compose_config, flatten, validate  # noqa: E402
@@ -182,7 +182,7 @@ def _matching(runs: list[Run], seeds: range = range(3), **where) -> list[Run]:
     groups = split(out)
     if len(groups) > 1:
         where_text = ", ".join(f"{k.replace('__', '.')}={v}" for k, v in where.items())
-        raise MixedCellError(f"the runs selected by {where_text} differ in more than the seed ({' | '.join(groups)}); "
+        raise MixedCellError(f"the runs selected by {where_text} differ in more than the seed ({' | '.join(differing_labels(out))}); "
                              "add the differing keys to the cell's selection in scripts/small_claims.py")
     return out
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -51,13 +52,17 @@ def test_tables_from_run_directories(run_root, tmp_path):
     assert sorted(r.status for r in runs) == ["failed", "finished", "finished", "finished", "finished", "unfinished"]
     rows = T.table3(runs, "small")
     assert rows[0][:3] == ["", "SGD 1 ep", "SAM 1 ep"]  # the run length found
+    # every key in which the runs differ from the small setting's defaults is on the row, though all runs share them
+    shared = "data.test_subset=1000, data.train_subset=2048, schedule.name=constant"  # and 1 epoch: the column says so
     for label, experiment in (("Baseline", "dense"), ("HAM", "dense_ham")):
         accs = [json.loads((run_root / f"{experiment}_{s}" / "summary.json").read_text())["test_acc"] for s in (0, 1)]
-        row = next(r for r in rows if r[0] == label)
+        row = next(r for r in rows if r[0].startswith(f"{label} ["))
+        assert shared in row[0], row[0]
         assert row[1] == _mean_std(accs)  # computed here from the summaries
         assert row[2] == "missing"  # no SAM run
     reference = json.loads(T.REFERENCE.read_text())["dense"]
-    assert rows[2][3] == f"{reference['dense_ham']['100ep'][0]:.2f} ± {reference['dense_ham']['100ep'][1]:.2f}"
+    ham_row = next(r for r in rows if r[0].startswith("HAM ["))
+    assert ham_row[3] == f"{reference['dense_ham']['100ep'][0]:.2f} ± {reference['dense_ham']['100ep'][1]:.2f}"
     gains = T.gains(runs, "small")
     assert len(gains) == 2 and gains[1][0] == "dense" and gains[1][-1] in ("yes", "no")
     listed = T.not_averaged(runs)
@@ -224,7 +229,7 @@ def test_damaged_runs_and_missing_sources_are_listed_and_the_good_runs_compared(
         assert f"unreadable: {damaged} ({damaged / damage} {reason.split(damage + ' ')[1]}" in result.stdout
     assert f"unreadable: {tmp_path / 'missing'} (does not exist)" in result.stdout
     accs = [json.loads((copy / f"dense_{s}" / "summary.json").read_text())["test_acc"] for s in (0, 1)]
-    assert f"| Baseline | {_mean_std(accs)} |" in result.stdout  # the good runs still make their cells
+    assert re.search(r"\| Baseline \[[^]]*\] \| " + re.escape(_mean_std(accs)) + r" \|", result.stdout)  # the good runs still make their cells
     damaged = [str(copy / f"damaged_{name}") for name in DAMAGES]
     nothing = subprocess.run([*compare, *damaged, str(tmp_path / "missing")], cwd=REPO, env=env(), capture_output=True, text=True,
                              timeout=300)

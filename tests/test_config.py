@@ -334,10 +334,10 @@ def test_wandb_names_groups_and_tags_say_what_a_run_is():
 
     cfg = compose_config(["+experiment=rigl_signin", "sparsity.target=0.95", "trainer.seed=2", "logger.wandb.tags=[mine]"])
     name, group, tags = wandb_labels(cfg)
-    assert (name, group) == ("rigl_signin@0.95-seed2", "rigl_signin")
+    assert (name, group) == ("rigl_signin imagenet 95% 100ep seed2", "rigl_signin imagenet 95% 100ep")  # the recipe's defaults
     assert tags == ["method:rigl", "signin:on", "ham:off", "optimizer:sgd", "sparsity:0.95", "setting:imagenet", "epochs:100", "mine"]
     name, group, tags = wandb_labels(compose_config(["+experiment=dense_sam_ham_200ep", "setting=small", "logger.wandb.group=g"]))
-    assert (name, group) == ("dense_sam_ham_200ep-seed0", "g")
+    assert (name, group) == ("dense_sam_ham_200ep small 200ep seed0", "g")
     assert tags[:7] == ["method:dense", "signin:off", "ham:on", "optimizer:sam", "sparsity:0", "setting:small", "epochs:200"]
 
 
@@ -405,7 +405,8 @@ def test_hams_settings_do_not_make_a_run_without_ham_another_run():
     with_ham = [filled("+experiment=dense_ham", f"ham.alpha={a}") for a in (20, 50)]
     assert fingerprint(trajectory_config(with_ham[0])) != fingerprint(trajectory_config(with_ham[1]))
     runs = [Run(str(i), OmegaConf.to_container(cfg, resolve=True), {"test_acc": 0.5}, "finished") for i, cfg in enumerate(dense + with_ham)]
-    assert list(split(runs[:2])) == [""] and sorted(split(runs[2:])) == ["ham.alpha=20", "ham.alpha=50"]
+    # the small setting's α is 50: that run is the recipe as configured, the other names its difference
+    assert list(split(runs[:2])) == [""] and sorted(split(runs[2:])) == ["", "ham.alpha=20"]
 
 
 def test_sign_ins_settings_do_not_make_a_run_without_sign_in_another_run():
@@ -436,3 +437,34 @@ def test_sign_ins_settings_do_not_make_a_run_without_sign_in_another_run():
     signin = [recorded_config("random_signin", True), recorded_config("random_signin", False)]
     assert len({fingerprint(without_non_trajectory_keys(c)) for c in signin}) == 2
     assert sorted(split(runs(*signin))) == ["sparsity.sign_in_weight_decay=False", "sparsity.sign_in_weight_decay=True"]
+
+
+def test_wandb_groups_are_table_cells_and_runs_compare_keeps_apart_never_share_one():
+    """Five rigl_ham runs that compare.py keeps apart (α 10 and 40, full data for 2 epochs, a 2000-image
+    subset for 1 epoch) and an ImageNet one: six groups, each the cell's position and the keys in which
+    the run differs from its position's defaults, as compare.py labels the cell; the name adds the seed."""
+    from omegaconf import OmegaConf
+
+    from analysis.runs import Run
+    from analysis.variants import split
+    from training.records import wandb_labels
+
+    variants = [["ham.alpha=10"], ["ham.alpha=40"], ["trainer.epochs=2"], ["data.train_subset=2000", "trainer.epochs=1"], []]
+    configs = [compose_config(["+experiment=rigl_ham", "sparsity.target=0.9", "setting=small", *v]) for v in variants]
+    configs.append(compose_config(["+experiment=rigl_ham", "sparsity.target=0.9"]))  # the ImageNet recipe
+    for cfg in configs:
+        prepare(cfg)
+    labels = [wandb_labels(cfg) for cfg in configs]
+    groups = [group for _, group, _ in labels]
+    assert len(set(groups)) == 6, groups
+    assert groups[0] == "rigl_ham small 90% 10ep [ham.alpha=10]"
+    assert groups[2] == "rigl_ham small 90% 2ep"  # the run length is the position's own
+    assert groups[3] == "rigl_ham small 90% 1ep [data.train_subset=2000]"
+    assert groups[4] == "rigl_ham small 90% 10ep" and groups[5] == "rigl_ham imagenet 90% 100ep"
+    assert all(name == f"{group} seed0" for (name, group, _) in labels)
+    runs = [Run(str(i), OmegaConf.to_container(cfg, resolve=True), {"test_acc": 0.5}, "finished") for i, cfg in enumerate(configs[:5])]
+    labels_by_length = {}  # compare.py splits the runs of one position (one run length)
+    for run in runs:
+        labels_by_length.setdefault(run.epochs, []).append(run)
+    compare_labels = sorted(label for members in labels_by_length.values() for label in split(members))
+    assert compare_labels == sorted(g.partition(" [")[2].rstrip("]") for g in groups[:5])

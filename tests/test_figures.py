@@ -80,10 +80,49 @@ def test_the_legend_tells_baseline_from_ham_and_the_title_names_model_and_data(r
     figures = _figures()
     fig = figures.accuracy_sparsity(R.from_disk([records]))
     ax = fig.axes[0]
-    styles = {h.get_label(): h.get_linestyle() for h in ax.get_legend().legend_handles}
-    assert styles["baseline"] == "--" and styles["+ HAM"] == "-"
-    assert {"random", "rigl", "str"} <= set(styles)
-    assert "LeNet-300-100 on Fashion-MNIST" in ax.get_title()
+    handles, labels = ax.get_legend_handles_labels()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == labels  # the legend names every series drawn
+    styles = {label.partition(" [")[0]: handle.lines[0].get_linestyle() for handle, label in zip(handles, labels)}  # each series' line
+    assert styles["rigl"] == "--" and styles["rigl + HAM"] == "-"
+    assert {"random", "random + HAM", "rigl", "str", "str + HAM"} <= set(styles)
+    assert "LeNet-300-100 on Fashion-MNIST" in ax.get_title() and "dashed: baseline, solid: + HAM" in ax.get_title()
+
+
+def test_variants_are_series_of_their_own_with_their_keys_in_the_legend(tmp_path):
+    """rigl + HAM at α 10 and 40 (each differs from the small setting's α): two series, two markers, and
+    the legend (in the SVG too) names each α."""
+    from analysis import runs as R
+
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for alpha in (10.0, 40.0):
+        for target in (0.8, 0.9):
+            _record(folder, ["+experiment=rigl_ham", "setting=small", f"sparsity.target={target}", f"ham.alpha={alpha}"], 0.8, target,
+                    name=f"rigl_ham_{alpha}")
+    ax = _figures().accuracy_sparsity(R.from_disk([folder])).axes[0]
+    handles, labels = ax.get_legend_handles_labels()
+    assert sorted(labels) == ["rigl + HAM [ham.alpha=10]", "rigl + HAM [ham.alpha=40]"]
+    assert len({h.lines[0].get_marker() for h in handles}) == 2
+    output = tmp_path / "f.png"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "accuracy-sparsity", str(folder), "--output", str(output)],
+                            cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    svg = output.with_suffix(".svg").read_text()
+    assert "ham.alpha=10" in svg and "ham.alpha=40" in svg
+
+
+def test_a_ham_grid_of_two_recipes_is_refused_naming_the_difference_and_the_help_says_what_each_figure_takes(records, tmp_path):
+    import shutil
+
+    folder = tmp_path / "records"
+    shutil.copytree(records, folder)
+    _record(folder, ["+experiment=dense_ham", "setting=small", "ham.alpha=5.0", "trainer.batch_size=64"], 0.8, name="short")
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "ham-grid", str(folder), "--output", str(tmp_path / "g.png")],
+                            cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "differ in more than ham.alpha and ham.beta (trainer.batch_size=" in result.stderr
+    help_text = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "--help"], cwd=REPO, env=env(),
+                               capture_output=True, text=True, timeout=120).stdout
+    assert "+sweep=ham_grid" in help_text and "random_signin" in help_text and "rigl_ham" in help_text
 
 
 def test_the_ham_grid_shows_std_reference_missing_and_diverged_cells_on_a_noise_wide_scale(records):

@@ -57,7 +57,8 @@ def test_table3_and_oneshot_parts_run_build_their_tables_and_a_rerun_trains_noth
         accs = [s["test_acc"] for s in summaries.values() if s["config"]["name"] == experiment]
         mean = sum(accs) / 2
         std = ((accs[0] - mean) ** 2 + (accs[1] - mean) ** 2) ** 0.5  # n - 1 = 1
-        line = next(line for line in table3.splitlines() if line.startswith(f"| {row} |"))
+        # the overrides every run shares are on the row (they differ from the setting's defaults)
+        line = next(line for line in table3.splitlines() if line.startswith(f"| {row} [data.test_subset=200, data.train_subset=256] |"))
         assert line.split(" | ")[1] == f"{100 * mean:.2f} ± {100 * std:.2f} (n=2)"
     oneshot = (tmp_path / "results" / "compare" / "oneshot_small.md").read_text()
     assert [line.split(" | ")[0] for line in oneshot.splitlines()[4:]] == ["| 0 (unpruned)", "| 0.5", "| 0.7", "| 0.8", "| 0.9", "| 0.95"]

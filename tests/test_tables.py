@@ -126,3 +126,13 @@ def test_signin_weight_decay_table_applies_its_rule():
     noisy = [_signin_run("random_signin", True, a) for a in (0.77, 0.81, 0.85)] + [_signin_run("random_signin", False, a) for a in (0.79, 0.83, 0.87)]
     table = small_experiments.signin_weight_decay_table(noisy, "cmd")
     assert "None of the 1 methods differs" in table and table.rstrip().endswith("Default: `sparsity.sign_in_weight_decay=true`.")
+
+
+def test_an_empty_gains_table_says_why():
+    from analysis import tables as T
+
+    runs = [_dense_run("dense", seed, 0.9, 0.5) for seed in (0, 1)]  # baselines without their + HAM runs
+    rows = T.gains(runs, "small")
+    assert len(rows) == 2 and rows[1][0] == "none"
+    assert rows[1][-1].startswith("empty: no target and run length has finished runs of both a baseline and its + HAM experiment")
+    assert rows[1][-1].endswith("finished here: dense")

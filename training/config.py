@@ -7,6 +7,8 @@ work starts (``optimizer.lr=-1`` fails there with the key in the message).
 
 from __future__ import annotations
 
+import contextlib
+
 import functools
 import math
 import re
@@ -192,10 +194,15 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
     """The configuration ``train.py`` would run with these overrides, composed in this process
     (for the scripts around train.py and the tests); a bad override or a key not in the schema is a :class:`ConfigError`."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
 
     register_configs()
-    with initialize_config_dir(config_dir=str(CONFIGS_ROOT), version_base="1.3"):
+    # inside train.py's Hydra app (the W&B group composes the run's defaults) Hydra is initialised
+    # already, with these configs: compose there; elsewhere initialise it for this composition
+    context = contextlib.nullcontext() if GlobalHydra.instance().is_initialized() else \
+        initialize_config_dir(config_dir=str(CONFIGS_ROOT), version_base="1.3")
+    with context:
         try:
             cfg = compose(config_name="train", overrides=overrides or [])
         except HydraException as error:
@@ -344,7 +351,8 @@ def validate(cfg: DictConfig) -> None:
     from training.models import MODELS
     from training.optim import BASE_OPTIMIZERS, OPTIMIZERS, ham_arguments
     from training.presets import check_preset
-    from training.records import IMAGE_DATA, check_wandb
+    from training.cell import IMAGE_DATA
+    from training.records import check_wandb
     from training.schedule import SCHEDULES
 
     check_keys(cfg)

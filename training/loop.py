@@ -127,7 +127,7 @@ class Trainer:
         self.fingerprint = trajectory_fingerprint(cfg)  # with the values read from the environment
         run_id = hashlib.sha256(f"{run_dir.resolve()}:{self.fingerprint}".encode()).hexdigest()[:16]
         self._resume()
-        self.records = RunRecords(run_dir, cfg, self.env.is_main, run_id, self.history)
+        self.records = RunRecords(run_dir, cfg, self.env.is_main, run_id, self.history, self.env.world_size)
 
     # -- checkpoints -------------------------------------------------------------------------
     @property

@@ -31,19 +31,12 @@ from training.config import ConfigError
 HISTORY_NAME = "history.jsonl"
 SUMMARY_NAME = "summary.json"
 LOG_NAME = "train.log"
-#: the data sources of the ImageNet setting; every other source is the small setting
-IMAGE_DATA = ("ffcv_imagenet", "imagefolder")
 
 
 #: ``logger.wandb.mode``
 WANDB_MODES = ("offline", "online", "disabled")
 #: what W&B itself accepts in the WANDB_MODE environment variable (wandb.sdk.wandb_settings)
 WANDB_ENV_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")
-
-
-def setting_of(data_name: str) -> str:
-    """``imagenet`` or ``small``: which of the paper's settings a run with ``data.name`` belongs to."""
-    return "imagenet" if data_name in IMAGE_DATA else "small"
 
 
 def wandb_mode(cfg: DictConfig) -> str:
@@ -134,33 +127,44 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def wandb_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
-    """The W&B run name (experiment, target sparsity, seed), group (the experiment) and tags (method,
-    Sign-In, HAM, optimizer, target sparsity, setting, epochs), so that W&B's own UI groups and
-    filters runs by table cell; ``logger.wandb.group`` replaces the group, ``logger.wandb.tags`` are
-    added to the tags. Read from the :func:`recorded` config: text read from the
-    environment stays ``${oc.env:NAME}`` here too (a number, such as a job id, is its value)."""
+def wandb_labels(cfg: DictConfig, world_size: int = 1) -> tuple[str, str, list[str]]:
+    """The W&B run name, group and tags. The group is the run's table cell as compare.py keys it
+    (:func:`training.cell.cell_name`: experiment, setting, target, epochs and every key in which the
+    run differs from its position's defaults, e.g. ``rigl_ham small 90% 2ep [ham.alpha=40,
+    trainer.epochs=2]``), so two runs that compare.py keeps apart never share a group; the name
+    adds the seed. Tags: method, Sign-In, HAM, optimizer, target sparsity, setting, epochs.
+    ``logger.wandb.group`` replaces the group, ``logger.wandb.tags`` are added to the tags. Read
+    from the :func:`recorded` config: text read from the environment stays ``${oc.env:NAME}`` here
+    too (a number, such as a job id, is its value)."""
+    from training.cell import cell_name, defaults, experiment_config, setting_of, variant  # cell reads trajectory, which reads this
+
     c = recorded(cfg)
     s, w = c["sparsity"], c["logger"]["wandb"]
     sparse = s["method"] != "dense"
     target = f"{s['target']:g}" if isinstance(s["target"], (int, float)) else s["target"]
-    name = f"{c['name']}" + (f"@{target}" if sparse else "") + f"-seed{c['trainer']['seed']}"
+    setting = setting_of(c["data"]["name"])
+    numeric_target = float(s["target"]) if sparse and isinstance(s["target"], (int, float)) else None
+    resolved_config = OmegaConf.to_container(cfg, resolve=True)
+    keys = variant(experiment_config(resolved_config, world_size), defaults(c["name"], setting, numeric_target))
+    group = cell_name(c["name"], setting, numeric_target, int(c["trainer"]["epochs"]), keys)
+    name = f"{group} seed{c['trainer']['seed']}"
     tags = [
         f"method:{s['method']}",
         f"signin:{'on' if s['sign_in'] else 'off'}",
         f"ham:{'on' if c['ham']['enabled'] else 'off'}",
         f"optimizer:{c['optimizer']['name']}",
         f"sparsity:{target}" if sparse else "sparsity:0",
-        f"setting:{setting_of(c['data']['name'])}",
+        f"setting:{setting}",
         f"epochs:{c['trainer']['epochs']}",
     ]
-    return name, str(w["group"] or c["name"]), tags + [str(t) for t in w["tags"] if str(t) not in tags]
+    return name, str(w["group"] or group), tags + [str(t) for t in w["tags"] if str(t) not in tags]
 
 
 class RunRecords:
     """Records of one run; ``history`` holds the epochs a resumed checkpoint already finished."""
 
-    def __init__(self, run_dir: Path, cfg: DictConfig, enabled: bool, run_id: str, history: list[dict[str, Any]]) -> None:
+    def __init__(self, run_dir: Path, cfg: DictConfig, enabled: bool, run_id: str, history: list[dict[str, Any]],
+                 world_size: int = 1) -> None:
         self.run_dir, self.cfg, self.enabled = run_dir, cfg, enabled
         self.wandb_run = None
         mode = wandb_mode(cfg)
@@ -169,7 +173,7 @@ class RunRecords:
 
             config = recorded(cfg)  # ${oc.env:...} as written: no token from the environment reaches W&B
             w = config["logger"]["wandb"]
-            name, group, tags = wandb_labels(cfg)
+            name, group, tags = wandb_labels(cfg, world_size)
             self.wandb_run = wandb.init(
                 mode=mode, project=str(w["project"]), entity=w["entity"] and str(w["entity"]), group=group, tags=tags,
                 name=name, id=run_id, resume="allow", dir=str(run_dir), config=config,
