@@ -24,7 +24,7 @@ from training.data import DataError
 from training.distributed import DistributedStartError
 from training.out_of_memory import out_of_memory
 from training.preemption import EXIT_STOPPED, Stopped
-from training.presets import apply_preset, fill_presets_when_composed
+from training.presets import apply_preset, fill_presets_when_composed, preset_recipe_warning
 from training.records import TrainLog, recorded
 from training.hydra_callbacks import Refused
 from training.rundir import RUN_CONFIG_DIR, RunDirectoryBusy, clear_failure, record_failure, save_run_config
@@ -55,6 +55,13 @@ def fail(code: int, message: str, cfg: DictConfig, log: TrainLog) -> Refused | d
     return {}
 
 
+def target_text(summary: dict) -> str:
+    """`` (target 90%)`` for a sparse run, `` (target 90%: MISSED)`` when it missed it."""
+    if summary.get("target") is None:
+        return ""
+    return f" (target {100 * summary['target']:g}%" + (": MISSED)" if summary.get("target_missed") else ")")
+
+
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> dict | Refused:
     log = TrainLog().start()  # kept as train.log once the run passed its checks
@@ -81,6 +88,9 @@ def run(cfg: DictConfig, log: TrainLog) -> dict | Refused:
     if trainer.env.is_main:
         save_run_config(trainer.run_dir, cfg)  # only now: a refused run leaves an existing run's records alone
         log.keep(trainer.run_dir)
+        warning = preset_recipe_warning(cfg, trainer.env.world_size)  # a preset measured with another recipe
+        if warning:
+            print(warning, file=sys.stderr)
     try:
         summary = trainer.fit()
     except Stopped as stopped:  # SIGUSR1/SIGUSR2/SIGTERM: the position is saved; hand the signal on and exit
@@ -111,7 +121,7 @@ def run(cfg: DictConfig, log: TrainLog) -> dict | Refused:
         acc5 = summary["test_acc5"]
         print(
             f"done: {recorded(cfg)['name']} test_acc={100 * acc:.2f}% test_acc5={100 * acc5:.2f}% "
-            f"train_loss={summary['train_loss']:.4f} sparsity={100 * summary['sparsity']:.2f}% "
+            f"train_loss={summary['train_loss']:.4f} sparsity={100 * summary['sparsity']:.2f}%{target_text(summary)} "
             f"sign_flips(last epoch)={summary['sign_flips']} epochs={summary['epoch']} "
             f"in {summary['wall_time_s']:.1f}s -> {summary['run_dir']}"
         )

@@ -37,6 +37,7 @@ from training.export import export_model
 from training.models import build_model, constructor, constructor_expression
 from training.optim import build_optimizer, peak_lr, uses_sam
 from training.preemption import StopSignals, Stopped
+from training.presets import missed_target
 from training.records import RunRecords, console_stderr
 from training.hydra_callbacks import SWEEP_THREADS_VARIABLE
 from training.rundir import RunDirectoryBusy, RunLock
@@ -469,6 +470,11 @@ class Trainer:
             f"{r['images_per_s']:.0f} img/s"
         )
 
+    @property
+    def _target(self) -> float | None:
+        """The target sparsity (``None`` for a dense run)."""
+        return None if self.cfg.sparsity.method == "dense" else float(self.cfg.sparsity.target)
+
     def _summary(self) -> dict[str, Any]:
         last = self.history[-1] if self.history else {}
         evaluated = [h for h in self.history if "test_acc" in h]
@@ -483,6 +489,8 @@ class Trainer:
             "epoch": self.epoch,
             "global_step": self.global_step,
             "sparsity": last.get("sparsity"),
+            "target": self._target,
+            "target_missed": missed_target(last.get("sparsity"), self._target),
             **{k: last[k] for k in ("test_acc_before_prune", "pruned_mass_fraction") if k in last},
             "layer_density": last.get("layer_density"),
             "sign_flips": last.get("sign_flips"),

@@ -21,6 +21,17 @@ PRESET_KEYS = {"str": "str_weight_decay", "pilot": "pilot_alpha", "spred": "spre
 
 
 REPO_DIR = Path(__file__).resolve().parent.parent  # a relative calibration path starts here
+#: how far (a fraction) a run's achieved sparsity may lie from its target before it missed it
+TARGET_TOLERANCE = 0.005
+#: the keys of a recipe that change where a preset's knob takes a run: a preset is measured with the
+#: setting's recipe (``scripts/paper_tables.py calibrate`` runs the position's defaults)
+RECIPE_KEYS = ("model.name", "data.name", "data.train_subset", "trainer.epochs", "trainer.batch_size", "trainer.max_steps_per_epoch",
+               "optimizer.name", "optimizer.lr", "schedule.name", "world_size")
+
+
+def missed_target(sparsity: float | None, target: float | None) -> bool:
+    """Whether a run's achieved sparsity lies more than :data:`TARGET_TOLERANCE` from its target."""
+    return target is not None and sparsity is not None and abs(sparsity - target) > TARGET_TOLERANCE
 
 
 def calibrated_presets(path: str | None) -> list[SparsityPreset]:
@@ -127,3 +138,30 @@ def fill_presets_when_composed() -> None:
 
     compose_with_presets.fills_presets = True  # type: ignore[attr-defined]
     Hydra.compose_config = compose_with_presets  # type: ignore[method-assign]
+
+
+def preset_recipe_warning(cfg: DictConfig, world_size: int = 1) -> str | None:
+    """One sentence when the run's knob is a preset measured under another recipe than the run's
+    (:data:`RECIPE_KEYS` against the defaults of its experiment and setting, which the calibration
+    ran): its sparsity may miss the target. ``None`` when the knob was set, or the recipe is the
+    calibration's."""
+    from training.cell import defaults, experiment_config, setting_of
+    from training.config import resolved
+
+    s = cfg.sparsity
+    key = PRESET_KEYS.get(s.method)
+    preset, where = preset_for(cfg) if key is not None else (None, "")
+    if preset is None or s[key] != preset.value:
+        return None
+    setting = setting_of(cfg.data.name)
+    default = defaults(str(cfg.name), setting, float(s.target))
+    if default is None:
+        return None
+    mine = experiment_config(resolved(cfg), world_size)
+    differ = [k for k in RECIPE_KEYS if mine.get(k) != default.get(k)]
+    if not differ:
+        return None
+    changes = ", ".join(f"{k}={mine.get(k)} (calibrated: {default.get(k)})" for k in differ)
+    return (f"warning: sparsity.{key}={preset.value:g} is the preset for sparsity.target={s.target:g} from {where}, measured with "
+            f"the {setting} setting's recipe, and this run differs in {changes}: its sparsity may miss the target; set "
+            f"sparsity.{key} for this recipe, or measure it with `{calibrate_command(cfg)}` and these overrides")
