@@ -49,10 +49,18 @@ def fail(code: int, message: str, cfg: DictConfig, log: TrainLog) -> Refused | d
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     record_failure(run_dir, message)
     if not log.kept:
-        log.keep(run_dir)
+        log.keep(run_dir, job_command())
     if not (run_dir / RUN_CONFIG_DIR / "config.yaml").exists():
         save_run_config(run_dir, cfg)
     return {}
+
+
+def job_command() -> str:
+    """This job as a train.py command: the command line itself, or, in a job that a launcher
+    started (submitit's ``_submit.py`` on SLURM), ``train.py`` with the job's overrides."""
+    if Path(sys.argv[0]).name == "train.py":
+        return " ".join(sys.argv)
+    return " ".join([str(Path(__file__).resolve()), *HydraConfig.get().overrides.task]) + f"  (a job started by {sys.argv[0]})"
 
 
 def target_text(summary: dict) -> str:
@@ -87,7 +95,7 @@ def run(cfg: DictConfig, log: TrainLog) -> dict | Refused:
         return fail(EXIT_CONFIG, message, cfg, log)
     if trainer.env.is_main:
         save_run_config(trainer.run_dir, cfg)  # only now: a refused run leaves an existing run's records alone
-        log.keep(trainer.run_dir)
+        log.keep(trainer.run_dir, job_command())
         warning = preset_recipe_warning(cfg, trainer.env.world_size)  # a preset measured with another recipe
         if warning:
             print(warning, file=sys.stderr)

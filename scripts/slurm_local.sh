@@ -2,24 +2,35 @@
 # A real one-node SLURM on this machine, for the tests of the SLURM paths (needs root and the Debian
 # packages slurm-wlm and munge; scripts/install_system_deps.sh --slurm installs them):
 #   scripts/slurm_local.sh start    # writes /etc/slurm/slurm.conf, starts munged, slurmctld, slurmd
-#   scripts/slurm_local.sh stop
+#   scripts/slurm_local.sh stop     # stops the daemons this script started, and only those
 # One node (this host) with all its CPUs, no accounting, processes tracked by Linux process lists;
-# a requeued job may start again after 10 s (cred_expire; SLURM's default is 120 s).
+# a requeued job may start again after 10 s (cred_expire; SLURM's default is 120 s). Each daemon this
+# script starts has its PID file in $SLURM_LOCAL_RUN_DIR (/run/slurm_local); `stop` signals those PIDs
+# (when the process there still has the daemon's name), never daemons by name, so a site's SLURM or
+# munge that was running before is left alone.
 set -euo pipefail
 action=${1:-start}
 host=$(hostname -s)
 cpus=$(nproc)
 state=/var/spool/slurmctld
+run=${SLURM_LOCAL_RUN_DIR:-/run/slurm_local}
 
 if [ "$action" = stop ]; then
-    pkill -x slurmd || true
-    pkill -x slurmctld || true
-    pkill -x munged || true
+    for name in slurmd slurmctld munged; do
+        pidfile=$run/$name.pid
+        [ -f "$pidfile" ] || continue
+        pid=$(cat "$pidfile")
+        if [ "$(ps -p "$pid" -o comm= 2>/dev/null)" = "$name" ]; then
+            kill "$pid"
+            for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        fi
+        rm -f "$pidfile"
+    done
     exit 0
 fi
 
 command -v slurmctld >/dev/null || { echo "error: slurmctld not found: apt-get install slurm-wlm munge (as root)" >&2; exit 2; }
-mkdir -p /etc/slurm "$state" /var/spool/slurmd /var/log/slurm /run/munge /etc/munge
+mkdir -p /etc/slurm "$state" /var/spool/slurmd /var/log/slurm /run/munge /etc/munge "$run"
 cat > /etc/slurm/slurm.conf <<EOF
 ClusterName=local
 SlurmctldHost=$host
@@ -32,6 +43,8 @@ StateSaveLocation=$state
 SlurmdSpoolDir=/var/spool/slurmd
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
+SlurmctldPidFile=$run/slurmctld.pid
+SlurmdPidFile=$run/slurmd.pid
 ReturnToService=2
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
@@ -45,7 +58,10 @@ if [ ! -s /etc/munge/munge.key ]; then
 fi
 chown -R munge:munge /etc/munge /run/munge
 chmod 400 /etc/munge/munge.key
-pgrep -x munged >/dev/null || su -s /bin/sh munge -c "munged --force"
+if ! pgrep -x munged >/dev/null; then
+    su -s /bin/sh munge -c "munged --force"
+    pgrep -n -x munged > "$run/munged.pid"  # started here: stop may stop it
+fi
 if pgrep -x slurmctld >/dev/null; then
     scontrol reconfigure >/dev/null  # a running SLURM takes the configuration written above
 else

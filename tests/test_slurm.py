@@ -18,8 +18,7 @@ from tests.e2e import REPO, env, final_weights, read_history
 
 pytestmark = pytest.mark.slow
 RUN = ["model=lenet300_100", "schedule=constant", "trainer.epochs=4", "trainer.threads=1", "logger=disabled", "trainer.progress=false"]
-LOCAL = ["hydra/launcher=slurm", "hydra.launcher.partition=local", "hydra.launcher.tasks_per_node=1", "hydra.launcher.gpus_per_node=0",
-         "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null"]
+LOCAL = ["hydra/launcher=slurm_cpu", "hydra.launcher.partition=local"]  # what the README shows for a CPU partition
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +57,47 @@ def test_a_signalled_slurm_job_is_requeued_and_resumes_bit_identical(slurm, tmp_
     assert all(torch.equal(a[k], b[k]) for k in a)
     strip = lambda h: {k: v for k, v in h.items() if k not in ("images_per_s", "train_time_s", "wall_time_s")}  # noqa: E731
     assert [strip(h) for h in read_history(straight)] == [strip(h) for h in read_history(run_dir)]
+    # train.log's header names the job as a train.py command with its overrides, not submitit's _submit.py
+    headers = [line for line in (run_dir / "train.log").read_text().splitlines() if line.startswith("=== ")]
+    assert len(headers) == 2  # the first start and the requeued one
+    command = headers[0].split(": ", 1)[1]
+    assert command.startswith(f"{REPO / 'train.py'} ") and "trainer.epochs=4" in command and "(a job started by" in command
+
+
+def test_a_submission_the_cluster_refuses_is_one_sentence_naming_the_launcher_keys(slurm, tmp_path):
+    """The ImageNet defaults ask for 8 GPUs and 480 GB: the local CPU partition refuses them."""
+    command = [sys.executable, str(REPO / "train.py"), "--multirun", "hydra/launcher=slurm", "hydra.launcher.partition=local",
+               "+experiment=rigl_ham", "setting=small", f"hydra.sweep.dir={tmp_path}"]
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and "SLURM refused the submission (sbatch: error:" in error[0]
+    assert "hydra.launcher.gpus_per_node=8" in error[0] and "hydra/launcher=slurm_cpu" in error[0]
+
+
+def test_stop_stops_only_the_daemons_whose_pid_files_it_wrote(tmp_path):
+    """Decoys named like the daemons: the one in the PID file stops; one that is not, and a process of
+    another name at a recorded PID, keep running (pkill -x would have stopped a site's SLURM)."""
+    fake = tmp_path / "bin" / "slurmd"
+    fake.parent.mkdir()
+    shutil.copy(shutil.which("sleep"), fake)
+    ours, site = (subprocess.Popen([str(fake), "300"]) for _ in range(2))
+    other = subprocess.Popen(["sleep", "300"])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "slurmd.pid").write_text(f"{ours.pid}\n")
+    (run / "munged.pid").write_text(f"{other.pid}\n")  # a PID that another process has now
+    try:
+        result = subprocess.run(["bash", str(REPO / "scripts" / "slurm_local.sh"), "stop"], env={**env(), "SLURM_LOCAL_RUN_DIR": str(run)},
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert ours.wait(timeout=10) is not None
+        assert site.poll() is None and other.poll() is None
+        assert not list(run.iterdir())  # its PID files are gone
+    finally:
+        for process in (ours, site, other):
+            process.kill()
 
 
 def test_train_py_in_the_batch_step_of_a_two_task_job_stops_with_the_srun_command(slurm, tmp_path):

@@ -265,9 +265,11 @@ class TrainLog:
         sys.stdout, sys.stderr = self.tees
         return self
 
-    def keep(self, run_dir: Path) -> None:
+    def keep(self, run_dir: Path, command: str | None = None) -> None:
+        """Write the log into ``run_dir`` from now on, after a header line with ``command`` (the
+        process's own command line if not given)."""
         self.file = open(run_dir / LOG_NAME, "a", buffering=1)
-        command = " ".join(sys.argv)
+        command = command or " ".join(sys.argv)
         self.file.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: {command}\n{self.buffer.getvalue()}")
         for tee in self.tees:
             tee.log = self.file
