@@ -64,6 +64,17 @@ def frozen_bn_statistics(model: torch.nn.Module) -> Iterator[None]:
             m.momentum = momentum
 
 
+def load_warning(load: float, cores: int, threads: int) -> str | None:
+    """One sentence when the machine is already busier than its cores (the 1-minute load average
+    ``load`` above ``cores``): a CPU run's threads then compete and a step can take several times
+    longer (9x measured with 2 threads beside another job on 2 cores). The default is not changed."""
+    if load <= cores:
+        return None
+    return (f"warning: the machine's load (1-minute average {load:.1f}) already exceeds its {cores} cores, and this run uses "
+            f"{threads} torch thread(s): steps will be slower, several times so on a CPU; set trainer.threads=1 (or run fewer jobs "
+            f"side by side) if other work keeps the cores busy")
+
+
 class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         self.cfg, self.run_dir = cfg, run_dir
@@ -72,6 +83,9 @@ class Trainer:
         if threads is not None:
             torch.set_num_threads(int(threads))
         self.env = D.init_distributed(t.device, t.rendezvous_timeout_s)
+        busy_cores = load_warning(os.getloadavg()[0], os.cpu_count() or 1, torch.get_num_threads())
+        if busy_cores and self.env.is_main and self.env.device.type == "cpu":
+            print(busy_cores, file=sys.stderr)
         if self.env.device.type == "cuda":  # as FFCV's recipe: input shapes change only between epochs
             torch.backends.cudnn.benchmark = True
         self.lock = RunLock(run_dir)
