@@ -97,6 +97,7 @@ class Job:
     swept: tuple[str, ...] = ()  # the keys the multirun sweeps (the others are fixed)
     calibrate: str | None = None  # no preset for its target: the calibration that measures one
     derived: bool = False  # its preset is carried over from another setting, not measured
+    wall_hours: float = 0.0  # its wall-clock time on the profile (configs/cluster/throughput.yaml)
 
     @cached_property
     def trajectory(self) -> dict:
@@ -159,9 +160,11 @@ def expand_cells(table_cells: list[Cell], setting: str, seeds: range, sweep_dir:
                     calibrate = BY_EXPERIMENT[cell.experiment].name
             factor = throughput.step_cost.get(cfg.optimizer.name, 1.0)
             hours = 0.0 if setting == "small" else cfg.trainer.epochs * throughput.gpu_hours_per_epoch * factor
+            wall = (cfg.trainer.epochs * throughput.small_seconds_per_epoch * factor / 3600 if setting == "small"
+                    else hours / throughput.gpus_per_job)
             run_dir = sweep_dir / cfg.name / override_dirname(overrides)
             jobs.append(Job(cell.experiment, overrides, run_dir, cfg.trainer.epochs, hours, refused, cfg, tuple(sweep), calibrate,
-                            bool(preset and preset.derived)))
+                            bool(preset and preset.derived), wall))
     return jobs
 
 
@@ -242,8 +245,7 @@ def multirun_commands(jobs: list[Job], launcher: str, sweep_dir: Path, extra: li
 def print_jobs(jobs: list[Job], setting: str) -> None:
     for job in jobs:
         state = status(job)
-        line = f"{state:9s} {job.run_dir}  ({job.epochs} epochs"
-        line += f", {job.gpu_hours:.1f} GPU-h)" if setting == "imagenet" else ")"
+        line = f"{state:9s} {job.run_dir}  ({job.epochs} epochs, {job_cost(job, setting)})"
         line += "  preset derived, not measured" if job.derived else ""
         if job.calibrate:
             line += f"\n          no preset for its target yet: `{calibrate_command(job.cfg)}` measures one"
@@ -262,6 +264,36 @@ def launch(jobs: list[Job], launcher: str, sweep_dir: Path, extra: list[str], dr
 
 def hours(jobs: list[Job]) -> float:
     return sum(j.gpu_hours for j in jobs)
+
+
+def job_cost(job: Job, setting: str) -> str:
+    """A job's cost on the profile: GPU-hours and wall-clock hours (ImageNet), or wall-clock time (small)."""
+    throughput = OmegaConf.load(THROUGHPUT)
+    if setting == "small":
+        return f"about {duration(job.wall_hours)} on {throughput.small_machine}"
+    return f"{job.gpu_hours:.1f} GPU-h, {job.wall_hours:.1f} h wall-clock on {throughput.gpus_per_job} GPUs"
+
+
+def duration(hours_: float) -> str:
+    """``20 s``, ``4 min``, ``2.5 h``."""
+    seconds = hours_ * 3600
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{hours_:.1f} h"
+
+
+def budget(runs: int, per_run: Job, setting: str) -> str:
+    """What ``runs`` runs like ``per_run`` cost: GPU-hours (ImageNet) or wall-clock time run one after another (small)."""
+    if setting == "small":
+        return f"about {duration(runs * per_run.wall_hours)} one after another"
+    return f"{runs * per_run.gpu_hours:,.0f} GPU-hours"
+
+
+def calibration_runs(name: str, setting: str, targets: list[float], seeds: int, rounds: int) -> tuple[int, int]:
+    """A calibration's runs: expected (the grid and one verification round) and at worst (``rounds``
+    rounds, for a method whose sparsity emerges from its knob; the others verify once)."""
+    calibration = CALIBRATIONS[name]
+    grid = len(calibration.grids[setting]) * (1 if calibration.emergent else len(targets))
+    per_round = len(targets) * seeds
+    return grid + per_round, grid + (rounds if calibration.emergent else 1) * per_round
 
 
 def stop(message: str) -> NoReturn:
@@ -291,13 +323,22 @@ def run_table(args: argparse.Namespace, sweep_dir: Path) -> None:
                     f"({OmegaConf.load(THROUGHPUT).source})")
     print(summary)
     needed = calibrations_needed(jobs)
+    expected = worst = hours(todo) + hours(waiting)
     for name, targets in needed.items():
-        grid = CALIBRATIONS[name].grids[args.setting]
-        per_run = next(j.gpu_hours for j in jobs if j.experiment == CALIBRATIONS[name].experiment)
-        runs = len(grid) * (1 if CALIBRATIONS[name].emergent else len(targets)) + len(targets) * args.seeds
-        cost = f", {runs * per_run:,.0f} GPU-hours" if args.setting == "imagenet" else ""
-        print(f"calibration {name} (targets {' '.join(f'{t:g}' for t in targets)}): {runs} runs with one verification round{cost}; "
+        per_run = next(j for j in jobs if j.experiment == CALIBRATIONS[name].experiment)
+        runs, most = calibration_runs(name, args.setting, targets, args.seeds, args.rounds)
+        expected, worst = expected + runs * per_run.gpu_hours, worst + most * per_run.gpu_hours
+        at_worst = (f", {most} at worst ({args.rounds} rounds: {budget(most, per_run, args.setting)})" if most > runs
+                    else " (one round: a final prune reaches the target)")
+        print(f"calibration {name} (targets {' '.join(f'{t:g}' for t in targets)}): {runs} runs with one verification round "
+              f"({budget(runs, per_run, args.setting)}){at_worst}; "
               f"`python scripts/paper_tables.py {args.command} --calibrate` runs it before the table")
+    if args.setting == "imagenet" and needed:
+        print(f"total still to run: {expected:,.0f} GPU-hours expected (the table and its calibrations, one verification round each), "
+              f"{worst:,.0f} at worst (up to {args.rounds} rounds where the sparsity emerges from the knob)")
+    elif args.setting == "small":
+        print(f"total still to run: about {duration(sum(j.wall_hours for j in todo))} one after another on "
+              f"{OmegaConf.load(THROUGHPUT).small_machine}")
     launch(jobs, args.launcher, sweep_dir, args.extra, args.dry_run)
     if refusal:  # a dry run: say what a launch would refuse
         print(f"note: a launch would stop here: {refusal}")
@@ -325,7 +366,8 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
     when runs it needs have not run (a dry run, or records without them)."""
     setting, knob = args.setting, calibration.knob
     small = ["setting=small"] if setting == "small" else []
-    sweep_dir = (args.sweep_dir.resolve() if args.sweep_dir else REPO / "multirun" / f"calibrate_{setting}") / calibration.name
+    # the jobs go into <sweep dir>/<experiment>/<overrides> (Hydra's sweep subdir names the experiment)
+    sweep_dir = args.sweep_dir.resolve() if args.sweep_dir else REPO / "multirun" / f"calibrate_{setting}"
     grid = args.grid or list(calibration.grids[setting])
     replay = args.from_records.resolve() if args.from_records else None
     execute = not (args.dry_run or replay)
@@ -340,8 +382,7 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
             stop(refusal)
         if refusal:
             print(f"note: a launch would stop here: {refusal}")
-        cost = f", {hours(jobs):,.0f} GPU-hours" if setting == "imagenet" else ""
-        print(f"-- {title}: {len(jobs)} runs{cost}")
+        print(f"-- {title}: {len(jobs)} runs ({budget(len(jobs), jobs[0], setting)})")
         if not replay:
             print_jobs(jobs, setting)
             launch(jobs, args.launcher, sweep_dir, args.extra, not execute)
@@ -353,9 +394,12 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
     if any(r is None for _, r in grid_runs):
         missing = sum(r is None for _, r in grid_runs)
         per_round = len(targets) * args.seeds
-        cost = f" ({per_round * grid_runs[0][0].gpu_hours:,.0f} GPU-hours each)" if setting == "imagenet" else ""
+        rounds = args.rounds if calibration.emergent else 1
+        runs, most = calibration_runs(calibration.name, setting, targets, args.seeds, args.rounds)
         print(f"{missing} grid runs have no result yet" + (f" in {replay}" if replay else "") +
-              f"; then up to {args.rounds} verification rounds of {per_round} runs{cost}, at the values the grid gives")
+              f"; then {'up to ' if rounds > 1 else ''}{rounds} verification round{'s' if rounds > 1 else ''} of {per_round} runs "
+              f"({budget(per_round, grid_runs[0][0], setting)} each), at the values the grid gives: in all "
+              f"{budget(runs, grid_runs[0][0], setting)} with one round, {budget(most, grid_runs[0][0], setting)} at worst")
         return None
     search = CalibrationSearch(calibration, targets, [(float(OmegaConf.select(job.cfg, knob)), float(job.cfg.sparsity.target), result)
                                                       for job, result in grid_runs])
@@ -447,26 +491,35 @@ def calibration_report(calibration: Calibration, setting: str, grid_runs: list[t
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (every option says what it does)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["table3", "table4", "oneshot", "calibrate"])
+    parser.add_argument("command", choices=["table3", "table4", "oneshot", "calibrate"],
+                        help="a table to run (table3 dense, table4 sparse, oneshot: table3's dense runs pruned), or calibrate a method's presets")
     parser.add_argument("method", nargs="?", choices=sorted(CALIBRATIONS), help="calibrate: the method whose presets to measure")
-    parser.add_argument("--setting", choices=["imagenet", "small"], default="imagenet")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--setting", choices=["imagenet", "small"], default="imagenet",
+                        help="imagenet: ResNet-50 on ImageNet (FFCV files, a GPU cluster); small: LeNet-300-100 on Fashion-MNIST")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 of every cell (and of each verification round)")
     parser.add_argument("--launcher", choices=["slurm", "local", "basic"], default="basic",
                         help="slurm: one SLURM job per run; local: submitit on this machine; basic: one after another here")
-    parser.add_argument("--dry-run", action="store_true", help="list the jobs, their directories and GPU-hours; launch nothing")
+    parser.add_argument("--dry-run", action="store_true", help="list the jobs, their directories, GPU-hours and wall-clock time; launch nothing")
     parser.add_argument("--sweep-dir", type=Path, help="where the runs go (default: multirun/paper_<setting>, multirun/calibrate_<setting>)")
     parser.add_argument("--oneshot-output", type=Path, help="the one-shot table (default: oneshot.md in the sweep directory)")
     parser.add_argument("--calibrate", action="store_true", help="table4: first calibrate the presets its cells lack (or have only derived)")
     calibration = parser.add_argument_group("calibrate")
-    calibration.add_argument("--targets", type=float, nargs="+", default=list(TARGETS))
+    calibration.add_argument("--targets", type=float, nargs="+", default=list(TARGETS),
+                             help="the target sparsities to measure presets for (default: 0.8 0.9 0.95)")
     calibration.add_argument("--grid", type=float, nargs="+", help="the knob's values (default: the method's grid for the setting)")
     calibration.add_argument("--rounds", type=int, default=3, help="verification rounds at most (STR)")
     calibration.add_argument("--presets-file", type=Path, help="default: the setting's sparsity.calibration")
     calibration.add_argument("--report", type=Path, help="default: results/calibration/<setting>_<method>.md")
     calibration.add_argument("--records", type=Path, help="where the runs' records go (default: results/records/calibration/<setting>_<method>)")
     calibration.add_argument("--from-records", type=Path, help="decide from these archived records; train nothing")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []  # Hydra overrides for every job
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)

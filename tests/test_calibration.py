@@ -118,12 +118,12 @@ def test_table4_dry_run_lists_each_calibration_with_its_gpu_hours(tmp_path):
     assert "0 refused" in result.stdout and "15 wait for a calibration" in result.stdout
     # STR at 80 / 95 %: 7 grid runs (STR's sparsity does not depend on the target) + 2 targets x 3 seeds, 100 epochs at 0.117 GPU-h
     line = next(l for l in result.stdout.splitlines() if l.startswith("calibration str "))
-    assert f"13 runs with one verification round, {13 * 100 * 0.117:,.0f} GPU-hours" in line
+    assert f"13 runs with one verification round ({13 * 100 * 0.117:,.0f} GPU-hours), 25 at worst (3 rounds: {25 * 100 * 0.117:,.0f} GPU-hours)" in line
     dry = subprocess.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "table4", "--calibrate", "--dry-run", "--sweep-dir",
                           str(tmp_path), "--", f"sparsity.calibration={tmp_path / 'none.yaml'}"], cwd=REPO, env=env(), capture_output=True,
                          text=True, timeout=300)
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert f"-- grid of sparsity.str_weight_decay (one seed): 7 runs, {7 * 11.7:,.0f} GPU-hours" in dry.stdout
+    assert f"-- grid of sparsity.str_weight_decay (one seed): 7 runs ({7 * 11.7:,.0f} GPU-hours)" in dry.stdout
     assert "then up to 3 verification rounds of 6 runs (70 GPU-hours each)" in dry.stdout  # 6 x 11.7
 
 
@@ -149,14 +149,14 @@ def test_calibrate_runs_the_grid_interpolates_verifies_writes_and_replays_from_i
     result = _calibrate(tmp_path, "--grid", "0.01", "0.03", "0.1", "--rounds", "3", "--sweep-dir", str(runs),
                         "--records", str(tmp_path / "records"))
     assert result.returncode in (0, 2), result.stdout[-2000:] + result.stderr[-3000:]
-    grid = {wd: runs / "str" / "str" / f"data.test_subset=500,data.train_subset=2048,setting=small,sparsity.str_weight_decay={wd},"
+    grid = {wd: runs / "str" / f"data.test_subset=500,data.train_subset=2048,setting=small,sparsity.str_weight_decay={wd},"
             f"trainer.epochs=2,trainer.seed=0" for wd in ("0.01", "0.03", "0.1")}
     assert (grid["0.1"] / "failed.txt").exists()
     (x0, y0), (x1, y1) = (0.01, _sparsity(grid["0.01"])), (0.03, _sparsity(grid["0.03"]))
     assert y0 < 0.3 < y1
     value = float(f"{x0 + (0.3 - y0) * (x1 - x0) / (y1 - y0):.3g}")
     for number in (1, 2, 3):  # each round: the run at the value, then the value moved along the slope if it missed
-        verify = (runs / "str" / "str" / f"data.test_subset=500,data.train_subset=2048,setting=small,sparsity.str_weight_decay={value:.3g},"
+        verify = (runs / "str" / f"data.test_subset=500,data.train_subset=2048,setting=small,sparsity.str_weight_decay={value:.3g},"
                   f"sparsity.target=0.3,trainer.epochs=2,trainer.seed=0")
         achieved = _sparsity(verify)
         if abs(achieved - 0.3) <= 0.005:

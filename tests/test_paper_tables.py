@@ -166,3 +166,48 @@ def test_a_bad_override_after_the_double_dash_is_one_sentence_and_exit_code_2(tm
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
         assert result.stderr.startswith(f"error: {message}") and f"(in the overrides after --: {override})" in result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_every_option_says_what_it_does():
+    actions = [a for a in paper_tables.build_parser()._actions if a.dest != "help"]
+    assert len(actions) >= 16 and [a.dest for a in actions if not a.help] == []
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def test_a_table4_dry_run_adds_up_the_table_and_its_calibrations_expected_and_at_worst(tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPT), "table4", "--dry-run", "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    import re
+
+    table = _number(re.search(r"GPU-hours for the table, ([\d,]+) still to run", result.stdout).group(1))
+    calibrations = [line for line in lines if line.startswith("calibration ")]
+    assert len(calibrations) == 4  # spred, pilot, str, str_ham
+    expected = worst = table
+    for line in calibrations:
+        one = _number(re.search(r"one verification round \(([\d,]+) GPU-hours\)", line).group(1))
+        most = re.search(r"at worst \(3 rounds: ([\d,]+) GPU-hours\)", line)
+        expected, worst = expected + one, worst + (_number(most.group(1)) if most else one)
+    total = next(line for line in lines if line.startswith("total still to run: "))
+    found = re.search(r"([\d,]+) GPU-hours expected .*?, ([\d,]+) at worst", total)
+    assert abs(_number(found.group(1)) - expected) <= 2 and abs(_number(found.group(2)) - worst) <= 2  # rounded parts
+    assert worst > expected
+    # each job's wall-clock time on the profile: its GPU-hours over the profile's 8 GPUs
+    job = next(line for line in lines if line.startswith("new ") and "/random/" in line)
+    gpu_h, wall_h = (float(x) for x in re.search(r"([\d.]+) GPU-h, ([\d.]+) h wall-clock on 8 GPUs", job).groups())
+    assert wall_h == pytest.approx(gpu_h / 8, abs=0.06)
+
+
+def test_a_small_calibration_dry_run_says_how_long_it_takes_and_where_its_runs_go(tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPT), "calibrate", "str", "--setting", "small", "--dry-run", "--sweep-dir", str(tmp_path)],
+                            cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # 11 grid runs of 10 epochs at 2 s an epoch (configs/cluster/throughput.yaml): 220 s; a round: 9 runs, 180 s
+    assert "-- grid of sparsity.str_weight_decay (one seed): 11 runs (about 4 min one after another)" in result.stdout
+    assert "in all about 7 min one after another with one round, about 13 min one after another at worst" in result.stdout
+    dirs = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("new ")]
+    assert dirs and all(d.startswith(f"{tmp_path}/str/setting=small,") for d in dirs)  # no doubled str/str/
