@@ -33,7 +33,7 @@ from typing import Any, Callable, Literal
 
 import torch
 
-from .wrapper import OptimizerWrapper
+from .wrapper import OptimizerWrapper, require_numbers
 
 LOG2E = math.log2(math.e)
 ParamFilter = Callable[[torch.Tensor], bool]
@@ -106,6 +106,7 @@ class HAM(OptimizerWrapper):
         (the constructor calls this; a config layer may call it first and name its own key)."""
         if sign not in SIGNS:
             raise ValueError(f"sign={sign!r} is not valid; allowed values: {', '.join(SIGNS)}")
+        require_numbers(alpha=alpha, beta=beta, clamp=clamp, max_weight_norm=max_weight_norm)
         rules = [(alpha >= 0, "alpha", alpha, ">= 0 (alpha=0 turns the hyperbolic geometry off)"), (beta >= 0, "beta", beta, ">= 0"),
                  (clamp > 0, "clamp", clamp, "> 0"), (max_weight_norm is None or max_weight_norm > 0, "max_weight_norm", max_weight_norm, "> 0 or None")]
         for holds, name, value, rule in rules:

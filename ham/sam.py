@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import torch
 
-from .wrapper import OptimizerWrapper
+from .wrapper import OptimizerWrapper, require_numbers
 
 
 class SAM(OptimizerWrapper):
@@ -53,6 +53,7 @@ class SAM(OptimizerWrapper):
     @staticmethod
     def check_arguments(rho: float = 0.05) -> None:
         """Refuse a radius SAM cannot use: a :class:`ValueError` that opens with ``rho=value``."""
+        require_numbers(rho=rho)
         if not rho >= 0:
             raise ValueError(f"rho={rho!r} is not valid: it must be >= 0")
 

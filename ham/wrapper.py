@@ -7,9 +7,19 @@ wrapped optimizer too, and per-parameter buffers (e.g. momentum) are reachable f
 
 from __future__ import annotations
 
+import inspect
+import numbers
 from typing import Any
 
 import torch
+
+
+def require_numbers(**values: Any) -> None:
+    """Refuse a value that is no real number (``None`` passes: the rules that allow it say so): a
+    :class:`ValueError` that opens with ``name=value``, as the range checks do."""
+    for name, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise ValueError(f"{name}={value!r} is not valid: it must be a number")
 
 
 class OptimizerWrapper(torch.optim.Optimizer):
@@ -47,6 +57,42 @@ class OptimizerWrapper(torch.optim.Optimizer):
         for key, value in settings.items():
             setattr(self, key, value)
 
+    @staticmethod
+    def check_arguments() -> None:
+        """Subclasses: refuse settings they cannot run with (a :class:`ValueError` naming the argument)."""
+
+    def check_loadable(self, state_dict: dict[str, Any]) -> None:
+        """Refuse, before anything is loaded, a state dict whose settings entry is not this wrapper's
+        (not a mapping, unknown or missing keys, a value the constructor would refuse, a flag that is
+        not a bool) or whose per-parameter tensors do not have their parameter's shape (torch's
+        optimizers check only the number of parameters): one :class:`ValueError` that names it."""
+        name, settings, own = type(self).__name__, state_dict[self.state_key], self.settings()
+        if not isinstance(settings, dict):
+            raise ValueError(f"{name}.load_state_dict: its '{self.state_key}' entry is {type(settings).__name__}, not the mapping of "
+                             f"{', '.join(own)} that {name}.state_dict() writes")
+        unknown, missing = sorted(set(settings) - set(own)), sorted(set(own) - set(settings))
+        if unknown or missing:
+            raise ValueError(f"{name}.load_state_dict: its '{self.state_key}' entry " +
+                             "; ".join(filter(None, [unknown and f"has unknown keys {', '.join(unknown)}",
+                                                     missing and f"lacks {', '.join(missing)}"])) +
+                             f" ({name}.state_dict() writes {', '.join(own)})")
+        for key, value in own.items():
+            if isinstance(value, bool) and not isinstance(settings[key], bool):
+                raise ValueError(f"{name}.load_state_dict: {key}={settings[key]!r} is not valid: it must be true or false")
+        try:
+            self.check_arguments(**{k: settings[k] for k in inspect.signature(self.check_arguments).parameters})
+        except ValueError as error:
+            raise ValueError(f"{name}.load_state_dict: {error}") from None
+        params = [p for group in self.param_groups for p in group["params"]]
+        saved = [i for group in state_dict.get("param_groups", []) for i in group.get("params", [])]
+        if len(saved) != len(params):
+            return  # torch's load_state_dict says so, naming the counts
+        for index, param in zip(saved, params):
+            for key, value in (state_dict.get("state", {}).get(index) or {}).items():
+                if torch.is_tensor(value) and value.dim() > 0 and value.shape != param.shape:
+                    raise ValueError(f"{name}.load_state_dict: the state '{key}' of parameter {index} has shape {tuple(value.shape)}, "
+                                     f"but that parameter has shape {tuple(param.shape)}: the state dict was saved for another model")
+
     def _note_step(self) -> None:
         """Record a step taken outside ``step()`` (SAM's ``second_step``): an LR scheduler built on
         this optimizer tracks steps through the ``_opt_called`` flag its wrapper of ``step`` sets."""
@@ -73,6 +119,7 @@ class OptimizerWrapper(torch.optim.Optimizer):
                 f"state dict has no '{self.state_key}' entry: it was not saved by "
                 f"{type(self).__name__}.state_dict()"
             )
+        self.check_loadable(state_dict)
         self.load_settings(state_dict.pop(self.state_key))
         self.base_optimizer.load_state_dict(state_dict)
         # load_state_dict replaces the base optimizer's group dicts and state: share them again.

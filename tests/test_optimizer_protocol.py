@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import io
 import pickle
+import re
 
 import pytest
 import torch
@@ -303,3 +304,47 @@ def test_ham_over_ham_is_refused_in_one_sentence():
             HAM(inner)
     HAM(SAM(torch.optim.SGD(model.parameters(), lr=0.1)))  # HAM over SAM stays what it is
 
+
+
+def _saved_ham_state():
+    model = torch.nn.Linear(3, 2)
+    opt = HAM(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), alpha=20.0)
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    return model, opt.state_dict()
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda d: d["state"][0].__setitem__("momentum_buffer", torch.zeros(5)),
+     "the state 'momentum_buffer' of parameter 0 has shape (5,), but that parameter has shape (2, 3)"),
+    (lambda d: d["ham"].__setitem__("alpha", "abc"), "alpha='abc' is not valid: it must be a number"),
+    (lambda d: d["ham"].__setitem__("alpha", -50.0), "alpha=-50.0 is not valid: it must be >= 0"),
+    (lambda d: d["ham"].__setitem__("step", 5), "its 'ham' entry has unknown keys step"),
+    (lambda d: d["ham"].pop("beta"), "its 'ham' entry lacks beta"),
+    (lambda d: d.__setitem__("ham", [1]), "its 'ham' entry is list, not the mapping"),
+], ids=["buffer-shape", "alpha-text", "alpha-negative", "unknown-key", "missing-key", "not-a-mapping"])
+def test_ham_refuses_at_load_what_it_could_not_step_with_and_keeps_its_own_state(damage, message):
+    model, saved = _saved_ham_state()
+    damaged = copy.deepcopy(saved)
+    damage(damaged)
+    fresh = HAM(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), alpha=7.0)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fresh.load_state_dict(damaged)
+    assert fresh.alpha == 7.0 and fresh.state == {}  # nothing half-loaded
+    fresh.load_state_dict(saved)  # the undamaged one loads
+    assert fresh.alpha == 20.0 and torch.equal(fresh.state[model.weight]["momentum_buffer"], saved["state"][0]["momentum_buffer"])
+
+
+def test_sam_refuses_a_flag_that_is_not_a_bool_and_both_refuse_non_numbers_at_construction():
+    model = torch.nn.Linear(3, 2)
+    saved = SAM(torch.optim.SGD(model.parameters(), lr=0.1)).state_dict()
+    saved["sam"]["adaptive"] = "yes"
+    with pytest.raises(ValueError, match=re.escape("SAM.load_state_dict: adaptive='yes' is not valid: it must be true or false")):
+        SAM(torch.optim.SGD(model.parameters(), lr=0.1)).load_state_dict(saved)
+    for make, bad in ((lambda **k: HAM(torch.optim.SGD(model.parameters(), lr=0.1), **k), {"alpha": "abc"}),
+                      (lambda **k: HAM(torch.optim.SGD(model.parameters(), lr=0.1), **k), {"beta": True}),
+                      (lambda **k: SAM(torch.optim.SGD(model.parameters(), lr=0.1), **k), {"rho": "0.05"})):
+        with pytest.raises(ValueError, match="is not valid: it must be a number"):
+            make(**bad)
+    with pytest.raises(ValueError, match=re.escape("alpha=-50 is not valid: it must be >= 0")):
+        HAM(torch.optim.SGD(model.parameters(), lr=0.1), alpha=-50)

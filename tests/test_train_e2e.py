@@ -370,3 +370,19 @@ def test_a_dangling_run_directory_is_refused(tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
         assert f"{link} is a symbolic link to {tmp_path / 'gone'}, which does not exist" in result.stderr
     assert not (tmp_path / "gone").exists()
+
+
+def test_a_checkpoint_whose_ham_state_holds_an_unknown_key_is_refused_in_one_sentence(tmp_path):
+    """Edited by hand and re-digested with the project's own function (the digest detects corruption,
+    not tampering): HAM's state gains ``step: 5``. The resume stops before training, naming it."""
+    from training.checkpoint import DIGEST_KEY, read_checkpoint, save_atomic
+
+    assert run_train(tmp_path).returncode == 0
+    payload = read_checkpoint(tmp_path / "checkpoint.pt")
+    payload["optimizer"]["ham"]["step"] = 5
+    save_atomic({k: v for k, v in payload.items() if k not in (DIGEST_KEY, "format")}, tmp_path / "checkpoint.pt")
+    result = run_train(tmp_path)  # the same command: it resumes (and would find the run finished)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and "cannot be resumed: its optimizer state is not this run's" in error[0]
+    assert "its 'ham' entry has unknown keys step" in error[0]

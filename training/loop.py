@@ -182,7 +182,11 @@ class Trainer:
                 f"one (sums are split differently over threads)", file=sys.stderr,
             )
         self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
+        try:
+            self.optimizer.load_state_dict(payload["optimizer"])  # HAM and SAM check what they load (ham/wrapper.py)
+        except (ValueError, KeyError) as error:
+            raise CheckpointError(f"checkpoint {path} cannot be resumed: its optimizer state is not this run's ({error}); start a new "
+                                  f"run directory, or resume from a checkpoint this configuration wrote") from None
         self.scheduler.load_state_dict(payload["scheduler"])
         self.flips.load_state_dict(payload["sign_flips"])
         self.method.load_state_dict(payload["method"])
