@@ -165,7 +165,7 @@ def test_a_changed_byte_inside_a_checkpoint_is_refused(tmp_path):
 def test_resuming_with_other_threads_warns_that_it_is_no_longer_bit_identical(tmp_path):
     assert run_train(tmp_path, "trainer.threads=1", "trainer.epochs=2").returncode == 0
     same = run_train(tmp_path, "trainer.threads=1", "trainer.epochs=2")
-    assert same.returncode == 0 and "warning" not in same.stderr
+    assert same.returncode == 0 and "warning: resuming" not in same.stderr  # (a loaded machine may warn about its load)
     other = run_train(tmp_path, "trainer.threads=2", "trainer.epochs=2")
     assert other.returncode == 0 and "warning: resuming with 2 torch thread(s)" in other.stderr and "no longer bit-identical" in other.stderr
 
