@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from training.cell import setting_of
+from training.cell import setting_of, target_of
 from training.records import HISTORY_NAME, SUMMARY_NAME
 from training.rundir import RUN_CONFIG_DIR, FAILED_NAME
 
@@ -43,8 +43,7 @@ class Run:
 
     @property
     def target(self) -> float | None:
-        sparsity = self.config["sparsity"]
-        return None if sparsity["method"] == "dense" else float(sparsity["target"])
+        return target_of(self.config["sparsity"])
 
     @property
     def epochs(self) -> int:

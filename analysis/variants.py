@@ -2,7 +2,7 @@
 
 Runs at one table position (setting, experiment, target sparsity, epochs) whose experiment configs
 differ are *variants*: each is a cell of its own, labelled with every key in which it differs from
-the defaults of its position (``data.train_subset=6000, ham.alpha=40, trainer.epochs=2``), whether
+the defaults of its position (``data.train_subset=6000, ham.alpha=40``), whether
 or not the other runs share them; never one mean.
 """
 
@@ -29,12 +29,8 @@ def defaults_of(run: Run) -> dict[str, Any] | None:
     return cell.defaults(run.experiment, run.setting, run.target)
 
 
-def split(runs: list[Run], ignore: Iterable[str] = ()) -> dict[str, list[Run]]:
-    """The runs grouped by experiment config (less the ``ignore`` keys), each group under its label:
-    the keys in which it differs from its position's defaults (``""``: none). Where a position has no
-    defaults to compare with (a ``name`` that is no experiment), or two groups of different positions
-    would share a label, the keys in which the groups differ are named too: a label is one group."""
-    ignore = tuple(ignore)
+def _groups(runs: list[Run], ignore: tuple[str, ...]) -> tuple[dict[str, list[Run]], dict[str, dict[str, Any]]]:
+    """The runs by experiment config (less the ``ignore`` keys): members and config per group."""
     groups: dict[str, list[Run]] = {}
     configs: dict[str, dict[str, Any]] = {}
     for run in runs:
@@ -42,14 +38,31 @@ def split(runs: list[Run], ignore: Iterable[str] = ()) -> dict[str, list[Run]]:
         key = json.dumps(config, sort_keys=True, default=str)
         groups.setdefault(key, []).append(run)
         configs[key] = config
-    every = sorted({k for c in configs.values() for k in c})
-    among = [k for k in every if len({json.dumps(c.get(k), default=str) for c in configs.values()}) > 1]
+    return groups, configs
+
+
+def _differing(configs: Iterable[dict[str, Any]]) -> list[str]:
+    """The keys whose values are not the same in all ``configs``."""
+    configs = list(configs)
+    every = sorted({k for c in configs for k in c})
+    return [k for k in every if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
+
+
+def split(runs: list[Run], ignore: Iterable[str] = ()) -> dict[str, list[Run]]:
+    """The runs grouped by experiment config (less the ``ignore`` keys), each group under its label:
+    the keys in which it differs from its position's defaults (``""``: none). Where a position has no
+    defaults to compare with (a ``name`` that is no experiment), or two groups of different positions
+    would share a label, the keys in which the groups differ are named too: a label is one group."""
+    groups, configs = _groups(runs, tuple(ignore))
+    among = _differing(configs.values())
     shown: dict[str, dict[str, Any]] = {}
     for key, members in groups.items():
         default = defaults_of(members[0])
-        recorded = {*flatten(members[0].config), "world_size"}  # a key filled in for an older record (ADDED_KEYS) is not its own
-        own = {} if default is None else {k: v for k, v in cell.variant(configs[key], default).items() if k in recorded}
-        shown[key] = own if default is not None else {k: configs[key].get(k) for k in among}
+        if default is None:
+            shown[key] = {k: configs[key].get(k) for k in among}
+        else:
+            recorded = {*flatten(members[0].config), "world_size"}  # a key filled in for an older record (ADDED_KEYS) is not its own
+            shown[key] = {k: v for k, v in cell.variant(configs[key], default).items() if k in recorded}
     if len({cell.label(s) for s in shown.values()}) < len(groups):  # positions with other defaults in one call
         shown = {key: {**s, **{k: configs[key].get(k) for k in among}} for key, s in shown.items()}
     return {cell.label(shown[key]): members for key, members in groups.items()}
@@ -58,9 +71,6 @@ def split(runs: list[Run], ignore: Iterable[str] = ()) -> dict[str, list[Run]]:
 def differing_labels(runs: list[Run], ignore: Iterable[str] = ()) -> list[str]:
     """For a message that refuses to average ``runs``: per group of equal experiment configs, the
     keys in which the groups differ, with this group's values (``optimizer.lr=0.05 / optimizer.lr=0.1``)."""
-    ignore = tuple(ignore)
-    configs = list({json.dumps(c, sort_keys=True, default=str): c for c in
-                    ({k: v for k, v in experiment_config(r).items() if not matches(k, ignore)} for r in runs)}.values())
-    among = differences(configs[0], configs[1]) if len(configs) == 2 else sorted(
-        k for k in {k for c in configs for k in c} if len({json.dumps(c.get(k), default=str) for c in configs}) > 1)
-    return [cell.label({k: c.get(k) for k in among}) for c in configs]
+    _, configs = _groups(runs, tuple(ignore))
+    among = _differing(configs.values())
+    return [cell.label({k: c.get(k) for k in among}) for c in configs.values()]

@@ -133,9 +133,8 @@ unfinished ``failed``, one without runs ``missing``."""
         raise SystemExit(f"the dense + HAM runs differ in more than ham.alpha and ham.beta ({' | '.join(differing_labels(grid, ('ham.alpha', 'ham.beta')))}): a grid is one "
                          f"recipe; pass the sources of one of them")
     without = [r for r in dense if not r.config["ham"]["enabled"] and r.status == "finished"]
-    recipe = {k: v for k, v in experiment_config(grid[0]).items() if not k.startswith("ham.")}
-    differ = sorted({k for r in without for k in differences(recipe, {k: v for k, v in experiment_config(r).items()
-                                                                          if not k.startswith("ham.")})})
+    recipe = experiment_config(grid[0])
+    differ = sorted({k for r in without for k in differences(recipe, experiment_config(r), allowed=("ham",))})
     if differ:
         raise SystemExit(f"the dense runs without HAM differ from the grid's recipe in {', '.join(differ)}: the reference must be "
                          f"the same recipe without HAM ({HAM_GRID_RUNS})")

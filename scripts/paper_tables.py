@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
+import math
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -62,6 +64,19 @@ from training.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from training.trajectory import trajectory_config, without_non_trajectory_keys  # noqa: E402
 
 THROUGHPUT = REPO / "configs" / "cluster" / "throughput.yaml"
+
+
+@functools.cache
+def throughput_profile() -> DictConfig:
+    """``configs/cluster/throughput.yaml``, read once; its figures must be positive, finite numbers
+    (one that is not stops the command naming the key)."""
+    profile = OmegaConf.load(THROUGHPUT)
+    figures = {key: profile.get(key) for key in ("gpu_hours_per_epoch", "gpus_per_job", "small_seconds_per_epoch")}
+    figures.update({f"step_cost.{k}": v for k, v in (profile.get("step_cost") or {}).items()})
+    for key, value in figures.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            stop(f"{key}={value!r} in {THROUGHPUT} is not valid: it must be a positive number")
+    return profile
 
 
 @dataclass
@@ -129,7 +144,7 @@ def expand(table: str, setting: str, seeds: int, sweep_dir: Path, extra: list[st
 def expand_cells(table_cells: list[Cell], setting: str, seeds: range, sweep_dir: Path, extra: list[str]) -> list[Job]:
     """Every job of the cells for these seeds. Each cell's configuration is composed once; its swept
     values (target, seed, ...) are set on copies of it."""
-    throughput = OmegaConf.load(THROUGHPUT)
+    throughput = throughput_profile()
     task_extra = [o for o in extra if not is_hydra_override(o)]
     jobs = []
     for cell in table_cells:
@@ -268,7 +283,7 @@ def hours(jobs: list[Job]) -> float:
 
 def job_cost(job: Job, setting: str) -> str:
     """A job's cost on the profile: GPU-hours and wall-clock hours (ImageNet), or wall-clock time (small)."""
-    throughput = OmegaConf.load(THROUGHPUT)
+    throughput = throughput_profile()
     if setting == "small":
         return f"about {duration(job.wall_hours)} on {throughput.small_machine}"
     return f"{job.gpu_hours:.1f} GPU-h, {job.wall_hours:.1f} h wall-clock on {throughput.gpus_per_job} GPUs"
@@ -320,7 +335,7 @@ def run_table(args: argparse.Namespace, sweep_dir: Path) -> None:
     summary += f", {len(waiting)} wait for a calibration" if waiting else ""
     if args.setting == "imagenet":
         summary += (f"; {hours(launched) + hours(waiting):,.0f} GPU-hours for the table, {hours(todo) + hours(waiting):,.0f} still to run "
-                    f"({OmegaConf.load(THROUGHPUT).source})")
+                    f"({throughput_profile().source})")
     print(summary)
     needed = calibrations_needed(jobs)
     expected = worst = hours(todo) + hours(waiting)
@@ -338,7 +353,7 @@ def run_table(args: argparse.Namespace, sweep_dir: Path) -> None:
               f"{worst:,.0f} at worst (up to {args.rounds} rounds where the sparsity emerges from the knob)")
     elif args.setting == "small":
         print(f"total still to run: about {duration(sum(j.wall_hours for j in todo))} one after another on "
-              f"{OmegaConf.load(THROUGHPUT).small_machine}")
+              f"{throughput_profile().small_machine}")
     launch(jobs, args.launcher, sweep_dir, args.extra, args.dry_run)
     if refusal:  # a dry run: say what a launch would refuse
         print(f"note: a launch would stop here: {refusal}")

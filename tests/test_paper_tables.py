@@ -211,3 +211,21 @@ def test_a_small_calibration_dry_run_says_how_long_it_takes_and_where_its_runs_g
     assert "in all about 7 min one after another with one round, about 13 min one after another at worst" in result.stdout
     dirs = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("new ")]
     assert dirs and all(d.startswith(f"{tmp_path}/str/setting=small,") for d in dirs)  # no doubled str/str/
+
+
+@pytest.mark.parametrize("key,value", [("gpus_per_job", 0), ("small_seconds_per_epoch", -2.0), ("gpu_hours_per_epoch", ".nan")])
+def test_a_throughput_figure_that_is_not_a_positive_number_stops_naming_it(tmp_path, monkeypatch, capsys, key, value):
+    profile = OmegaConf.load(paper_tables.THROUGHPUT)
+    profile[key] = float("nan") if value == ".nan" else value
+    path = tmp_path / "throughput.yaml"
+    OmegaConf.save(profile, path)
+    monkeypatch.setattr(paper_tables, "THROUGHPUT", path)
+    paper_tables.throughput_profile.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            paper_tables.throughput_profile()
+    finally:
+        paper_tables.throughput_profile.cache_clear()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.startswith(f"error: {key}=") and f"in {path} is not valid: it must be a positive number" in err

@@ -19,9 +19,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
-from training.config import ConfigError, flatten
+from omegaconf import OmegaConf
+
+from training.config import ConfigError, compose_config, flatten
+from training.presets import apply_preset
 from training.trajectory import ADDED_KEYS, NON_TRAJECTORY_KEYS, matches, switched_off
 
 #: keys (or key prefixes) that do not change what a run measures
@@ -44,6 +47,11 @@ def setting_of(data_name: str) -> str:
     return "imagenet" if data_name in IMAGE_DATA else "small"
 
 
+def target_of(sparsity: Mapping[str, Any]) -> float | None:
+    """A run's target sparsity from its ``sparsity`` config; ``None`` for a dense run."""
+    return None if sparsity["method"] == "dense" else float(sparsity["target"])
+
+
 def experiment_config(config: dict[str, Any], world_size: int = 1) -> dict[str, Any]:
     """The experiment config of a resolved config (dotted keys). A key of :data:`ADDED_KEYS` that
     the config lacks (recorded before the key existed) counts with the value that keeps the behaviour
@@ -64,10 +72,6 @@ def position_overrides(experiment: str, setting: str, target: float | None) -> l
 
 @functools.cache
 def _defaults(experiment: str, setting: str, target: float | None) -> str | None:
-    from training.config import compose_config
-    from training.presets import apply_preset
-    from omegaconf import OmegaConf
-
     try:
         cfg = compose_config(position_overrides(experiment, setting, target))
         apply_preset(cfg)
@@ -118,7 +122,7 @@ def label(keys: dict[str, Any], longest: int | None = None) -> str:
 
 def cell_name(experiment: str, setting: str, target: float | None, epochs: int, keys: dict[str, Any]) -> str:
     """A cell in words, at most :data:`LONGEST_NAME` characters: ``rigl_ham small 90% 2ep
-    [ham.alpha=40, trainer.epochs=2]`` (the W&B group)."""
+    [ham.alpha=40]`` (the W&B group)."""
     where = f"{experiment} {setting}" + (f" {100 * target:g}%" if target is not None else "") + f" {epochs}ep"
     return where + (f" [{label(keys, LONGEST_NAME - len(where) - 3)}]" if keys else "")
 

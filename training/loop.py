@@ -23,6 +23,7 @@ from ham import SignFlips, density
 from training.methods import build_method
 from sparse.prunable import prunable_layers
 from training import distributed as D
+from training.cell import target_of
 from training.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
@@ -488,11 +489,6 @@ class Trainer:
             f"{r['images_per_s']:.0f} img/s"
         )
 
-    @property
-    def _target(self) -> float | None:
-        """The target sparsity (``None`` for a dense run)."""
-        return None if self.cfg.sparsity.method == "dense" else float(self.cfg.sparsity.target)
-
     def _summary(self) -> dict[str, Any]:
         last = self.history[-1] if self.history else {}
         evaluated = [h for h in self.history if "test_acc" in h]
@@ -507,8 +503,8 @@ class Trainer:
             "epoch": self.epoch,
             "global_step": self.global_step,
             "sparsity": last.get("sparsity"),
-            "target": self._target,
-            "target_missed": missed_target(last.get("sparsity"), self._target),
+            "target": target_of(self.cfg.sparsity),
+            "target_missed": missed_target(last.get("sparsity"), target_of(self.cfg.sparsity)),
             **{k: last[k] for k in ("test_acc_before_prune", "pruned_mass_fraction") if k in last},
             "layer_density": last.get("layer_density"),
             "sign_flips": last.get("sign_flips"),

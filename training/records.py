@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from omegaconf import DictConfig, OmegaConf
 
-from training.config import ConfigError
+from training.config import ConfigError, resolved
 
 HISTORY_NAME = "history.jsonl"
 SUMMARY_NAME = "summary.json"
@@ -136,17 +136,17 @@ def wandb_labels(cfg: DictConfig, world_size: int = 1) -> tuple[str, str, list[s
     ``logger.wandb.group`` replaces the group, ``logger.wandb.tags`` are added to the tags. Read
     from the :func:`recorded` config: text read from the environment stays ``${oc.env:NAME}`` here
     too (a number, such as a job id, is its value)."""
-    from training.cell import cell_name, defaults, experiment_config, setting_of, variant  # cell reads trajectory, which reads this
+    from training.cell import cell_name, defaults, experiment_config, setting_of, target_of, variant  # cell reads trajectory, which reads this
 
     c = recorded(cfg)
     s, w = c["sparsity"], c["logger"]["wandb"]
     sparse = s["method"] != "dense"
     target = f"{s['target']:g}" if isinstance(s["target"], (int, float)) else s["target"]
     setting = setting_of(c["data"]["name"])
-    numeric_target = float(s["target"]) if sparse and isinstance(s["target"], (int, float)) else None
-    resolved_config = OmegaConf.to_container(cfg, resolve=True)
-    keys = variant(experiment_config(resolved_config, world_size), defaults(c["name"], setting, numeric_target))
-    group = cell_name(c["name"], setting, numeric_target, int(c["trainer"]["epochs"]), keys)
+    config = resolved(cfg)
+    numeric_target = target_of(config["sparsity"])
+    keys = variant(experiment_config(config, world_size), defaults(c["name"], setting, numeric_target))
+    group = cell_name(c["name"], setting, numeric_target, int(config["trainer"]["epochs"]), keys)
     name = f"{group} seed{c['trainer']['seed']}"
     tags = [
         f"method:{s['method']}",
