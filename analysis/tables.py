@@ -300,7 +300,8 @@ def _oneshot_groups(runs: list[Run], setting: str) -> dict[tuple[str, int, str],
             dense = [r.summary["oneshot"] for r in members if not r.config["ham"]["enabled"]]  # type: ignore[index]
             with_ham = split([r for r in members if r.config["ham"]["enabled"]]) or {"": []}
             for ham_variant, ham_runs in with_ham.items():
-                label = ", ".join(sorted(set(filter(None, [*variant.split(", "), *ham_variant.split(", ")]))))  # the keys of both
+                # the + HAM runs' label holds the keys they share with the dense runs (the group) and HAM's own
+                label = ham_variant or variant
                 groups[(optimizer, epochs, label)] = {False: dense, True: [r.summary["oneshot"] for r in ham_runs]}  # type: ignore[index]
     return groups
 

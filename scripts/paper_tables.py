@@ -302,13 +302,19 @@ def budget(runs: int, per_run: Job, setting: str) -> str:
     return f"{runs * per_run.gpu_hours:,.0f} GPU-hours"
 
 
+def verification_rounds(calibration: Calibration, rounds: int) -> int:
+    """The verification rounds a calibration may take: up to ``rounds`` where the sparsity emerges
+    from the knob (STR moves it along the grid's slope), one where a final prune reaches the target."""
+    return rounds if calibration.emergent else 1
+
+
 def calibration_runs(name: str, setting: str, targets: list[float], seeds: int, rounds: int) -> tuple[int, int]:
-    """A calibration's runs: expected (the grid and one verification round) and at worst (``rounds``
-    rounds, for a method whose sparsity emerges from its knob; the others verify once)."""
+    """A calibration's runs: expected (the grid and one verification round) and at worst
+    (:func:`verification_rounds`)."""
     calibration = CALIBRATIONS[name]
     grid = len(calibration.grids[setting]) * (1 if calibration.emergent else len(targets))
     per_round = len(targets) * seeds
-    return grid + per_round, grid + (rounds if calibration.emergent else 1) * per_round
+    return grid + per_round, grid + verification_rounds(calibration, rounds) * per_round
 
 
 def stop(message: str) -> NoReturn:
@@ -409,7 +415,7 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
     if any(r is None for _, r in grid_runs):
         missing = sum(r is None for _, r in grid_runs)
         per_round = len(targets) * args.seeds
-        rounds = args.rounds if calibration.emergent else 1
+        rounds = verification_rounds(calibration, args.rounds)
         runs, most = calibration_runs(calibration.name, setting, targets, args.seeds, args.rounds)
         print(f"{missing} grid runs have no result yet" + (f" in {replay}" if replay else "") +
               f"; then {'up to ' if rounds > 1 else ''}{rounds} verification round{'s' if rounds > 1 else ''} of {per_round} runs "
