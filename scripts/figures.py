@@ -40,6 +40,9 @@ MODEL_NAMES = {"lenet300_100": "LeNet-300-100", "lenet5": "LeNet-5", "cnn": "a s
 ACCURACY_SPARSITY_METHODS = ("random", "acdc", "rigl", "str")
 #: one marker shape per variant
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+#: the commands that make the runs of the sign-flip and accuracy-sparsity figures
+SIGN_FLIPS_COMMAND = "python train.py -m +experiment=random,random_signin,random_ham setting=small sparsity.target={target:g}"
+ACCURACY_SPARSITY_COMMAND = "python train.py -m +experiment=rigl,rigl_ham setting=small sparsity.target=0.8,0.9,0.95"
 DATA_NAMES = {"fashion_mnist": "Fashion-MNIST", "ffcv_imagenet": "ImageNet", "imagefolder": "an image folder", "synthetic": "synthetic data"}
 
 
@@ -74,7 +77,7 @@ def sign_flips(runs: list[R.Run], target: float = 0.9) -> Figure:
             used += members
     if not used:
         raise SystemExit(f"no finished random/random_signin/random_ham runs at {target:g} with a history in the sources: run them with "
-                         f"`python train.py -m +experiment=random,random_signin,random_ham setting=small sparsity.target={target:g}`")
+                         f"`{SIGN_FLIPS_COMMAND.format(target=target)}`")
     ax.set(xlabel="epoch", ylabel="sign flips per epoch", yscale="log",
            title=f"Sign flips, random PaI at {100 * target:g} %\n{model_and_data(used)}")
     ax.legend()
@@ -109,8 +112,7 @@ def accuracy_sparsity(runs: list[R.Run]) -> Figure:
                     label=f"{method}{' + HAM' if suffix else ''}" + (f" [{variant}]" if variant else "")
                     + (f" ({setting})" if len(settings) > 1 else ""))
     if not used:
-        raise SystemExit("no finished sparse runs of random, acdc, rigl or str in the sources: run them with "
-                         "`python train.py -m +experiment=rigl,rigl_ham setting=small sparsity.target=0.8,0.9,0.95`")
+        raise SystemExit(f"no finished sparse runs of random, acdc, rigl or str in the sources: run them with `{ACCURACY_SPARSITY_COMMAND}`")
     ax.set(xlabel="target sparsity %", ylabel="test top-1 %",
            title=f"Accuracy against sparsity, {model_and_data(used)}\n(mean ± std over {'/'.join(map(str, sorted(seeds)))} seeds; "
                  "dashed: baseline, solid: + HAM)")
@@ -197,10 +199,10 @@ HAM_GRID_RUNS = ("dense runs with HAM over ham.alpha and ham.beta, one recipe, a
                  "`python train.py -m +sweep=ham_grid` and `python train.py -m +sweep=ham_grid_baseline`")
 #: figure -> (builder, the runs it takes)
 FIGURES = {
-    "sign-flips": (sign_flips, "finished random, random_signin and random_ham runs at 90 % with their histories "
-                               "(`python train.py -m +experiment=random,random_signin,random_ham setting=small sparsity.target=0.9`)"),
-    "accuracy-sparsity": (accuracy_sparsity, "finished runs of random, acdc, rigl, str and their + HAM experiments at any targets "
-                                             "(`python train.py -m +experiment=rigl,rigl_ham setting=small sparsity.target=0.8,0.9,0.95`)"),
+    "sign-flips": (sign_flips, f"finished random, random_signin and random_ham runs at 90 % with their histories "
+                               f"(`{SIGN_FLIPS_COMMAND.format(target=0.9)}`)"),
+    "accuracy-sparsity": (accuracy_sparsity, f"finished runs of random, acdc, rigl, str and their + HAM experiments at any targets "
+                                             f"(`{ACCURACY_SPARSITY_COMMAND}`)"),
     "ham-grid": (ham_grid, HAM_GRID_RUNS),
 }
 
