@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from training.data.base import InputSpec
 
 MASK64 = (1 << 64) - 1
 GOLDEN64 = 0x9E3779B97F4A7C15
@@ -95,6 +99,15 @@ class ResolutionSchedule:
         fraction = (epoch - self.start_ramp_epoch) / (self.end_ramp_epoch - self.start_ramp_epoch)
         res = self.min_res + fraction * (self.max_res - self.min_res)
         return min(self.max_res, max(self.min_res, int(round(res / 32)) * 32))
+
+
+def validation_input(cfg, resample: str, class_names: list[str] | None) -> InputSpec:
+    """What the validation transform makes of a stored image (``data.val_res``, ``data.val_crop_ratio``,
+    ``data.mean``/``data.std``), as the exported model records it; ``resample`` names the loader's filter."""
+    from training.data.base import InputSpec
+
+    return InputSpec(channels=3, size=cfg.val_res, mean=list(cfg.mean), std=list(cfg.std), crop_ratio=cfg.val_crop_ratio,
+                     resample=resample, class_names=class_names)
 
 
 def schedule_from(cfg) -> ResolutionSchedule:

@@ -50,8 +50,9 @@ from training.data.augment import (
     Normalize,
     ResolutionSchedule,
     schedule_from,
+    validation_input,
 )
-from training.data.base import META_NAME, DataBundle, DataError, InputSpec, resolve_num_classes
+from training.data.base import META_NAME, DataBundle, DataError, resolve_num_classes
 
 FILES = ("train.beton", "val.beton")
 
@@ -337,8 +338,6 @@ def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed
         image_size=cfg.max_res,
         train_size=train_reader.num_samples,
         test_size=n_val,
-        input=InputSpec(channels=3, size=cfg.val_res, mean=list(cfg.mean), std=list(cfg.std), crop_ratio=cfg.val_crop_ratio,
-                        resample="cv2.INTER_AREA (FFCV's CenterCropRGBImageDecoder, from the .beton's stored copy)",
-                        class_names=class_names),
+        input=validation_input(cfg, "cv2.INTER_AREA (FFCV's CenterCropRGBImageDecoder, from the .beton's stored copy)", class_names),
         resolution_at=schedule,
     )

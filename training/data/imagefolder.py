@@ -21,8 +21,10 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
-from training.data.augment import Normalize, ResolutionSchedule, center_crop, epoch_key, random_resized_crop, schedule_from
-from training.data.base import DataBundle, DataError, InputSpec, resolve_num_classes
+from training.data.augment import (
+    Normalize, ResolutionSchedule, center_crop, epoch_key, random_resized_crop, schedule_from, validation_input,
+)
+from training.data.base import DataBundle, DataError, resolve_num_classes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -176,7 +178,6 @@ def build_imagefolder_data(cfg: DictConfig, batch_size: int, eval_batch_size: in
         image_size=cfg.max_res,
         train_size=len(train_set),
         test_size=len(val_set),
-        input=InputSpec(channels=3, size=cfg.val_res, mean=list(cfg.mean), std=list(cfg.std), crop_ratio=cfg.val_crop_ratio,
-                        resample="PIL.Image.BILINEAR", class_names=classes),
+        input=validation_input(cfg, "PIL.Image.BILINEAR", classes),
         resolution_at=schedule,
     )
