@@ -4,6 +4,7 @@ weights_only=True, whose content digest catches every byte change that alters it
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import random
 from pathlib import Path
@@ -84,6 +85,38 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
         torch.load(path, weights_only=True)
     with pytest.raises(CheckpointError, match="could run code"):
         read_checkpoint(path)
+    assert not marker.exists()
+
+
+class _Shell:
+    """Unpickling this would run a shell command (``os.system``, a module torch blocks by name)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def test_a_blocked_global_is_named_as_code_and_a_file_of_another_format_as_not_a_checkpoint(tmp_path):
+    """torch names a blocked module's global "unsupported GLOBAL posix.system" (not "Unsupported
+    global"): still a refusal that says the file could run code, not a checksum mismatch. A plain
+    pickle and a text file are not torch.save's container: said so, and neither is unpickled."""
+    marker = tmp_path / "pwned"
+    shell = tmp_path / "shell.pt"
+    torch.save({"format": "ham-checkpoint-2", "model": _Shell(f"touch {marker}")}, shell)
+    with pytest.raises(pickle.UnpicklingError, match="unsupported GLOBAL"):
+        torch.load(shell, weights_only=True)
+    with pytest.raises(CheckpointError, match="could run code") as refused:
+        read_checkpoint(shell)
+    assert "checksum" not in str(refused.value)
+    plain_pickle, text = tmp_path / "plain.pkl", tmp_path / "notes.txt"
+    plain_pickle.write_bytes(pickle.dumps({"model": _Shell(f"touch {marker}")}))
+    text.write_text("hello, this is text\n")
+    for path in (plain_pickle, text):
+        with pytest.raises(CheckpointError, match="is not a checkpoint written by train.py: it is not the zip container") as refused:
+            read_checkpoint(path)
+        assert "could run code" not in str(refused.value) and "checksum" not in str(refused.value)
     assert not marker.exists()
 
 

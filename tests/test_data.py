@@ -42,7 +42,7 @@ def test_fashion_mnist_from_data_root(tmp_path):
     for split, n in (("train", 6), ("t10k", 4)):
         _write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", np.random.default_rng(0).integers(0, 256, (n, 28, 28)))
         _write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 10)
-    splits, spec = data_module.load_fashion_mnist(str(tmp_path))
+    splits, spec, _ = data_module.load_fashion_mnist(str(tmp_path))
     x, y = splits["train"]
     assert x.shape == (6, 1, 28, 28) and y.tolist() == [0, 1, 2, 3, 4, 5]
     assert abs(x.mean().item()) < 1e-5 and abs(x.std().item() - 1) < 1e-4  # normalised by train stats

@@ -262,3 +262,42 @@ def test_swapped_files_are_refused_and_a_folder_without_dataset_json_says_what_i
     assert "warning: no dataset.json in" in err and "the class count is the largest label + 1 = 10" in err
     ffcv_data(_linked(beton_dir, tmp_path / "bare_swapped", swap=True))
     assert "warning: train.beton holds fewer images (1000) than val.beton (3000)" in capsys.readouterr().err
+
+
+def test_the_data_identity_follows_the_content_not_the_place(tmp_path, beton_dir, jpeg_tree):
+    """What a checkpoint records of the data (no path): the same files elsewhere give the same
+    identity; one label changed in train.beton's metadata, or another dataset.json, change that
+    part only. For an ImageFolder tree: the file list with labels and sizes."""
+    import shutil
+
+    from ffcv.reader import Reader
+    from ffcv.types import HeaderType
+
+    from training.data.imagefolder import files_identity, scan_split
+
+    moved = tmp_path / "moved"
+    shutil.copytree(beton_dir, moved)
+    original = ffcv_data(beton_dir).identity
+    assert set(original) == {"train.beton", "val.beton", "dataset.json"}
+    assert ffcv_data(moved).identity == original and "bytes, 3000 images, header and metadata sha256" in original["train.beton"]
+    reader = Reader(str(moved / "train.beton"))
+    field = f"f{reader.field_names.index('label')}"
+    labels = reader.metadata[field]
+    offset = HeaderType.itemsize + reader.field_descriptors.nbytes + reader.metadata.dtype.fields[field][1]  # as Reader.read_metadata
+    raw = bytearray((moved / "train.beton").read_bytes())
+    label_bytes = slice(offset, offset + labels.dtype.itemsize)
+    assert int.from_bytes(raw[label_bytes], "little") == int(labels[0])  # the first image's label, where FFCV reads it
+    raw[label_bytes] = ((int(labels[0]) + 1) % 10).to_bytes(labels.dtype.itemsize, "little")
+    (moved / "train.beton").write_bytes(bytes(raw))
+    relabelled = ffcv_data(moved).identity
+    assert [part for part in original if relabelled[part] != original[part]] == ["train.beton"]
+    (moved / "dataset.json").write_text((beton_dir / "dataset.json").read_text().replace('"classes"', '"classes" ', 1))
+    assert ffcv_data(moved).identity["dataset.json"] != original["dataset.json"]
+
+    copied = tmp_path / "tree"
+    shutil.copytree(jpeg_tree, copied)
+    identity = {root: files_identity(root / "train", scan_split(root / "train")[1]) for root in (jpeg_tree, copied)}
+    assert identity[jpeg_tree] == identity[copied] and identity[jpeg_tree].startswith(f"{N_TRAIN} files of ")
+    first = sorted(p for p in (copied / "train").rglob("*") if p.is_file())[0]
+    first.write_bytes(first.read_bytes() + b"\0")
+    assert files_identity(copied / "train", scan_split(copied / "train")[1]) != identity[jpeg_tree]

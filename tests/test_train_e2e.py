@@ -128,7 +128,7 @@ def test_bad_inputs_fail_with_a_clear_message(tmp_path, override, message):
 def test_corrupt_checkpoint_fails_and_is_left_untouched(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     result = run_train(tmp_path)
-    assert result.returncode == 2 and "corrupt" in result.stderr
+    assert result.returncode == 2 and "is not a checkpoint written by train.py: it is not the zip container" in result.stderr
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"not a checkpoint"
 
 
@@ -384,5 +384,5 @@ def test_a_checkpoint_whose_ham_state_holds_an_unknown_key_is_refused_in_one_sen
     result = run_train(tmp_path)  # the same command: it resumes (and would find the run finished)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(error) == 1 and "cannot be resumed: its optimizer state is not this run's" in error[0]
+    assert len(error) == 1 and "cannot be resumed: its optimizer entry is not this run's (HAM.load_state_dict: its 'ham' entry" in error[0]
     assert "its 'ham' entry has unknown keys step" in error[0]

@@ -4,13 +4,15 @@ digest and checked against the run's configuration.
 
 A checkpoint holds the model, optimizer (HAM/SAM settings included), scheduler, sparsity-method
 state, RNG states, the position (epochs done, global step) and the history so far, plus a
-fingerprint of the configuration that decides the training trajectory.
+fingerprint of the configuration that decides the training trajectory and the identity of the data
+(``training.data.base.DataBundle.identity``) it was trained on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import numbers
 import os
 import pickle
 import random
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from training.config import flatten
+from training.data.base import identity_differences
 from training.records import ENVIRONMENT_INTERPOLATION
 from training.trajectory import config_differences
 
@@ -65,6 +68,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 FORMAT = "ham-checkpoint-2"
 OLD_MAGIC = b"HAM-CHECKPOINT-1 sha256="
 DIGEST_KEY = "content_sha256"
+#: the first bytes of torch.save's zip container (a zip file's first local file header)
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 def content_digest(node: Any) -> str:
@@ -135,17 +140,23 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     )
     try:
         with open(path, "rb") as f:
-            if f.read(len(OLD_MAGIC)) == OLD_MAGIC:
+            start = f.read(len(OLD_MAGIC))
+            if start == OLD_MAGIC:
                 raise CheckpointError(
                     f"{path} was written by an earlier version of this repository (format HAM-CHECKPOINT-1), which this "
                     f"version cannot resume; it was left untouched: start the run afresh in another directory"
                 )
     except OSError as error:
         raise CheckpointError(f"checkpoint {path} cannot be read ({error})") from error
+    if not start.startswith(ZIP_MAGIC):  # even a truncated container starts so
+        raise CheckpointError(
+            f"{path} is not a checkpoint written by train.py: it is not the zip container that torch.save writes (a plain pickle, "
+            f"a text file or another format); it was not unpickled and was left untouched"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "Unsupported global" in str(error) or "Unsupported operand" in str(error):
+        if "unsupported global" in str(error).lower():  # torch: "Trying to load unsupported GLOBAL posix.system ..."
             raise CheckpointError(
                 f"{path} was refused: it asks to load objects other than tensors and plain values, which could run code "
                 f"(a damaged or a crafted file: train.py never writes such objects); it was left untouched, do not use it"
@@ -165,12 +176,83 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
+#: the entries of a checkpoint: the types they must have (numbers: not negative) and how that reads
+ENTRY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    **{state: ((dict,), "a mapping") for state in ("model", "optimizer", "scheduler", "sign_flips", "method", "rng")},
+    "epoch": ((int,), "a non-negative integer"), "global_step": ((int,), "a non-negative integer"),
+    "wall_time": ((numbers.Real,), "a non-negative number"), "world_size": ((int,), "a positive integer"),
+    "threads": ((int,), "a positive integer"), "history": ((list,), "a list"), "partial": ((dict, type(None)), "a mapping or null"),
+}
+
+
+def check_entries(payload: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint whose entries (:data:`ENTRY_TYPES`) are missing, of another type, or out
+    of range, before anything is loaded from it."""
+    for key, (types, meaning) in ENTRY_TYPES.items():
+        value = payload.get(key, "<absent>")
+        lowest = 1 if meaning.startswith("a positive") else 0
+        if isinstance(value, bool) or not isinstance(value, types) or (isinstance(value, numbers.Real) and value < lowest):
+            raise CheckpointError(
+                f"checkpoint {path} cannot be resumed: its entry {key}={value!r} is not {meaning}, as train.py writes it; it was "
+                f"left untouched: resume from a checkpoint that train.py wrote, or start a new run directory"
+            )
+
+
+def check_data(payload: dict[str, Any], identity: dict[str, str], path: Path, where: str) -> str | None:
+    """Refuse a checkpoint trained on other data than ``where`` holds now (its recorded identity,
+    :attr:`training.data.base.DataBundle.identity`, differs; paths are not part of it). A
+    checkpoint without a recorded identity (written before it was recorded) gives the warning returned."""
+    saved = payload.get("data")
+    if saved is None:
+        return (f"warning: checkpoint {path} records no identity of its data (written by an earlier version): "
+                f"resuming without checking that {where} holds the data it was trained on")
+    differences = identity_differences(saved, identity) if isinstance(saved, dict) else [f"recorded as {saved!r}"]
+    if differences:
+        raise CheckpointError(
+            f"checkpoint {path} was trained on other data than {where} holds now ({'; '.join(differences)}); it was left "
+            f"untouched: point data.root at the data it was trained on (the same files may lie anywhere), or start a new run "
+            f"directory (name=... or hydra.run.dir=...)"
+        )
+    return None
+
+
+#: entries of an optimizer's param groups that change while it trains (the LR scheduler sets ``lr``)
+TRAINED_GROUP_KEYS = ("params", "lr")
+
+
+def settings_differences(saved: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
+    """Where a saved optimizer state dict's settings differ from those of the optimizer the config
+    builds (``fresh``, its ``state_dict()``): the wrappers' entries (``ham``, ``sam``: the same
+    names as the config's keys) and each param group's hyperparameters but ``lr``, as
+    ``key=saved where the config gives fresh``."""
+    found = []
+    for key, settings in fresh.items():
+        if key in ("state", "param_groups") or not isinstance(settings, dict):
+            continue
+        stored = saved.get(key)
+        if not isinstance(stored, dict):
+            found.append(f"{key}: {stored!r} where the config gives {settings!r}")
+            continue
+        found += [f"{key}.{name}={stored.get(name, '<absent>')!r} where the config gives {value!r}"
+                  for name, value in settings.items() if stored.get(name, "<absent>") != value]
+    groups = saved.get("param_groups")
+    if not isinstance(groups, list) or len(groups) != len(fresh["param_groups"]):
+        return found + [f"{len(groups) if isinstance(groups, list) else 'no'} param groups where the config builds "
+                        f"{len(fresh['param_groups'])}"]
+    for index, (stored, group) in enumerate(zip(groups, fresh["param_groups"])):
+        found += [f"param group {index} {name}={stored.get(name, '<absent>')!r} where the config gives {value!r}"
+                  for name, value in group.items()
+                  if name not in TRAINED_GROUP_KEYS and (not isinstance(stored, dict) or stored.get(name, "<absent>") != value)]
+    return found
+
+
 def load_checkpoint(path: Path, config: dict[str, Any], expected: str) -> dict[str, Any]:
     """Load ``path`` and check it was written by the same trajectory configuration (``config`` as
     recorded, ``expected`` its :func:`trajectory_fingerprint`)."""
     payload = read_checkpoint(path)
-    if payload["fingerprint"] != expected:
-        diffs = config_differences(payload["config"], config) or [
+    if payload.get("fingerprint") != expected:
+        saved = payload.get("config")
+        diffs = config_differences(saved if isinstance(saved, dict) else {}, config) or [
             f"{key}={value} (a value read from the environment now differs)" for key, value in flatten(config).items()
             if isinstance(value, str) and ENVIRONMENT_INTERPOLATION.search(value)]
         raise CheckpointError(

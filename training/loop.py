@@ -27,10 +27,13 @@ from training.cell import target_of
 from training.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
+    check_data,
+    check_entries,
     load_checkpoint,
     rng_state,
     save_atomic,
     set_rng_state,
+    settings_differences,
 )
 from training.config import ConfigError
 from training.data import build_data
@@ -167,7 +170,12 @@ class Trainer:
                 f"to continue that run, or another run directory (name=... or hydra.run.dir=...)."
             )
         payload = load_checkpoint(path, self.config, self.fingerprint)
-        saved_world = payload.get("world_size", 1)
+        check_entries(payload, path)
+        where = f"data.name={self.cfg.data.name}" + (f" at data.root={self.cfg.data.root}" if self.cfg.data.get("root") else "")
+        unchecked = check_data(payload, self.data.identity, path, where)
+        if unchecked and self.env.is_main:
+            print(unchecked, file=sys.stderr)
+        saved_world = payload["world_size"]
         if saved_world != self.env.world_size:
             raise CheckpointError(
                 f"checkpoint {path} was written by a run with {saved_world} process(es), this run has {self.env.world_size}: "
@@ -175,28 +183,42 @@ class Trainer:
                 f"continuing would change their meaning. Resume with {saved_world} process(es) (torchrun "
                 f"--nproc_per_node={saved_world}, or srun --ntasks={saved_world}), or start a new run directory."
             )
+        changed = settings_differences(payload["optimizer"], self.optimizer.state_dict())
+        if changed:
+            raise CheckpointError(
+                f"checkpoint {path} holds optimizer settings that its configuration does not give ({'; '.join(changed[:5])}): it was "
+                f"changed after it was written (its checksum detects corruption, not deliberate edits); it was left untouched: "
+                f"resume from a checkpoint that train.py wrote with this configuration, or start a new run directory"
+            )
         threads = torch.get_num_threads()
-        if payload.get("threads", threads) != threads and self.env.is_main:
+        if payload["threads"] != threads and self.env.is_main:
             print(
                 f"warning: resuming with {threads} torch thread(s) (trainer.threads) where the checkpoint was written with "
                 f"{payload['threads']}: the run continues, but on the CPU it is no longer bit-identical to an uninterrupted "
                 f"one (sums are split differently over threads)", file=sys.stderr,
             )
-        self.model.load_state_dict(payload["model"])
-        try:
-            self.optimizer.load_state_dict(payload["optimizer"])  # HAM and SAM check what they load (ham/wrapper.py)
-        except (ValueError, KeyError) as error:
-            raise CheckpointError(f"checkpoint {path} cannot be resumed: its optimizer state is not this run's ({error}); start a new "
-                                  f"run directory, or resume from a checkpoint this configuration wrote") from None
-        self.scheduler.load_state_dict(payload["scheduler"])
-        self.flips.load_state_dict(payload["sign_flips"])
-        self.method.load_state_dict(payload["method"])
-        set_rng_state(payload["rng"])
+        self._load_state(payload, path)
         self.epoch, self.global_step = payload["epoch"], payload["global_step"]
         self.wall_time, self.history, self.partial = payload["wall_time"], payload["history"], payload["partial"]
         if self.env.is_main:
             inside = f", step {self.partial['step']} of epoch {self.epoch + 1}" if self.partial else ""
             print(f"resumed from {path} after epoch {self.epoch}{inside}")
+
+    def _load_state(self, payload: dict[str, Any], path: Path) -> None:
+        """Load each component's state from a checkpoint whose entries have their types
+        (:func:`~training.checkpoint.check_entries`); one that does not fit is a :class:`CheckpointError` naming it."""
+        loads = (("model", self.model.load_state_dict), ("optimizer", self.optimizer.load_state_dict),
+                 ("scheduler", self.scheduler.load_state_dict), ("sign_flips", self.flips.load_state_dict),
+                 ("method", self.method.load_state_dict), ("rng", set_rng_state))
+        for entry, load in loads:
+            try:  # HAM and SAM check what they load (ham/wrapper.py); the others fail on what does not fit
+                load(payload[entry])
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError, RuntimeError) as error:
+                reason = str(error).splitlines()[0] if isinstance(error, ValueError) and str(error) else repr(error)
+                raise CheckpointError(
+                    f"checkpoint {path} cannot be resumed: its {entry} entry is not this run's ({reason}); it was left untouched: "
+                    f"start a new run directory, or resume from a checkpoint that this configuration wrote"
+                ) from None
 
     def _save(self) -> None:
         """Rank 0 writes the checkpoint; if it cannot (a full disk, ...), every rank stops with its message."""
@@ -225,6 +247,7 @@ class Trainer:
             "threads": torch.get_num_threads(),
             "history": self.history,
             "partial": self.partial,
+            "data": self.data.identity,
             "config": self.config,
             "fingerprint": self.fingerprint,
         }

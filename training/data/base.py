@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Protocol
 
 import torch
 
@@ -60,6 +61,25 @@ class DataBundle:
     input: InputSpec
     #: the training resolution of an epoch (0-based), for data with progressive resizing
     resolution_at: Callable[[int], int] | None = None
+    #: what identifies the data, part by part (``"train labels"`` -> ``"60000 uint8, sha256 ..."``),
+    #: without any path: a checkpoint records it and a resume on other data is refused, while the
+    #: same files moved elsewhere still resume (:func:`identity_differences`)
+    identity: dict[str, str] = field(default_factory=dict)
+
+
+def digest(chunks: Iterable[bytes | str]) -> str:
+    """The first 16 hex digits of the SHA-256 over ``chunks`` (strings UTF-8 encoded), in order."""
+    hasher = hashlib.sha256()
+    for chunk in chunks:
+        hasher.update(chunk.encode() if isinstance(chunk, str) else chunk)
+    return hasher.hexdigest()[:16]
+
+
+def identity_differences(saved: dict[str, str], current: dict[str, str]) -> list[str]:
+    """The parts of two data identities that differ, as ``part: saved -> current``."""
+    absent = "<absent>"
+    return [f"{part}: {saved.get(part, absent)} -> {current.get(part, absent)}"
+            for part in dict.fromkeys((*saved, *current)) if saved.get(part, absent) != current.get(part, absent)]
 
 
 def resolve_num_classes(configured: int | None, found: int, where: str) -> int:

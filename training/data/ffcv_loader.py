@@ -52,7 +52,7 @@ from training.data.augment import (
     schedule_from,
     validation_input,
 )
-from training.data.base import META_NAME, DataBundle, DataError, resolve_num_classes
+from training.data.base import META_NAME, DataBundle, DataError, digest, resolve_num_classes
 
 FILES = ("train.beton", "val.beton")
 
@@ -219,6 +219,20 @@ def _open(path: Path) -> tuple[Reader, np.ndarray]:
     return reader, reader.metadata[f"f{label_ix}"]
 
 
+def beton_identity(reader: Reader, path: Path) -> str:
+    """A ``.beton`` file as it identifies the data: its size, and a digest of its header, field
+    descriptors, per-image metadata (the labels, each image's size and place) and allocation table
+    (everything but the image bytes themselves, which would mean reading the whole file)."""
+    parts = (reader.header, reader.field_descriptors, reader.metadata, reader.alloc_table)
+    return (f"{path.stat().st_size} bytes, {reader.num_samples} images, header and metadata sha256 "
+            f"{digest(part.tobytes() for part in parts)}")
+
+
+def meta_identity(meta: Path) -> str:
+    """``dataset.json`` as it identifies the data: a digest of its content (or its absence)."""
+    return f"sha256 {digest([meta.read_bytes()])}" if meta.exists() else "absent"
+
+
 def _read_meta(meta: Path) -> dict:
     """``dataset.json`` as scripts/write_ffcv.py writes it: a mapping with the class names."""
     again = (f"write the files again with scripts/write_ffcv.py, or delete {meta} (the class count then comes from the labels)")
@@ -340,4 +354,6 @@ def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed
         test_size=n_val,
         input=validation_input(cfg, "cv2.INTER_AREA (FFCV's CenterCropRGBImageDecoder, from the .beton's stored copy)", class_names),
         resolution_at=schedule,
+        identity={"train.beton": beton_identity(train_reader, root / "train.beton"), "val.beton": beton_identity(val_reader, root / "val.beton"),
+                  META_NAME: meta_identity(root / META_NAME)},
     )

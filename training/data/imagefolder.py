@@ -24,7 +24,7 @@ from PIL import Image
 from training.data.augment import (
     Normalize, ResolutionSchedule, center_crop, epoch_key, random_resized_crop, schedule_from, validation_input,
 )
-from training.data.base import DataBundle, DataError, resolve_num_classes
+from training.data.base import DataBundle, DataError, digest, resolve_num_classes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -59,6 +59,14 @@ def scan_split(directory: Path, classes: list[str] | None = None) -> tuple[list[
             f"{', ...' if len(empty) > 5 else ''}); images end in {', '.join(IMAGE_EXTENSIONS)}"
         )
     return found, samples
+
+
+def files_identity(directory: Path, samples: list[tuple[Path, int]]) -> str:
+    """A split's file list as it identifies the data: each image's path below ``directory``, its
+    label and its size in bytes (not its content, which would mean reading every image twice)."""
+    sizes = [(path.relative_to(directory).as_posix(), label, path.stat().st_size) for path, label in samples]
+    listed = digest("\t".join(map(str, entry)) + "\n" for entry in sizes)
+    return f"{len(sizes)} files of {sum(size for *_, size in sizes)} bytes, sha256 {listed}"
 
 
 class CropDataset(torch.utils.data.Dataset):
@@ -180,4 +188,5 @@ def build_imagefolder_data(cfg: DictConfig, batch_size: int, eval_batch_size: in
         test_size=len(val_set),
         input=validation_input(cfg, "PIL.Image.BILINEAR", classes),
         resolution_at=schedule,
+        identity={"train files": files_identity(root / "train", train_samples), "val files": files_identity(root / "val", val_samples)},
     )

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from training.data.base import DataBundle, DataError, InputSpec
+from training.data.base import DataBundle, DataError, InputSpec, digest
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
@@ -143,21 +143,30 @@ def _missing_message(tried: list[str]) -> str:
     )
 
 
-def load_fashion_mnist(root: str | None) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], InputSpec]:
+def array_identity(array: np.ndarray | torch.Tensor) -> str:
+    """An array's shape, dtype and a digest of its values: ``"60000x28x28 uint8, sha256 ..."``."""
+    values = array.numpy() if isinstance(array, torch.Tensor) else array
+    shape = "x".join(map(str, values.shape))
+    return f"{shape} {values.dtype}, sha256 {digest([shape, str(values.dtype), np.ascontiguousarray(values).tobytes()])}"
+
+
+def load_fashion_mnist(root: str | None) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], InputSpec, dict[str, str]]:
     """Both splits as ``(p - mean) / std`` of the pixels ``p = uint8 / 255``, ``mean``/``std`` of the
-    full training set's pixels; and that recipe as an :class:`InputSpec`."""
+    full training set's pixels; that recipe as an :class:`InputSpec`; and the data's identity (the
+    decoded IDX arrays' digests: the same whether the files are gzipped or not, or where they lie)."""
     directory = fashion_mnist_dir(root)
-    splits = {}
+    splits, identity = {}, {}
     for split, (images, labels) in FASHION_MNIST_FILES.items():
         x = _read_idx(_find_idx(directory, images))  # type: ignore[arg-type]
         y = _read_idx(_find_idx(directory, labels))  # type: ignore[arg-type]
         if len(x) != len(y):
             raise DataError(f"Fashion-MNIST {split}: {len(x)} images but {len(y)} labels in {directory}")
+        identity[f"{split} images"], identity[f"{split} labels"] = array_identity(x), array_identity(y)
         splits[split] = (torch.from_numpy(x.copy()).float().div_(255).unsqueeze(1), torch.from_numpy(y.astype(np.int64)))
     mean, std = splits["train"][0].mean(), splits["train"][0].std()  # of the full training set
     spec = InputSpec(channels=1, size=splits["train"][0].shape[-1], mean=[mean.item()], std=[std.item()],
                      class_names=list(FASHION_MNIST_CLASSES))
-    return {k: ((x - mean) / std, y) for k, (x, y) in splits.items()}, spec
+    return {k: ((x - mean) / std, y) for k, (x, y) in splits.items()}, spec, identity
 
 
 def synthetic(cfg: DictConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -180,9 +189,11 @@ def build_tensor_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, se
     """Fashion-MNIST (``data.name=fashion_mnist``) or the synthetic task, in host memory (the
     trainer moves each batch to the device)."""
     if cfg.name == "fashion_mnist":
-        splits, spec = load_fashion_mnist(cfg.root)
+        splits, spec, identity = load_fashion_mnist(cfg.root)
     else:
         splits, spec = synthetic(cfg), InputSpec(channels=cfg.in_channels, size=cfg.image_size, mean=None, std=None)
+        identity = {f"{split} {part}": array_identity(tensor) for split, pair in splits.items()
+                    for part, tensor in zip(("inputs", "labels"), pair)}
     train = _subset(splits["train"], cfg.train_subset)
     test = _subset(splits["test"], cfg.test_subset)
     largest = int(max(train[1].max(), test[1].max()))
@@ -198,4 +209,5 @@ def build_tensor_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, se
         train_size=len(train[0]),
         test_size=len(test[0]),
         input=spec,
+        identity=identity,
     )
