@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from training.checkpoint import CheckpointError
-from training.config import ConfigError, register_configs, validate
+from training.config import ConfigError, check_override_types, register_configs, validate
 from training.data import DataError
 from training.distributed import DistributedStartError
 from training.out_of_memory import out_of_memory
@@ -83,6 +83,7 @@ def run(cfg: DictConfig, log: TrainLog) -> dict | Refused:
     from training.loop import Trainer, TrainingDiverged
 
     try:
+        check_override_types(list(HydraConfig.get().overrides.task))  # a boolean key given 2 or "yes"
         apply_preset(cfg)  # the method's knob for its target (STR, PILoT, spred), unless set
         validate(cfg)
         trainer = Trainer(cfg, Path(HydraConfig.get().runtime.output_dir))

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from analysis.stats import mean
+from training.presets import read_calibration
 
 #: how far the mean sparsity over the seeds may lie from the target (fraction): ±0.5 points
 TOLERANCE = 0.005
@@ -105,11 +106,10 @@ def best_after_prune(rows: list[tuple[float, float]]) -> float | None:
 def write_presets(path: Path, calibration: Calibration, ham: bool, results: list[dict[str, Any]], command: str) -> None:
     """Write (or update) a calibration file: this calibration's entries replace those of the same
     method, HAM and target; the others stay. ``results``: per target ``{target, value, seeds,
-    achieved, test_acc}`` (``achieved``: mean sparsity over the seeds)."""
+    achieved, test_acc}`` (``achieved``: mean sparsity over the seeds). An existing file is read
+    strictly first (:func:`training.presets.read_calibration`)."""
     method = calibration.experiment.removesuffix("_ham")
-    kept = []
-    if path.exists():
-        kept = (yaml.safe_load(path.read_text()) or {}).get("presets", [])
+    kept = read_calibration(path)  # a ValueError naming the file for one that is not a calibration file
     replaced = {(method, ham, round(r["target"], 6)) for r in results}
     kept = [e for e in kept if (e.get("method"), e.get("ham"), round(float(e.get("target", -1)), 6)) not in replaced]
     today = datetime.date.today().isoformat()

@@ -57,7 +57,7 @@ from analysis.stats import mean_std, pct  # noqa: E402
 from analysis.tables import TABLE3_EXPERIMENTS, TABLE4_EXPERIMENTS, TARGETS  # noqa: E402
 from scripts.command_pool import check_sweep_exit, run_command  # noqa: E402
 from training.config import ConfigError, validate  # noqa: E402
-from training.presets import PRESET_KEYS, apply_preset, calibrate_command, preset_for  # noqa: E402
+from training.presets import PRESET_KEYS, CalibrationFileError, apply_preset, calibrate_command, preset_for, read_calibration  # noqa: E402
 from training.records import SUMMARY_NAME  # noqa: E402
 from training.rundir import FAILED_NAME  # noqa: E402
 from training.checkpoint import CHECKPOINT_NAME  # noqa: E402
@@ -164,14 +164,14 @@ def expand_cells(table_cells: list[Cell], setting: str, seeds: range, sweep_dir:
                 if key in sweep:
                     OmegaConf.update(cfg, key, yaml.safe_load(value))
             knob = PRESET_KEYS.get(cfg.sparsity.method)
-            preset = preset_for(cfg)[0] if knob and cfg.sparsity[knob] is None else None
-            refused = calibrate = None
+            refused = calibrate = preset = None
             try:
+                preset = preset_for(cfg)[0] if knob and cfg.sparsity[knob] is None else None  # reads the calibration file
                 apply_preset(cfg)
                 validate(cfg)
             except ConfigError as error:
                 refused = str(error)
-                if knob and cfg.sparsity[knob] is None and cell.experiment in BY_EXPERIMENT:
+                if knob and cfg.sparsity[knob] is None and cell.experiment in BY_EXPERIMENT and not isinstance(error, CalibrationFileError):
                     calibrate = BY_EXPERIMENT[cell.experiment].name
             factor = throughput.step_cost.get(cfg.optimizer.name, 1.0)
             hours = 0.0 if setting == "small" else cfg.trainer.epochs * throughput.gpu_hours_per_epoch * factor
@@ -360,6 +360,8 @@ def run_table(args: argparse.Namespace, sweep_dir: Path) -> None:
     elif args.setting == "small":
         print(f"total still to run: about {duration(sum(j.wall_hours for j in todo))} one after another on "
               f"{throughput_profile().small_machine}")
+    if jobs and not launched and not waiting:
+        stop(f"every job of {args.command} was refused, so nothing {'would run' if args.dry_run else 'ran'}; the first: {jobs[0].refused}")
     launch(jobs, args.launcher, sweep_dir, args.extra, args.dry_run)
     if refusal:  # a dry run: say what a launch would refuse
         print(f"note: a launch would stop here: {refusal}")
@@ -391,6 +393,14 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
     sweep_dir = args.sweep_dir.resolve() if args.sweep_dir else REPO / "multirun" / f"calibrate_{setting}"
     grid = args.grid or list(calibration.grids[setting])
     replay = args.from_records.resolve() if args.from_records else None
+    if replay and not replay.is_dir():
+        stop(f"--from-records {args.from_records} is not valid: {'it is not a folder' if replay.exists() else 'no such folder'} "
+             f"(the archived records of a calibration, e.g. results/records/calibration/{setting}_{calibration.name})")
+    if args.presets_file:
+        try:
+            read_calibration(args.presets_file)  # before anything runs: the file is updated at the end
+        except ValueError as error:
+            stop(f"--presets-file {args.presets_file} is not valid: {error}")
     execute = not (args.dry_run or replay)
 
     def stage(table_cells: list[Cell], seeds: range, title: str) -> list[tuple[Job, dict | None]]:
@@ -463,16 +473,41 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
     return results
 
 
+#: what a calibration reads from a finished run's record: each a fraction in [0, 1] (the first two required)
+RESULT_FRACTIONS = ("sparsity", "test_acc", "test_acc_before_prune", "pruned_mass_fraction")
+
+
+def read_result(path: Path) -> dict:
+    """A run's ``summary.json`` or archived record, read strictly: a JSON mapping, either a failed
+    run's (``failed: true``) or one whose :data:`RESULT_FRACTIONS` are numbers in [0, 1]; anything
+    else stops with one sentence naming the file."""
+    again = "archive the runs again (or delete the file so that the run is made again)"
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        reason = "it is empty" if path.is_file() and not path.stat().st_size else " ".join(str(error).split())[:160]
+        stop(f"{path} is not a readable run record ({reason}): {again}")
+    if not isinstance(result, dict):
+        stop(f"{path} is not a run record (a JSON {type(result).__name__}, not a mapping): {again}")
+    if result.get("failed") is True:
+        return result
+    for number, key in enumerate(RESULT_FRACTIONS):
+        value = result.get(key)
+        if (value is not None or number < 2) and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
+            stop(f"{path} has {key}: {value!r}, which is not valid: a finished run records it as a fraction in [0, 1]; {again}")
+    return result
+
+
 def run_result(job: Job, replay: Path | None) -> dict | None:
     """A job's summary (``{"failed": True}`` for a run that failed), from its directory or, when
-    replaying, from the archived record of the same directory name; None if it has not run."""
+    replaying, from the archived record of the same directory name (:func:`read_result`); None if it has not run."""
     if replay:
         record = replay / f"{job.run_dir.parent.name}__{job.run_dir.name}.json"
-        return json.loads(record.read_text()) if record.exists() else None
+        return read_result(record) if record.exists() else None
     if (job.run_dir / FAILED_NAME).exists():
         return {"failed": True}
     summary = job.run_dir / SUMMARY_NAME
-    return json.loads(summary.read_text()) if summary.exists() else None
+    return read_result(summary) if summary.exists() else None
 
 
 def calibration_report(calibration: Calibration, setting: str, grid_runs: list[tuple[Job, dict | None]], rounds: list[dict],
@@ -528,8 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--oneshot-output", type=Path, help="the one-shot table (default: oneshot.md in the sweep directory)")
     parser.add_argument("--calibrate", action="store_true", help="table4: first calibrate the presets its cells lack (or have only derived)")
     calibration = parser.add_argument_group("calibrate")
-    calibration.add_argument("--targets", type=float, nargs="+", default=list(TARGETS),
-                             help="the target sparsities to measure presets for (default: 0.8 0.9 0.95)")
+    calibration.add_argument("--targets", type=float, nargs="+",
+                             help="calibrate: the target sparsities to measure presets for (default: 0.8 0.9 0.95); not for the tables")
     calibration.add_argument("--grid", type=float, nargs="+", help="the knob's values (default: the method's grid for the setting)")
     calibration.add_argument("--rounds", type=int, default=3, help="verification rounds at most (STR)")
     calibration.add_argument("--presets-file", type=Path, help="default: the setting's sparsity.calibration")
@@ -553,9 +588,20 @@ def main() -> None:
         parser.error("calibrate takes a method (one of " + ", ".join(sorted(CALIBRATIONS)) + "); the tables take none")
     if args.calibrate and args.command != "table4":
         parser.error("--calibrate is for table4 (the table whose cells have presets)")
+    if args.targets is not None and args.command != "calibrate":
+        parser.error(f"--targets is for calibrate: {args.command} runs the targets of its table"
+                     + (f" ({', '.join(f'{t:g}' for t in TARGETS)})" if args.command == "table4" else " (it has none: its runs are dense)"))
+    args.targets = list(TARGETS) if args.targets is None else args.targets
     bad = [t for t in args.targets if not 0 < t < 1]
     if bad:
         parser.error(f"--targets {bad[0]:g} is not valid: a target sparsity is in (0, 1), e.g. 0.9")
+    if len(set(args.targets)) != len(args.targets):
+        parser.error(f"--targets {' '.join(f'{t:g}' for t in args.targets)} is not valid: a target is given twice")
+    if args.grid is not None and (len(args.grid) < 2 or len(set(args.grid)) != len(args.grid)):
+        parser.error(f"--grid {' '.join(f'{v:g}' for v in args.grid)} is not valid: a calibration reads the value for a target off "
+                     f"at least two different values of the knob, each given once")
+    if args.grid is not None and args.command != "calibrate":
+        parser.error("--grid is for calibrate")
     try:
         if args.command == "calibrate":
             calibrate(CALIBRATIONS[args.method], args, args.targets)

@@ -202,6 +202,7 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
     # already, with these configs: compose there; elsewhere initialise it for this composition
     context = contextlib.nullcontext() if GlobalHydra.instance().is_initialized() else \
         initialize_config_dir(config_dir=str(CONFIGS_ROOT), version_base="1.3")
+    check_override_types(overrides or [])
     with context:
         try:
             cfg = compose(config_name="train", overrides=overrides or [])
@@ -227,6 +228,41 @@ def schema_keys() -> tuple[str, ...]:
     """Every key of :class:`TrainConfig`, dotted (a list is one key: ``data.mean``); built once (10 ms):
     every validate() and every composed cell of a table asks."""
     return tuple(flatten(OmegaConf.to_container(OmegaConf.structured(TrainConfig))))
+
+
+@functools.cache
+def boolean_keys() -> frozenset[str]:
+    """The dotted keys of :class:`TrainConfig` typed ``bool`` (or ``Optional[bool]``)."""
+    from omegaconf.nodes import BooleanNode
+
+    def walk(node: DictConfig, prefix: str) -> Iterator[str]:
+        for key in node:
+            child = node._get_node(key)
+            if isinstance(child, DictConfig):
+                yield from walk(child, f"{prefix}{key}.")
+            elif isinstance(child, BooleanNode):
+                yield f"{prefix}{key}"
+
+    return frozenset(walk(OmegaConf.structured(TrainConfig), ""))
+
+
+def check_override_types(overrides: list[str]) -> None:
+    """Refuse an override of a boolean key whose value is not ``true``/``false`` (or ``null``):
+    OmegaConf would turn ``2``, ``"yes"`` or ``"off"`` into a boolean, and a run would record
+    ``sparsity.sign_in_weight_decay=2`` as true. Sweeps (``a,b``) are checked in each job."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException:
+        return  # Hydra's own composition names a malformed override
+    for override in parsed:
+        key = override.key_or_group.lstrip("+~")
+        if key in boolean_keys() and not override.is_sweep_override() and not override.is_delete():
+            value = override.value()
+            if value is not None and not isinstance(value, bool):
+                raise ConfigError(f"{key}={override.get_value_element_as_str()} is not valid: it must be true or false")
 
 
 def unknown_key_message(unknown: list[str]) -> str:

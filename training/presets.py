@@ -9,8 +9,11 @@ only checks (:func:`check_preset`).
 
 from __future__ import annotations
 
+import math
+import numbers
 from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from training.config import ConfigError, SparsityPreset
@@ -34,24 +37,72 @@ def missed_target(sparsity: float | None, target: float | None) -> bool:
     return target is not None and sparsity is not None and abs(sparsity - target) > TARGET_TOLERANCE
 
 
-def calibrated_presets(path: str | None) -> list[SparsityPreset]:
-    """The presets in a calibration file (``sparsity.calibration``; none if it does not exist yet).
-    The file is what ``scripts/paper_tables.py calibrate`` writes: ``presets:`` a list of
-    ``{method, ham, target, value, ...}`` (further keys say how each was measured)."""
-    if not path:
-        return []
-    file = Path(path) if Path(path).is_absolute() else REPO_DIR / path
+class CalibrationFileError(ConfigError):
+    """``sparsity.calibration`` names a file that breaks :func:`read_calibration`'s rules (a
+    calibration cannot help there: the file must be fixed first)."""
+
+
+def calibration_file(path: str) -> Path:
+    """Where a ``sparsity.calibration`` path points (a relative one starts at the repository)."""
+    return Path(path) if Path(path).is_absolute() else REPO_DIR / path
+
+
+def _real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: the fields of a calibration file's entry that a run reads: the rule each value must follow
+ENTRY_RULES = {
+    "method": (lambda v: v in PRESET_KEYS, f"one of {', '.join(PRESET_KEYS)} (the methods with a preset knob)"),
+    "ham": (lambda v: v is None or isinstance(v, bool), "true, false or null (a YAML boolean, not a string)"),
+    "target": (lambda v: _real(v) and 0 < v < 1, "a number in (0, 1)"),
+    "value": (lambda v: _real(v) and v >= 0, "a finite number >= 0"),
+    "derived": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def read_calibration(file: Path) -> list[dict]:
+    """The entries of a calibration file, read strictly: a YAML mapping (no tags that build Python
+    objects) whose ``presets`` is a list of mappings with ``method``, ``ham``, ``target`` and
+    ``value`` following :data:`ENTRY_RULES` (further keys say how each was measured), at most one
+    entry per method, HAM setting and target. A file that does not exist has none. Anything else
+    is a :class:`ValueError` that names the file and the entry."""
     if not file.exists():
         return []
-    bad = (f"sparsity.calibration={path} is not valid: {file} is not a calibration file (a YAML mapping with `presets:`, a list of "
-           f"method, ham, target, value); write it again with `python scripts/paper_tables.py calibrate`")
+    again = "write it again with `python scripts/paper_tables.py calibrate`, or fix it by hand"
     try:
-        data = OmegaConf.to_container(OmegaConf.load(file))
-        entries = data["presets"]  # type: ignore[index]
-        return [SparsityPreset(method=str(e["method"]), target=float(e["target"]), value=float(e["value"]),
-                               ham=None if e.get("ham") is None else bool(e["ham"])) for e in entries]
-    except Exception as error:  # YAML errors, a list or a scalar instead of a mapping, missing keys, text for numbers
-        raise ConfigError(f"{bad} ({type(error).__name__})") from None
+        data = yaml.safe_load(file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        reason = " ".join(str(error).split())[:200] if not isinstance(error, IsADirectoryError) else "it is a directory"
+        raise ValueError(f"{file} cannot be read as a calibration file ({reason}): {again}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("presets"), list):
+        raise ValueError(f"{file} is not a calibration file (a YAML mapping whose `presets:` lists method, ham, target, value): {again}")
+    seen: dict[tuple, int] = {}
+    for number, entry in enumerate(data["presets"], 1):
+        if not isinstance(entry, dict):
+            raise ValueError(f"entry {number} of {file} is {entry!r}, not a mapping of method, ham, target, value: {again}")
+        for key, (rule, meaning) in ENTRY_RULES.items():
+            if (key in entry or key not in ("ham", "derived")) and not rule(entry.get(key)):
+                raise ValueError(f"entry {number} of {file} has {key}: {entry.get(key)!r}, which is not valid: it must be {meaning}; {again}")
+        same = (entry["method"], entry.get("ham"), round(float(entry["target"]), 6))
+        if same in seen:
+            raise ValueError(f"entries {seen[same]} and {number} of {file} are both for method {same[0]}, ham {same[1]}, target "
+                             f"{same[2]:g}: keep one of them, or {again.split(', or ')[0]}")
+        seen[same] = number
+    return data["presets"]
+
+
+def calibrated_presets(path: str | None) -> list[SparsityPreset]:
+    """The presets in a calibration file (``sparsity.calibration``; none if it does not exist yet),
+    read by :func:`read_calibration`; a file that breaks its rules is a :class:`CalibrationFileError`."""
+    if not path:
+        return []
+    try:
+        entries = read_calibration(calibration_file(path))
+    except ValueError as error:
+        raise CalibrationFileError(f"sparsity.calibration={path} is not valid: {error}") from None
+    return [SparsityPreset(method=e["method"], target=float(e["target"]), value=float(e["value"]), ham=e.get("ham"),
+                           derived=e.get("derived", False)) for e in entries]
 
 
 def preset_for(cfg: DictConfig) -> tuple[SparsityPreset | None, str]:
@@ -93,6 +144,8 @@ def check_preset(cfg: DictConfig) -> float | None:
         targets = ", ".join(sorted({f"{p.target:g}" for p in own}))
         with_ham = f" with ham.enabled={str(ham).lower()}" if any(p.ham is not None for p in everything if p.method == s.method) else ""
         has = f"presets of sparsity.{key} for the targets {targets}" if own else f"no preset of sparsity.{key}"
+        if s.calibration and not calibration_file(s.calibration).exists():
+            has += f" (its calibration file sparsity.calibration={s.calibration} does not exist: {calibration_file(s.calibration)})"
         raise ConfigError(
             f"sparsity.target={s.target} is not valid for sparsity.method={s.method}{with_ham}: this setting has {has}; "
             f"measure one with `{calibrate_command(cfg)}`, or set sparsity.{key} yourself"
