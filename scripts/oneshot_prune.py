@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -76,13 +77,40 @@ class RefusedInput(Exception):
     """A run or an option this script cannot use: one sentence, exit code 2 (as train.py)."""
 
 
-def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
-    """The run's one-shot results (``oneshot.json``), computed from its checkpoint unless present."""
-    done = run_dir / R.ONESHOT_FILE
-    if done.exists():
+def file_sha256(path: Path) -> str | None:
+    """The SHA-256 of a file's bytes (None if it does not exist)."""
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_results(done: Path, checkpoint_digest: str | None, sparsities: list[float]) -> dict | None:
+    """``oneshot.json``'s results when they were computed from this checkpoint (its SHA-256,
+    ``checkpoint_sha256``) and cover what is asked; None otherwise (also for a damaged file)."""
+    try:
         results = json.loads(done.read_text())
-        if complete(results, sparsities):
-            return results
+    except (OSError, ValueError):
+        return None
+    if not isinstance(results, dict) or results.get("checkpoint_sha256") != checkpoint_digest:
+        return None
+    try:
+        return results if complete(results, sparsities) else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
+    """The run's one-shot results (``oneshot.json``), computed from its checkpoint unless they
+    were computed from the same checkpoint before (:func:`cached_results`)."""
+    done = run_dir / R.ONESHOT_FILE
+    checkpoint_digest = file_sha256(run_dir / CHECKPOINT_NAME)
+    results = cached_results(done, checkpoint_digest, sparsities) if checkpoint_digest else None
+    if results is not None:
+        return results
     summary_file = run_dir / SUMMARY_NAME
     if not summary_file.exists():
         raise RefusedInput(f"{run_dir}: no summary.json: one-shot pruning needs a finished train.py run")
@@ -97,7 +125,7 @@ def prune_run(run_dir: Path, sparsities: list[float]) -> dict:
     model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes)
     model.load_state_dict(weights)
     batch_norm = has_batch_norm(model)
-    results = {"test_acc": accuracy(model, data.test), "batch_norm": batch_norm, "pruned": []}
+    results = {"test_acc": accuracy(model, data.test), "batch_norm": batch_norm, "pruned": [], "checkpoint_sha256": checkpoint_digest}
     if batch_norm:
         results["test_acc_bn_recalibrated"] = recalibrated_accuracy(model, data)
     for s in sparsities:

@@ -59,7 +59,7 @@ from scripts.command_pool import check_sweep_exit, run_command  # noqa: E402
 from training.config import ConfigError, validate  # noqa: E402
 from training.presets import PRESET_KEYS, CalibrationFileError, apply_preset, calibrate_command, preset_for, read_calibration  # noqa: E402
 from training.records import SUMMARY_NAME  # noqa: E402
-from training.rundir import FAILED_NAME  # noqa: E402
+from training.rundir import FAILED_NAME, job_dirname  # noqa: E402
 from training.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from training.trajectory import trajectory_config, without_non_trajectory_keys  # noqa: E402
 
@@ -126,8 +126,8 @@ EXCLUDED = set(OmegaConf.load(REPO / "configs" / "train.yaml").hydra.job.config.
 
 
 def override_dirname(overrides: list[str]) -> str:
-    """Hydra's ``job.override_dirname``: the overrides sorted, without the excluded keys."""
-    return ",".join(sorted(o for o in overrides if o.split("=", 1)[0].lstrip("+") not in EXCLUDED))
+    """A job's directory name as ``${job_dirname:}`` gives it (training.rundir.job_dirname)."""
+    return job_dirname(overrides, sorted(EXCLUDED))
 
 
 def is_hydra_override(override: str) -> bool:

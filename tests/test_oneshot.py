@@ -121,6 +121,17 @@ def test_oneshot_script_keeps_each_runs_results_and_writes_the_table(tmp_path):
                              env=env(), capture_output=True, text=True, timeout=300)
     assert printed.returncode == 0 and "| 0.9 |" in printed.stdout
     assert not list(elsewhere.iterdir()) and not (REPO / "results" / "oneshot.md").exists()
+    # the checkpoint changes (the run continued, or was replaced): the cache is keyed on its digest, so it is computed again
+    from training.checkpoint import DIGEST_KEY, save_atomic
+
+    payload = read_checkpoint(run / "checkpoint.pt")
+    payload["model"] = {name: torch.zeros_like(t) if t.ndim >= 2 else t for name, t in payload["model"].items()}
+    save_atomic({k: v for k, v in payload.items() if k not in (DIGEST_KEY, "format")}, run / "checkpoint.pt")
+    changed = subprocess.run([*command[:3], "--sparsities", "0.9", "--output", str(out)], cwd=REPO, env=env(), capture_output=True, text=True)
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    recomputed = json.loads((run / "oneshot.json").read_text())
+    assert recomputed["checkpoint_sha256"] != results["checkpoint_sha256"]
+    assert recomputed["test_acc"] == pytest.approx(0.1, abs=0.02)  # zero weights: one class for every image
 
 
 def test_a_damaged_checkpoint_or_summary_stops_with_exit_code_2(tmp_path):

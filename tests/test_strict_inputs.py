@@ -125,3 +125,27 @@ def test_the_planning_tool_refuses_options_it_cannot_honour(tmp_path, capsys):
             capsys, "calibrate", "str", "--setting", "small", "--dry-run", "--grid", *grid)
     err = main_fails(capsys, "table3", "--setting", "small", "--dry-run", "--sweep-dir", str(tmp_path / "runs"), "--", "optimizer.lr=-1")
     assert "error: every job of table3 was refused, so nothing would run; the first: optimizer.lr=-1.0 is not valid" in err
+
+
+def test_a_negative_seed_a_wrong_class_count_and_a_subset_larger_than_the_data_are_refused():
+    from training.config import ConfigError, validate
+    from training.data import DataError, build_data
+
+    with pytest.raises(ConfigError, match=r"trainer.seed=-1 is not valid: it must be >= 0"):
+        validate(compose_config(["trainer.seed=-1"]))
+    with pytest.raises(DataError, match=r"data.num_classes=11 is not valid: data.name=fashion_mnist has 10 classes"):
+        build_data(compose_config(["data.num_classes=11"]).data, 128, 1000, 0)
+    with pytest.raises(DataError, match=r"data.train_subset=60001 is not valid: data.name=fashion_mnist has 60000 examples"):
+        build_data(compose_config(["data.train_subset=60001"]).data, 128, 1000, 0)
+    with pytest.raises(DataError, match=r"data.test_subset=300 is not valid: data.name=synthetic \(synthetic_train_size"):
+        build_data(compose_config(["data=synthetic", "data.synthetic_test_size=200", "data.test_subset=300"]).data, 16, 64, 0)
+
+
+def test_a_slurm_variable_that_is_not_a_number_is_one_sentence():
+    from training.distributed import DistributedStartError, environment_ranks
+
+    with pytest.raises(DistributedStartError, match=r"the environment variable SLURM_NTASKS='two' is not valid: torchrun and SLURM set "
+                                                    r"it to a whole number >= 0; unset it \(`env -u SLURM_NTASKS"):
+        environment_ranks({"SLURM_NTASKS": "two", "SLURM_PROCID": "0"})
+    with pytest.raises(DistributedStartError, match=r"RANK='x' is not valid"):
+        environment_ranks({"RANK": "x", "WORLD_SIZE": "2"})

@@ -183,7 +183,11 @@ class TrainConfig:
 
 
 def register_configs() -> None:
+    """The schema in Hydra's config store, and the resolver that names run directories."""
+    from training.rundir import register_dirname_resolver
+
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    register_dirname_resolver()
 
 
 #: the repository's Hydra config groups (a run's own saved config is training.rundir.RUN_CONFIG_DIR)
@@ -449,6 +453,7 @@ def validate(cfg: DictConfig) -> None:
     _check(0 < cfg.schedule.gamma <= 1, "schedule.gamma", cfg.schedule.gamma, "in (0, 1]")
     _check(0 <= cfg.schedule.final_lr_fraction <= 1, "schedule.final_lr_fraction", cfg.schedule.final_lr_fraction, "in [0, 1]")
     _check(cfg.trainer.epochs >= 1, "trainer.epochs", cfg.trainer.epochs, ">= 1")
+    _check(cfg.trainer.seed >= 0, "trainer.seed", cfg.trainer.seed, ">= 0 (numpy's generators take no negative seed; a job array's index is one)")
     _check(cfg.trainer.batch_size >= 1, "trainer.batch_size", cfg.trainer.batch_size, ">= 1")
     _check(cfg.trainer.eval_batch_size >= 1, "trainer.eval_batch_size", cfg.trainer.eval_batch_size, ">= 1")
     _positive_or_null(cfg, "trainer.max_steps_per_epoch", "whole epochs")

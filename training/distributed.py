@@ -74,6 +74,24 @@ class DistributedStartError(RuntimeError):
     """The process group cannot start; the message says why and what to do."""
 
 
+def integer_variable(env: dict[str, str], name: str, default: int | None = None) -> int:
+    """An environment variable that torchrun or SLURM sets to a whole number, read as one; any
+    other value is a :class:`DistributedStartError` naming it."""
+    text = env.get(name)
+    if text is None and default is not None:
+        return default
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise DistributedStartError(
+            f"the environment variable {name}={text!r} is not valid: torchrun and SLURM set it to a whole number >= 0; unset it "
+            f"(`env -u {name} python train.py ...`) or start the run with torchrun or srun, which set it"
+        )
+    return value
+
+
 def environment_ranks(env: dict[str, str] | None = None) -> tuple[int, int, int]:
     """(rank, world_size, local_rank) from torchrun's or SLURM's variables; (0, 1, 0) alone.
 
@@ -83,8 +101,8 @@ def environment_ranks(env: dict[str, str] | None = None) -> tuple[int, int, int]
     never start)."""
     env = os.environ if env is None else env
     if "RANK" in env and "WORLD_SIZE" in env:
-        return int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0))
-    ntasks = int(env.get("SLURM_NTASKS", "1"))
+        return integer_variable(env, "RANK"), integer_variable(env, "WORLD_SIZE"), integer_variable(env, "LOCAL_RANK", 0)
+    ntasks = integer_variable(env, "SLURM_NTASKS", 1)
     if ntasks > 1 and "SLURM_PROCID" in env and "SLURM_STEP_NUM_TASKS" not in env and "SLURM_STEP_ID" not in env:
         raise DistributedStartError(
             f"SLURM_NTASKS={ntasks} says this job has {ntasks} tasks, but this process was not started by srun (it runs in "
@@ -96,8 +114,8 @@ def environment_ranks(env: dict[str, str] | None = None) -> tuple[int, int, int]
         # the job step's nodes (srun may run on part of the allocation), else the job's
         nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST", "localhost")
         env.setdefault("MASTER_ADDR", first_host(nodelist))
-        env.setdefault("MASTER_PORT", str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000))
-        return int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]), int(env.get("SLURM_LOCALID", 0))
+        env.setdefault("MASTER_PORT", str(20000 + integer_variable(env, "SLURM_JOB_ID", 0) % 20000))
+        return integer_variable(env, "SLURM_PROCID"), ntasks, integer_variable(env, "SLURM_LOCALID", 0)
     return 0, 1, 0
 
 
@@ -145,7 +163,7 @@ def init_distributed(device: str = "auto", rendezvous_timeout_s: float = 300.0) 
                 if key not in os.environ:
                     raise DistributedStartError(f"RANK and WORLD_SIZE={world_size} are set but {key} is not: set MASTER_ADDR "
                                                 f"and MASTER_PORT (the address of rank 0 and a free port), or use torchrun")
-            store = rendezvous(rank, world_size, os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), rendezvous_timeout_s)
+            store = rendezvous(rank, world_size, os.environ["MASTER_ADDR"], integer_variable(os.environ, "MASTER_PORT"), rendezvous_timeout_s)
             dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
     return DistEnv(rank, world_size, local_rank, dev)
 

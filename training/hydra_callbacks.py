@@ -23,7 +23,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from training.rundir import FAILED_IN_NAME, FAILED_NAME, MULTIRUN_ID_VARIABLE
+from training.rundir import FAILED_IN_NAME, FAILED_NAME, MULTIRUN_ID_VARIABLE, dirname_item, name_escapes
 
 #: torch threads of each job of a local sweep, read by the trainer when trainer.threads is null
 SWEEP_THREADS_VARIABLE = "HAM_SWEEP_THREADS"
@@ -81,9 +81,9 @@ def job_count(overrides: list[str]) -> int:
 
 
 def longest_job_dirname(config: DictConfig) -> str:
-    """The longest ``${hydra:job.override_dirname}`` a job of this multirun gets, built as Hydra's
-    basic sweeper (one ``key=value`` per key, the sweep's values as strings) and its config loader
-    (sorted, without the excluded keys) build it."""
+    """The longest ``${job_dirname:}`` a job of this multirun gets, built as Hydra's basic sweeper
+    (one ``key=value`` per key, the sweep's values as strings) and :func:`training.rundir.job_dirname`
+    (sorted, without the excluded keys, path values shortened) build it."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     naming = config.hydra.job.config.override_dirname
@@ -93,7 +93,7 @@ def longest_job_dirname(config: DictConfig) -> str:
         swept = override.is_sweep_override() and override.is_discrete_sweep()
         values = list(override.sweep_string_iterator()) if swept else [override.get_value_element_as_str()]
         if override.key_or_group not in naming.exclude_keys:
-            lines[key] = max((f"{key}={value}" for value in values), key=len)
+            lines[key] = max((dirname_item(f"{key}={value}") for value in values), key=len)
         else:
             lines.pop(key, None)
     return re.sub("=", naming.kv_sep, naming.item_sep.join(sorted(lines.values())))
@@ -120,6 +120,7 @@ class RunDirectoryCheck(Callback):
 
     def _check(self, config: DictConfig, key: str) -> None:
         HydraConfig.instance().set_config(config)  # resolves ${hydra:...} in the directory's name
+        self._check_name(config, key)
         path = Path(str(OmegaConf.select(config, key))).absolute()
         if key == "hydra.run.dir":
             self.created = missing_directories(path)
@@ -138,11 +139,26 @@ class RunDirectoryCheck(Callback):
                    f"fewer overrides")
         if key == "hydra.sweep.dir":
             template = str(OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"])
-            too_long = _too_long(longest_job_dirname(config).split("/"), existing) if "${hydra:job.override_dirname}" in template else None
+            too_long = _too_long(longest_job_dirname(config).split("/"), existing) if "${job_dirname:}" in template else None
             if too_long:
                 refuse(f"hydra.sweep.subdir={template} is not valid for this sweep: the longest job's name (its overrides, joined) "
                    f"{too_long}; name the jobs' directories yourself (hydra.sweep.subdir=${{name}}/job${{hydra:job.num}}) or give fewer "
                    f"overrides")
+
+    @staticmethod
+    def _check_name(config: DictConfig, key: str) -> None:
+        """``name`` must keep the run inside its root (``outputs/``, the sweep directory) when the
+        directory is built from it: unless the user set the directory (``hydra.run.dir``,
+        ``hydra.sweep.subdir``) themselves."""
+        group, leaf = ("run", "dir") if key == "hydra.run.dir" else ("sweep", "subdir")
+        template_key = f"hydra.{group}.{leaf}"
+        set_by_user = any(o.split("=", 1)[0].lstrip("+~") == template_key for o in config.hydra.overrides.hydra)
+        template = str(OmegaConf.to_container(config.hydra[group], resolve=False)[leaf])  # as written: ${name}/...
+        name = OmegaConf.select(config, "name")
+        if not set_by_user and "${name}" in template and name is not None and name_escapes(str(name)):
+            root = "outputs/" if key == "hydra.run.dir" else f"the sweep directory {OmegaConf.select(config, 'hydra.sweep.dir')}"
+            refuse(f"name={name} is not valid: the run directory is built from it ({template_key}={template}) and would lie outside "
+                   f"{root}; give a name without '..' that is not an absolute path, or set {template_key} yourself")
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         self._check(config, "hydra.run.dir")

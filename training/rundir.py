@@ -10,6 +10,10 @@
   an existing run's records as they were.
 * :func:`record_failure` / :func:`clear_failure` — a failed job's ``failed.txt``, which a sweep's
   report (:mod:`training.hydra_callbacks`) lists.
+* :func:`job_dirname` — the directory name a run's overrides give (``${job_dirname:}`` in
+  ``configs/train.yaml``): Hydra's ``job.override_dirname``, with each value that is a path
+  shortened to its last name and a digest (:func:`dirname_item`), so that no override places a run
+  outside its root, and :func:`name_escapes`, the check that ``name`` keeps it there too.
 
 The Hydra callbacks that check the run directory before Hydra creates it and report a sweep's
 failures are in :mod:`training.hydra_callbacks`.
@@ -19,7 +23,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
+import re
 import socket
 import sys
 import time
@@ -36,6 +42,52 @@ MULTIRUN_ID_VARIABLE = "HAM_MULTIRUN_ID"
 FAILED_NAME = "failed.txt"
 #: beside failed.txt: the id of the multirun in which the run failed
 FAILED_IN_NAME = "failed_in_multirun"
+
+
+def is_path_value(value: str) -> bool:
+    """Whether an override's value reads as a file path (it has a ``/``, starts with ``~``, or is
+    ``.``/``..``): such a value would add directories, or climb out, if spliced into a name."""
+    return "/" in value or "\\" in value or value.startswith("~") or value in (".", "..")
+
+
+def dirname_item(line: str) -> str:
+    """One ``key=value`` of a directory name: as typed, except that a path value becomes its last
+    name and the first 8 hex digits of the SHA-256 of the whole value
+    (``sparsity.calibration=../../x.yaml`` -> ``sparsity.calibration=x.yaml@5d1f3a0b``)."""
+    key, sep, value = line.partition("=")
+    if not sep or not is_path_value(value):
+        return line
+    last = next((part for part in reversed(re.split(r"[/\\]", value)) if part not in ("", ".", "..", "~")), "path")
+    return f"{key}={last}@{hashlib.sha256(value.encode()).hexdigest()[:8]}"
+
+
+def job_dirname(overrides: list[str], exclude_keys: list[str], item_sep: str = ",", kv_sep: str = "=") -> str:
+    """The directory name of a job with these (task) overrides: Hydra's ``job.override_dirname``
+    (the overrides as typed, without ``exclude_keys``, sorted, joined) with :func:`dirname_item`
+    applied to each."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    lines = sorted(dirname_item(o.input_line) for o in OverridesParser.create().parse_overrides(overrides)
+                   if o.key_or_group not in exclude_keys)
+    return re.sub("=", kv_sep, item_sep.join(lines))
+
+
+def _job_dirname_of_running_job() -> str:
+    hydra_cfg = HydraConfig.get()
+    naming = hydra_cfg.job.config.override_dirname
+    return job_dirname(list(hydra_cfg.overrides.task), list(naming.exclude_keys), naming.item_sep, naming.kv_sep)
+
+
+def register_dirname_resolver() -> None:
+    """``${job_dirname:}``: :func:`job_dirname` of the running job's overrides and naming settings."""
+    if not OmegaConf.has_resolver("job_dirname"):
+        OmegaConf.register_new_resolver("job_dirname", _job_dirname_of_running_job)
+
+
+def name_escapes(name: str) -> bool:
+    """Whether a run's ``name`` would place it outside its root (``outputs/``, the sweep directory):
+    an absolute path, or one with a ``..`` part."""
+    return Path(name).is_absolute() or ".." in Path(name).parts
 
 
 def record_failure(run_dir: Path, message: str) -> None:

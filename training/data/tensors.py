@@ -181,7 +181,11 @@ def synthetic(cfg: DictConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     return out
 
 
-def _subset(pair: tuple[torch.Tensor, torch.Tensor], n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _subset(pair: tuple[torch.Tensor, torch.Tensor], n: int | None, key: str, source: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` examples; more than the split has is a :class:`DataError` naming ``key``."""
+    if n is not None and n > len(pair[0]):
+        raise DataError(f"{key}={n} is not valid: {source} has {len(pair[0])} examples in that split; set at most {len(pair[0])}, "
+                        f"or null for all of them")
     return pair if n is None else (pair[0][:n], pair[1][:n])
 
 
@@ -194,12 +198,16 @@ def build_tensor_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, se
         splits, spec = synthetic(cfg), InputSpec(channels=cfg.in_channels, size=cfg.image_size, mean=None, std=None)
         identity = {f"{split} {part}": array_identity(tensor) for split, pair in splits.items()
                     for part, tensor in zip(("inputs", "labels"), pair)}
-    train = _subset(splits["train"], cfg.train_subset)
-    test = _subset(splits["test"], cfg.test_subset)
+    source = f"data.name={cfg.name}" + (" (synthetic_train_size / synthetic_test_size)" if cfg.name == "synthetic" else "")
+    train = _subset(splits["train"], cfg.train_subset, "data.train_subset", source)
+    test = _subset(splits["test"], cfg.test_subset, "data.test_subset", source)
     largest = int(max(train[1].max(), test[1].max()))
     if largest >= cfg.num_classes:
         raise DataError(f"data.num_classes={cfg.num_classes} is not valid: the labels of data.name={cfg.name} go up to {largest} "
                         f"(set data.num_classes={largest + 1})")
+    if spec.class_names is not None and cfg.num_classes != len(spec.class_names):  # a named data set: its own count
+        raise DataError(f"data.num_classes={cfg.num_classes} is not valid: data.name={cfg.name} has {len(spec.class_names)} classes "
+                        f"(set data.num_classes={len(spec.class_names)}); a larger count would train outputs no label ever uses")
     return DataBundle(
         train=TensorLoader(*train, batch_size, shuffle=True, seed=seed, rank=rank, world_size=world_size, drop_last=True),
         test=TensorLoader(*test, eval_batch_size, shuffle=False, rank=rank, world_size=world_size),
