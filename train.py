@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # timm must not wait on a hub look
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from training.checkpoint import CheckpointError
 from training.config import ConfigError, check_override_types, register_configs, validate
@@ -83,7 +83,7 @@ def run(cfg: DictConfig, log: TrainLog) -> dict | Refused:
     from training.loop import Trainer, TrainingDiverged
 
     try:
-        check_override_types(list(HydraConfig.get().overrides.task))  # a boolean key given 2 or "yes"
+        check_override_types(OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False))  # a boolean key given 2 or "yes"
         apply_preset(cfg)  # the method's knob for its target (STR, PILoT, spred), unless set
         validate(cfg)
         trainer = Trainer(cfg, Path(HydraConfig.get().runtime.output_dir))

@@ -147,7 +147,7 @@ def test_an_imagefolder_model_evaluates_from_model_json_on_the_jpegs(tmp_path, j
 def test_resnet50_exports_into_torchvisions_resnet50_and_checkpoints_hold_each_tensor_once(tmp_path):
     result = run_train(
         tmp_path, "+experiment=rigl", "setting=small", "sparsity.target=0.9", "model=resnet50", "data=synthetic",
-        "data.synthetic_train_size=16", "data.synthetic_test_size=16", "trainer.batch_size=8", "trainer.max_steps_per_epoch=1",
+        "data.synthetic_train_size=16", "data.synthetic_test_size=16", "data.train_subset=null", "data.test_subset=null", "trainer.batch_size=8", "trainer.max_steps_per_epoch=1",
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -263,6 +263,8 @@ def check_override_types(overrides: list[str]) -> None:
         return  # Hydra's own composition names a malformed override
     for override in parsed:
         key = override.key_or_group.lstrip("+~")
+        if "${" in (override.input_line or ""):
+            continue  # an interpolation: resolved (and its type checked) by the composition
         if key in boolean_keys() and not override.is_sweep_override() and not override.is_delete():
             value = override.value()
             if value is not None and not isinstance(value, bool):

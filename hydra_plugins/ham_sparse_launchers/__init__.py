@@ -9,23 +9,27 @@ from __future__ import annotations
 import sys
 from typing import Any, Sequence
 
-from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+try:
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+except ImportError:  # hydra-submitit-launcher is not installed (a bare GPU machine): no SLURM launcher, and no warning
+    SlurmLauncher = None  # type: ignore[assignment,misc]
 
 #: the launcher keys that decide what a job asks SLURM for
 RESOURCE_KEYS = ("partition", "nodes", "tasks_per_node", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min")
 
 
-class CheckedSlurmLauncher(SlurmLauncher):
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[Any]:
-        from submitit.core.utils import FailedJobError
+if SlurmLauncher is not None:
+    class CheckedSlurmLauncher(SlurmLauncher):
+        def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[Any]:
+            from submitit.core.utils import FailedJobError
 
-        try:
-            return super().launch(job_overrides, initial_job_idx)
-        except FailedJobError as error:
-            reason = " ".join(str(error).split())
-            if "sbatch" not in reason:  # a job that failed after it started: submitit's own report
-                raise
-            asked = ", ".join(f"hydra.launcher.{k}={self.params.get(k)}" for k in RESOURCE_KEYS)
-            print(f"error: SLURM refused the submission ({reason}); it asked for {asked}: change those keys to what the partition "
-                  f"has (a CPU partition: hydra/launcher=slurm_cpu, one task and one core per job, no GPU)", file=sys.stderr)
-            sys.exit(2)
+            try:
+                return super().launch(job_overrides, initial_job_idx)
+            except FailedJobError as error:
+                reason = " ".join(str(error).split())
+                if "sbatch" not in reason:  # a job that failed after it started: submitit's own report
+                    raise
+                asked = ", ".join(f"hydra.launcher.{k}={self.params.get(k)}" for k in RESOURCE_KEYS)
+                print(f"error: SLURM refused the submission ({reason}); it asked for {asked}: change those keys to what the partition "
+                      f"has (a CPU partition: hydra/launcher=slurm_cpu, one task and one core per job, no GPU)", file=sys.stderr)
+                sys.exit(2)
