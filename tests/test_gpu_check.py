@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # end-to-end: train.py and the check in real processes
+
 REPO = Path(__file__).resolve().parent.parent
 #: what a bare GPU machine has that the check may use (their own requirements come along)
 MACHINE = ("torch", "torchvision", "numpy", "pillow", "safetensors")
@@ -119,3 +121,14 @@ def test_the_check_runs_tier_a_on_torch_alone_tier_b_on_the_carried_wheels_and_s
     # tier B trained with the wheels (this environment has no Hydra of its own) and ran torchrun
     assert "train.py (Hydra and OmegaConf from the carried wheels)" in text
     assert "torchrun over 1 process(es) (gloo, no GPU: a world of one" in text and "world size in summary.json: 1" in text
+
+
+def test_tier_c_trains_through_ffcv_where_it_is_installed(tmp_path):
+    """This environment has FFCV (make setup): tier C writes its .beton files and trains through them."""
+    report = tmp_path / "gpu_check.md"
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick", "--tiers", "C",
+                             "--output", str(report)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    text = report.read_text()
+    assert result.returncode == 0, text[-3000:]
+    assert "## Tier C: FFCV — passed" in text and "FFCV + ResNet-50 + HAM (train.py): 2 epochs of 12 steps" in text
+    assert "## Tier A" not in text and "## Tier B" not in text

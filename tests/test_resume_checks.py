@@ -12,6 +12,8 @@ import shutil
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # end-to-end: train.py in real processes
+
 from tests.e2e import run_train, snapshot
 from training.checkpoint import DIGEST_KEY, read_checkpoint, save_atomic
 from training.data.tensors import FASHION_MNIST_FILES, fashion_mnist_dir
