@@ -1,7 +1,7 @@
 """Tier C of the GPU check: FFCV (run only where ``import ffcv`` works; benchmarks/gpu_check.py says
 why it was skipped otherwise). Writes a small ImageFolder of JPEGs (each class its own colour plus
-noise) and its ``.beton`` files with scripts/write_ffcv.py, then trains ResNet-50 with HAM through
-FFCV (``train.py +experiment=dense_ham``, bf16 autocast, channels_last): images/s after the first
+noise) and its ``.beton`` files with scripts/write_ffcv.py, then trains ResNet-50 (``--quick``:
+ResNet-20) with HAM through FFCV (``train.py +experiment=dense_ham``, bf16 autocast, channels_last): images/s after the first
 epoch and peak GPU memory.
 
     python benchmarks/gpu_tier_c.py [--device cuda] [--quick]
@@ -51,12 +51,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (checks the code on a CPU)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds for each step")
     args = parser.parse_args()
-    per_class, batch, epochs, res = (20, 16, 2, 64) if args.quick else (260, 256, 12, 176)
+    per_class, batch, epochs, res, stored = (16, 16, 2, 64, 80) if args.quick else (260, 256, 12, 176, 256)
+    model = "resnet20" if args.quick else "resnet50"  # --quick checks the glue: a small network
     with tempfile.TemporaryDirectory() as tmp:
         images, beton, run_dir = Path(tmp) / "images", Path(tmp) / "beton", Path(tmp) / "run"
-        make_images(images, per_class, 10, 256)
+        make_images(images, per_class, 10, stored)
         run([sys.executable, str(REPO / "scripts" / "write_ffcv.py"), str(images), str(beton)], args.timeout)
-        run([sys.executable, str(REPO / "train.py"), "+experiment=dense_ham", f"hydra.run.dir={run_dir}", f"data.root={beton}",
+        run([sys.executable, str(REPO / "train.py"), "+experiment=dense_ham", f"model={model}", f"hydra.run.dir={run_dir}", f"data.root={beton}",
              "data.num_classes=null", f"trainer.batch_size={batch}", f"trainer.eval_batch_size={batch}", f"trainer.epochs={epochs}",
              f"trainer.device={args.device}", "logger=disabled", "trainer.progress=false", f"data.min_res={res}", f"data.max_res={res}",
              f"data.val_res={64 if args.quick else 224}", "optimizer.lr_reference_batch=null", "optimizer.lr=0.01",
@@ -65,7 +66,7 @@ def main() -> None:
     after_first = history[1:] or history
     ips = sum(h["images_per_s"] for h in after_first) / len(after_first)
     peak = max((h.get("peak_memory_gib", 0.0) for h in history), default=0.0)
-    print(f"FFCV + ResNet-50 + HAM (train.py): {len(history)} epochs of {per_class * 10 // batch} steps, batch {batch} at {res} px, bf16, "
+    print(f"FFCV + {model} + HAM (train.py): {len(history)} epochs of {per_class * 10 // batch} steps, batch {batch} at {res} px, bf16, "
           f"channels_last: {ips:,.0f} images/s (mean over the epochs after the first)"
           + (f", peak GPU memory {peak:.2f} GiB." if peak else "; no GPU memory on the CPU.") + "\n")
 

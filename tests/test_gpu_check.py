@@ -130,5 +130,5 @@ def test_tier_c_trains_through_ffcv_where_it_is_installed(tmp_path):
                              "--output", str(report)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     text = report.read_text()
     assert result.returncode == 0, text[-3000:]
-    assert "## Tier C: FFCV — passed" in text and "FFCV + ResNet-50 + HAM (train.py): 2 epochs of 12 steps" in text
+    assert "## Tier C: FFCV — passed" in text and "FFCV + resnet20 + HAM (train.py): 2 epochs of 10 steps" in text
     assert "## Tier A" not in text and "## Tier B" not in text
