@@ -18,6 +18,8 @@ def test_the_warning_names_the_load_the_cores_and_the_key():
     text = load_warning(3.25, 2, 2)
     assert text.startswith("warning: the machine's load (1-minute average 3.2) already exceeds its 2 cores")
     assert "uses 2 torch thread(s)" in text and "set trainer.threads=1" in text
+    alone = load_warning(3.25, 2, 1)  # one thread already: the key would change nothing
+    assert "uses 1 torch thread(s)" in alone and "trainer.threads" not in alone and "run fewer jobs side by side" in alone
 
 
 @pytest.mark.slow

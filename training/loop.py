@@ -74,9 +74,9 @@ def load_warning(load: float, cores: int, threads: int) -> str | None:
     longer (9x measured with 2 threads beside another job on 2 cores). The default is not changed."""
     if load <= cores:
         return None
+    advice = ("set trainer.threads=1 (or run fewer jobs side by side)" if threads > 1 else "run fewer jobs side by side")
     return (f"warning: the machine's load (1-minute average {load:.1f}) already exceeds its {cores} cores, and this run uses "
-            f"{threads} torch thread(s): steps will be slower, several times so on a CPU; set trainer.threads=1 (or run fewer jobs "
-            f"side by side) if other work keeps the cores busy")
+            f"{threads} torch thread(s): steps will be slower, several times so on a CPU; {advice} if other work keeps the cores busy")
 
 
 class Trainer:
