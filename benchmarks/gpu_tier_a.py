@@ -129,9 +129,9 @@ def resnet50_shapes(quick: bool) -> list[torch.Size]:
 def step_cost(device: torch.device, quick: bool, repeats: int) -> list[dict[str, Any]]:
     """SGD + HAM (eager and fused) over SGD alone on ResNet-50's parameter shapes, fp32 and bf16."""
     rows = []
+    shapes = resnet50_shapes(quick)
     for dtype in (torch.float32, torch.bfloat16):
         gen = torch.Generator().manual_seed(1)
-        shapes = resnet50_shapes(quick)
 
         def params() -> list[torch.nn.Parameter]:
             made = [torch.nn.Parameter((torch.randn(s, generator=gen) * 0.02).to(device, dtype)) for s in shapes]

@@ -473,14 +473,15 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
     return results
 
 
-#: what a calibration reads from a finished run's record: each a fraction in [0, 1] (the first two required)
-RESULT_FRACTIONS = ("sparsity", "test_acc", "test_acc_before_prune", "pruned_mass_fraction")
+#: what a calibration reads from a finished run's record, each a fraction in [0, 1]: always, and where the method records it
+REQUIRED_FRACTIONS = ("sparsity", "test_acc")
+OPTIONAL_FRACTIONS = ("test_acc_before_prune", "pruned_mass_fraction")
 
 
 def read_result(path: Path) -> dict:
     """A run's ``summary.json`` or archived record, read strictly: a JSON mapping, either a failed
-    run's (``failed: true``) or one whose :data:`RESULT_FRACTIONS` are numbers in [0, 1]; anything
-    else stops with one sentence naming the file."""
+    run's (``failed: true``) or one whose :data:`REQUIRED_FRACTIONS` (and the :data:`OPTIONAL_FRACTIONS`
+    it has) are numbers in [0, 1]; anything else stops with one sentence naming the file."""
     again = "archive the runs again (or delete the file so that the run is made again)"
     try:
         result = json.loads(path.read_text())
@@ -491,9 +492,10 @@ def read_result(path: Path) -> dict:
         stop(f"{path} is not a run record (a JSON {type(result).__name__}, not a mapping): {again}")
     if result.get("failed") is True:
         return result
-    for number, key in enumerate(RESULT_FRACTIONS):
+    for key in (*REQUIRED_FRACTIONS, *OPTIONAL_FRACTIONS):
         value = result.get(key)
-        if (value is not None or number < 2) and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
+        if (value is not None or key in REQUIRED_FRACTIONS) and not (
+                isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
             stop(f"{path} has {key}: {value!r}, which is not valid: a finished run records it as a fraction in [0, 1]; {again}")
     return result
 

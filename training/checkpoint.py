@@ -176,22 +176,23 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
-#: the entries of a checkpoint: the types they must have (numbers: not negative) and how that reads
-ENTRY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    **{state: ((dict,), "a mapping") for state in ("model", "optimizer", "scheduler", "sign_flips", "method", "rng")},
-    "epoch": ((int,), "a non-negative integer"), "global_step": ((int,), "a non-negative integer"),
-    "wall_time": ((numbers.Real,), "a non-negative number"), "world_size": ((int,), "a positive integer"),
-    "threads": ((int,), "a positive integer"), "history": ((list,), "a list"), "partial": ((dict, type(None)), "a mapping or null"),
+#: the entries of a checkpoint: the types they must have, the least value a number may take (None:
+#: not a number), and how that reads
+ENTRY_TYPES: dict[str, tuple[tuple[type, ...], int | None, str]] = {
+    **{state: ((dict,), None, "a mapping") for state in ("model", "optimizer", "scheduler", "sign_flips", "method", "rng")},
+    "epoch": ((int,), 0, "a non-negative integer"), "global_step": ((int,), 0, "a non-negative integer"),
+    "wall_time": ((numbers.Real,), 0, "a non-negative number"), "world_size": ((int,), 1, "a positive integer"),
+    "threads": ((int,), 1, "a positive integer"), "history": ((list,), None, "a list"),
+    "partial": ((dict, type(None)), None, "a mapping or null"),
 }
 
 
 def check_entries(payload: dict[str, Any], path: Path) -> None:
     """Refuse a checkpoint whose entries (:data:`ENTRY_TYPES`) are missing, of another type, or out
     of range, before anything is loaded from it."""
-    for key, (types, meaning) in ENTRY_TYPES.items():
+    for key, (types, lowest, meaning) in ENTRY_TYPES.items():
         value = payload.get(key, "<absent>")
-        lowest = 1 if meaning.startswith("a positive") else 0
-        if isinstance(value, bool) or not isinstance(value, types) or (isinstance(value, numbers.Real) and value < lowest):
+        if isinstance(value, bool) or not isinstance(value, types) or (lowest is not None and value < lowest):
             raise CheckpointError(
                 f"checkpoint {path} cannot be resumed: its entry {key}={value!r} is not {meaning}, as train.py writes it; it was "
                 f"left untouched: resume from a checkpoint that train.py wrote, or start a new run directory"
