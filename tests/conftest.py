@@ -62,7 +62,7 @@ def beton_dir(jpeg_tree, tmp_path_factory) -> Path:
 #: test_gpu_check.py on their own); only the order matters
 MEASURED_SECONDS = {
     "test_train_e2e.py": 351, "test_paper_tables.py": 156, "test_image_train.py": 154, "test_ffcv_writer.py": 141,
-    "test_preemption.py": 133, "test_small_suite.py": 111, "test_calibration.py": 97, "test_resume_checks.py": 89,
+    "test_preemption.py": 133, "test_small_suite.py": 111, "test_calibration.py": 97, "test_resume_checks.py": 43,
     "test_ddp.py": 72, "test_slurm.py": 72, "test_export.py": 70, "test_ffcv_loader.py": 68, "test_gpu_check.py": 67,
     "test_compare.py": 66, "test_sparse_train.py": 54, "test_oneshot.py": 52, "test_run_records.py": 45,
     "test_config.py": 35, "test_packaging.py": 29, "test_readme.py": 29, "test_start_up.py": 28,

@@ -106,15 +106,20 @@ def test_a_changed_hyperparameter_of_the_base_optimizer_is_refused(finished_run,
     assert "param group 0 momentum=0.5 where the config gives 0.9" in error
 
 
-@pytest.mark.parametrize("entry,value,meaning", [
-    ("epoch", "two", "a non-negative integer"),
-    ("global_step", -3, "a non-negative integer"),
-    ("history", None, "a list"),
-    ("method", [1, 2], "a mapping"),
-])
-def test_an_entry_of_the_wrong_type_is_one_sentence_before_anything_is_loaded(finished_run, tmp_path, entry, value, meaning):
-    run_dir = edited(finished_run, tmp_path / "run", lambda payload: payload.__setitem__(entry, value))
-    assert f"its entry {entry}={value!r} is not {meaning}, as train.py writes it" in refusal(run_dir)
+def test_an_entry_of_the_wrong_type_is_one_sentence_before_anything_is_loaded(finished_run, tmp_path):
+    """``epoch: 'two'`` through train.py (exit 2, nothing changed); the other entries through the
+    same check on the finished run's payload, in this process."""
+    from training.checkpoint import CheckpointError, check_entries
+
+    run_dir = edited(finished_run, tmp_path / "run", lambda payload: payload.__setitem__("epoch", "two"))
+    assert "its entry epoch='two' is not a non-negative integer, as train.py writes it" in refusal(run_dir)
+    for entry, value, meaning in (("global_step", -3, "a non-negative integer"), ("history", None, "a list"),
+                                  ("method", [1, 2], "a mapping"), ("world_size", 0, "a positive integer")):
+        payload = dict(read_checkpoint(finished_run / "checkpoint.pt"), **{entry: value})
+        with pytest.raises(CheckpointError) as refused:
+            check_entries(payload, finished_run / "checkpoint.pt")
+        assert f"its entry {entry}={value!r} is not {meaning}, as train.py writes it" in str(refused.value)
+    check_entries(read_checkpoint(finished_run / "checkpoint.pt"), finished_run / "checkpoint.pt")  # train.py's own passes
 
 
 def test_sign_flip_state_that_does_not_fit_is_named(finished_run, tmp_path):
