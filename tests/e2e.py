@@ -1,4 +1,5 @@
-"""Run ``train.py`` as a user would, in a subprocess, on small Fashion-MNIST subsets."""
+"""Run ``train.py`` as a user would, in its own process, on small Fashion-MNIST subsets (started by
+:mod:`tests.launch`: from the tests' fork server, which has torch and Hydra imported already)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Callable
 import pytest
 import torch
 
+from tests import launch
 from training.checkpoint import read_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,7 +44,7 @@ def train_command(run_dir: Path, *overrides: str) -> list[str]:
 
 
 def run_train(run_dir: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(train_command(run_dir, *overrides), cwd=REPO, env=env(), capture_output=True, text=True, timeout=timeout)
+    return launch.run(train_command(run_dir, *overrides), cwd=REPO, env=env(), capture_output=True, text=True, timeout=timeout)
 
 
 def read_summary(run_dir: Path) -> dict:
@@ -64,8 +66,8 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 def kill_after_first_epoch(run_dir: Path, overrides: list[str], epochs: int, extra_env: dict[str, str] | None = None) -> None:
     """Start train.py, SIGKILL it once its first epoch is recorded, check it was cut mid-run."""
-    process = subprocess.Popen(train_command(run_dir, *overrides), cwd=REPO, env=dict(env(), **(extra_env or {})),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = launch.start(train_command(run_dir, *overrides), cwd=REPO, env=dict(env(), **(extra_env or {})),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = run_dir / "history.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and not (history.exists() and history.read_text().count("\n") >= 1):

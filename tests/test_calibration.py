@@ -4,13 +4,13 @@ settings read, how the tables use it, and ``paper_tables.py calibrate`` end to e
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
 import yaml
 
 from analysis.calibration import CALIBRATIONS, CalibrationSearch, best_after_prune, interpolate, slope_corrected, write_presets
+from tests import launch
 from tests.e2e import REPO, env
 from tests.test_paper_tables import paper_tables
 from tests.compose import prepare
@@ -112,14 +112,14 @@ def test_table4_on_imagenet_refuses_no_cell_it_names_the_calibration_of_each_mis
 
 
 def test_table4_dry_run_lists_each_calibration_with_its_gpu_hours(tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "table4", "--dry-run", "--sweep-dir", str(tmp_path),
+    result = launch.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "table4", "--dry-run", "--sweep-dir", str(tmp_path),
                              "--", f"sparsity.calibration={tmp_path / 'none.yaml'}"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "0 refused" in result.stdout and "15 wait for a calibration" in result.stdout
     # STR at 80 / 95 %: 7 grid runs (STR's sparsity does not depend on the target) + 2 targets x 3 seeds, 100 epochs at 0.117 GPU-h
     line = next(l for l in result.stdout.splitlines() if l.startswith("calibration str "))
     assert f"13 runs with one verification round ({13 * 100 * 0.117:,.0f} GPU-hours), 25 at worst (3 rounds: {25 * 100 * 0.117:,.0f} GPU-hours)" in line
-    dry = subprocess.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "table4", "--calibrate", "--dry-run", "--sweep-dir",
+    dry = launch.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "table4", "--calibrate", "--dry-run", "--sweep-dir",
                           str(tmp_path), "--", f"sparsity.calibration={tmp_path / 'none.yaml'}"], cwd=REPO, env=env(), capture_output=True,
                          text=True, timeout=300)
     assert dry.returncode == 0, dry.stderr[-3000:]
@@ -133,7 +133,7 @@ TINY = ["trainer.epochs=2", "data.train_subset=2048", "data.test_subset=500", "l
 def _calibrate(tmp_path, *options):
     command = [sys.executable, str(REPO / "scripts" / "paper_tables.py"), "calibrate", "str", "--setting", "small", "--targets", "0.3",
                "--seeds", "1", "--presets-file", str(tmp_path / "presets.yaml"), "--report", str(tmp_path / "report.md"), *options]
-    return subprocess.run([*command, "--", *TINY], cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+    return launch.run([*command, "--", *TINY], cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
 
 
 def _sparsity(run_dir):
@@ -185,7 +185,7 @@ def test_calibrate_runs_the_grid_interpolates_verifies_writes_and_replays_from_i
 
 
 def test_calibrate_on_imagenet_without_its_data_stops_before_anything_starts(tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "calibrate", "str_ham", "--sweep-dir", str(tmp_path)],
+    result = launch.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "calibrate", "str_ham", "--sweep-dir", str(tmp_path)],
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and result.stderr.startswith("error: data.root is not set"), result.stderr[-2000:]
     assert "calibrate str_ham -- data.root=" in result.stderr
@@ -205,7 +205,7 @@ def test_calibrate_small_reproduces_the_small_presets_from_its_committed_records
     points on the mean (recomputed here from the records), and the presets agree with the ones read by
     hand from the earlier sweeps (STR within 2 %; PILoT and spred the same grid values)."""
     records = REPO / "results" / "records" / "calibration" / f"small_{method}"
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "calibrate", method, "--setting", "small",
+    result = launch.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "calibrate", method, "--setting", "small",
                              "--from-records", str(records), "--presets-file", str(tmp_path / "presets.yaml"), "--report",
                              str(tmp_path / "report.md"), "--", "logger=disabled", "trainer.progress=false"],
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)

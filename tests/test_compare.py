@@ -18,6 +18,7 @@ import pytest
 
 from analysis import runs as R
 from analysis import tables as T
+from tests import launch
 from tests.e2e import REPO, env, free_port, kill_after_first_epoch, run_train, train_command
 
 pytestmark = pytest.mark.slow
@@ -29,13 +30,13 @@ def run_root(tmp_path_factory) -> Path:
     # dense and dense_ham, seeds 0 and 1: one multirun (one process) into root/<experiment>_<seed>
     command = train_command(root / "unused", "+experiment=dense,dense_ham", "setting=small", "trainer.seed=0,1", f"hydra.sweep.dir={root}",
                             "hydra.sweep.subdir=${name}_${trainer.seed}")
-    result = subprocess.run([*command[:2], "--multirun", *command[3:]], cwd=REPO, env=env(), capture_output=True, text=True)
+    result = launch.run([*command[:2], "--multirun", *command[3:]], cwd=REPO, env=env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.parent.name for p in root.glob("*/summary.json")) == ["dense_0", "dense_1", "dense_ham_0", "dense_ham_1"]
     # a failed job of a sweep (a refused value) and an unfinished run (killed after one of 3 epochs)
     command = train_command(root / "unused", "+experiment=rigl_ham", "setting=small", "trainer.divergence_factor=0.01",
                             f"hydra.sweep.dir={root / 'sweep'}")
-    failed = subprocess.run([*command[:2], "--multirun", *command[2:]], cwd=REPO, env=env(), capture_output=True, text=True)
+    failed = launch.run([*command[:2], "--multirun", *command[2:]], cwd=REPO, env=env(), capture_output=True, text=True)
     assert failed.returncode == 1, failed.stderr[-2000:]
     kill_after_first_epoch(root / "killed", ["+experiment=random", "setting=small", "trainer.epochs=3"], epochs=3)
     return root
@@ -68,7 +69,7 @@ def test_tables_from_run_directories(run_root, tmp_path):
     listed = T.not_averaged(runs)
     assert any(line.startswith("failed:") and "divergence_factor=0.01 is not valid" in line for line in listed)
     assert any(line.startswith("unfinished:") and "killed" in line for line in listed)
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(run_root), "--output-dir", str(tmp_path)],
+    result = launch.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(run_root), "--output-dir", str(tmp_path)],
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "6 runs: 4 finished, 1 failed, 1 unfinished" in result.stdout
@@ -87,7 +88,7 @@ def test_tables_from_run_directories(run_root, tmp_path):
 
 def test_compare_writes_files_only_where_it_is_told(run_root, tmp_path):
     committed = {p: p.read_bytes() for p in (REPO / "results" / "compare").glob("*")}
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(run_root)], cwd=tmp_path, env=env(),
+    result = launch.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(run_root)], cwd=tmp_path, env=env(),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "## Table 3 (dense), small setting" in result.stdout
@@ -110,7 +111,7 @@ def test_the_wandb_source_gives_the_same_tables(run_root):
 
 def test_archived_records_keep_history_and_oneshot_results_and_give_the_same_tables(run_root, tmp_path):
     dense = [run_root / f"{e}_{s}" for e in ("dense", "dense_ham") for s in (0, 1)]
-    pruned = subprocess.run([sys.executable, str(REPO / "scripts" / "oneshot_prune.py"), *map(str, dense), "--sparsities", "0.5", "0.9",
+    pruned = launch.run([sys.executable, str(REPO / "scripts" / "oneshot_prune.py"), *map(str, dense), "--sparsities", "0.5", "0.9",
                              "--output", str(tmp_path / "oneshot.md")], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert pruned.returncode == 0, pruned.stderr[-2000:]
     sweep = tmp_path / "sweep"  # the layout of a Hydra sweep: <sweep>/<experiment>/<overrides>/
@@ -132,7 +133,7 @@ def test_archived_records_keep_history_and_oneshot_results_and_give_the_same_tab
             accs = [p["test_acc"] for s in (0, 1) for p in json.loads((run_root / f"{experiment}_{s}" / "oneshot.json").read_text())["pruned"]
                     if p["target"] == fraction]
             assert row[column] == _mean_std(accs)
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(tmp_path / "records"), "--output-dir",
+    result = launch.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(tmp_path / "records"), "--output-dir",
                              str(tmp_path / "out")], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "out" / "oneshot_small.md").read_text().count("\n| 0.") == 2  # in "all" when runs have the results
@@ -194,7 +195,7 @@ def test_gains_compare_only_comparable_runs(variant_root, tmp_path):
 
 
 def test_a_job_directory_without_records_is_listed_as_unfinished(variant_root):
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(variant_root / "sweep")], cwd=REPO, env=env(),
+    result = launch.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(variant_root / "sweep")], cwd=REPO, env=env(),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "1 runs: 0 finished, 0 failed, 1 unfinished" in result.stdout
@@ -221,7 +222,7 @@ def test_damaged_runs_and_missing_sources_are_listed_and_the_good_runs_compared(
             (damaged / "summary.json").unlink()  # a run without a summary is described by its config
         (damaged / damage).write_text(content)
     compare = [sys.executable, str(REPO / "scripts" / "compare.py")]
-    result = subprocess.run([*compare, str(copy), str(tmp_path / "missing"), "--table", "3"], cwd=REPO, env=env(), capture_output=True,
+    result = launch.run([*compare, str(copy), str(tmp_path / "missing"), "--table", "3"], cwd=REPO, env=env(), capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     for name, (damage, _, reason) in DAMAGES.items():
@@ -231,7 +232,7 @@ def test_damaged_runs_and_missing_sources_are_listed_and_the_good_runs_compared(
     accs = [json.loads((copy / f"dense_{s}" / "summary.json").read_text())["test_acc"] for s in (0, 1)]
     assert re.search(r"\| Baseline \[[^]]*\] \| " + re.escape(_mean_std(accs)) + r" \|", result.stdout)  # the good runs still make their cells
     damaged = [str(copy / f"damaged_{name}") for name in DAMAGES]
-    nothing = subprocess.run([*compare, *damaged, str(tmp_path / "missing")], cwd=REPO, env=env(), capture_output=True, text=True,
+    nothing = launch.run([*compare, *damaged, str(tmp_path / "missing")], cwd=REPO, env=env(), capture_output=True, text=True,
                              timeout=300)
     assert nothing.returncode == 2 and nothing.stderr.startswith("error: no run could be read in"), nothing.stderr
     assert all(reason in nothing.stderr for _, _, reason in DAMAGES.values()) and "does not exist" in nothing.stderr
@@ -245,7 +246,7 @@ def test_compare_without_wandb_credentials_is_one_sentence(tmp_path):
 
     repo = Path(__file__).resolve().parent.parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {"HOME": str(tmp_path), "PYTHONPATH": str(repo)}
-    result = subprocess.run([sys.executable, "scripts/compare.py", "--wandb", "me/ham"], cwd=repo, env=env, capture_output=True,
+    result = launch.run([sys.executable, "scripts/compare.py", "--wandb", "me/ham"], cwd=repo, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: --wandb me/ham needs W&B credentials") and "wandb login" in result.stderr

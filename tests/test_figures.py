@@ -5,12 +5,12 @@ is on the figure (legend, titles, std, reference, missing and diverged cells).""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
 from omegaconf import OmegaConf
 
+from tests import launch
 from tests.compose import compose_config, prepare
 from tests.e2e import REPO, env
 
@@ -51,7 +51,7 @@ def records(tmp_path_factory):
 @pytest.mark.parametrize("figure", ["sign-flips", "accuracy-sparsity", "ham-grid"])
 def test_figure_command_writes_a_png(records, tmp_path, figure):
     output = tmp_path / "out" / f"{figure}.png"
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), figure, str(records), "--output", str(output)],
+    result = launch.run([sys.executable, str(REPO / "scripts" / "figures.py"), figure, str(records), "--output", str(output)],
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and output.stat().st_size > 10_000
@@ -60,7 +60,7 @@ def test_figure_command_writes_a_png(records, tmp_path, figure):
 
 
 def test_figures_need_an_output_file_and_never_write_into_the_repository(records):
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "ham-grid", str(records)], cwd=REPO, env=env(),
+    result = launch.run([sys.executable, str(REPO / "scripts" / "figures.py"), "ham-grid", str(records)], cwd=REPO, env=env(),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "--output" in result.stderr
 
@@ -104,7 +104,7 @@ def test_variants_are_series_of_their_own_with_their_keys_in_the_legend(tmp_path
     assert sorted(labels) == ["rigl + HAM [ham.alpha=10]", "rigl + HAM [ham.alpha=40]"]
     assert len({h.lines[0].get_marker() for h in handles}) == 2
     output = tmp_path / "f.png"
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "accuracy-sparsity", str(folder), "--output", str(output)],
+    result = launch.run([sys.executable, str(REPO / "scripts" / "figures.py"), "accuracy-sparsity", str(folder), "--output", str(output)],
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     svg = output.with_suffix(".svg").read_text()
@@ -117,10 +117,10 @@ def test_a_ham_grid_of_two_recipes_is_refused_naming_the_difference_and_the_help
     folder = tmp_path / "records"
     shutil.copytree(records, folder)
     _record(folder, ["+experiment=dense_ham", "setting=small", "ham.alpha=5.0", "trainer.batch_size=64"], 0.8, name="short")
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "ham-grid", str(folder), "--output", str(tmp_path / "g.png")],
+    result = launch.run([sys.executable, str(REPO / "scripts" / "figures.py"), "ham-grid", str(folder), "--output", str(tmp_path / "g.png")],
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "differ in more than ham.alpha and ham.beta (trainer.batch_size=" in result.stderr
-    help_text = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "--help"], cwd=REPO, env=env(),
+    help_text = launch.run([sys.executable, str(REPO / "scripts" / "figures.py"), "--help"], cwd=REPO, env=env(),
                                capture_output=True, text=True, timeout=120).stdout
     assert "+sweep=ham_grid" in help_text and "random_signin" in help_text and "rigl_ham" in help_text
 
@@ -142,7 +142,7 @@ def test_the_ham_grid_shows_std_reference_missing_and_diverged_cells_on_a_noise_
 
 def test_a_figure_without_its_runs_says_so(tmp_path):
     (tmp_path / "empty").mkdir()
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "sign-flips", str(tmp_path / "empty"),
+    result = launch.run([sys.executable, str(REPO / "scripts" / "figures.py"), "sign-flips", str(tmp_path / "empty"),
                              "--output", str(tmp_path / "f.png")],
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "no finished random/random_signin/random_ham runs" in result.stderr

@@ -4,12 +4,12 @@ learning, progressive resizing, kill-and-resume, two-process DDP, an ImageNet ex
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
 import torch
 
+from tests import launch
 from tests.conftest import N_VAL
 from tests.e2e import REPO, assert_resume_is_bit_identical, env, free_port, read_history, read_summary, run_train
 
@@ -53,7 +53,7 @@ def test_two_ranks_through_ffcv_keep_identical_parameters_and_count_each_image_o
                  "logger=disabled", "trainer.threads=1", "data.workers=1"]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
                str(REPO / "tests" / "ddp_worker.py"), str(tmp_path), *overrides]
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
@@ -66,7 +66,7 @@ def test_an_imagenet_experiment_runs_on_the_files(tmp_path, beton_dir):
     data root and a CPU-sized run given."""
     command = [sys.executable, str(REPO / "train.py"), f"hydra.run.dir={tmp_path}", "+experiment=rigl_ham", f"data.root={beton_dir}",
                "trainer.epochs=1", "trainer.max_steps_per_epoch=2", "trainer.batch_size=8", "data.val_res=64", "data.workers=2", "logger=disabled"]
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_summary(tmp_path)
     assert summary["config"]["model"]["name"] == "resnet50" and summary["test_examples"] == N_VAL

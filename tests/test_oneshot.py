@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 
 import pytest
@@ -10,6 +9,7 @@ import torch
 
 from sparse.oneshot import prune_global_magnitude, recalibrate_batch_norm
 from training.checkpoint import read_checkpoint
+from tests import launch
 from tests.e2e import REPO, env, run_train
 
 
@@ -91,7 +91,7 @@ def test_oneshot_script_keeps_each_runs_results_and_writes_the_table(tmp_path):
     assert run_train(run, "+experiment=dense", "setting=small").returncode == 0
     out = tmp_path / "oneshot.md"
     command = [sys.executable, "scripts/oneshot_prune.py", str(run), "--sparsities", "0.5", "0.9", "--output", str(out)]
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((run / "oneshot.json").read_text())
     summary = json.loads((run / "summary.json").read_text())
@@ -111,13 +111,13 @@ def test_oneshot_script_keeps_each_runs_results_and_writes_the_table(tmp_path):
         assert abs(entry["sparsity"] - entry["target"]) < 1e-3
         assert f"| {entry['target']:g} | {100 * entry['test_acc']:.2f} (n=1) | missing |" in table
     before = (run / "oneshot.json").stat().st_mtime_ns  # asked again for fewer: kept, not recomputed
-    again = subprocess.run([*command[:3], "--sparsities", "0.9", "--output", str(out)], cwd=REPO, env=env(), capture_output=True, text=True)
+    again = launch.run([*command[:3], "--sparsities", "0.9", "--output", str(out)], cwd=REPO, env=env(), capture_output=True, text=True)
     assert again.returncode == 0 and (run / "oneshot.json").stat().st_mtime_ns == before
     assert "| 0.5 |" not in out.read_text() and "| 0.9 |" in out.read_text()
     # without --output the table is printed, and nothing is written but the run's own oneshot.json
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    printed = subprocess.run([sys.executable, str(REPO / "scripts" / "oneshot_prune.py"), str(run), "--sparsities", "0.9"], cwd=elsewhere,
+    printed = launch.run([sys.executable, str(REPO / "scripts" / "oneshot_prune.py"), str(run), "--sparsities", "0.9"], cwd=elsewhere,
                              env=env(), capture_output=True, text=True, timeout=300)
     assert printed.returncode == 0 and "| 0.9 |" in printed.stdout
     assert not list(elsewhere.iterdir()) and not (REPO / "results" / "oneshot.md").exists()
@@ -127,7 +127,7 @@ def test_oneshot_script_keeps_each_runs_results_and_writes_the_table(tmp_path):
     payload = read_checkpoint(run / "checkpoint.pt")
     payload["model"] = {name: torch.zeros_like(t) if t.ndim >= 2 else t for name, t in payload["model"].items()}
     save_atomic({k: v for k, v in payload.items() if k not in (DIGEST_KEY, "format")}, run / "checkpoint.pt")
-    changed = subprocess.run([*command[:3], "--sparsities", "0.9", "--output", str(out)], cwd=REPO, env=env(), capture_output=True, text=True)
+    changed = launch.run([*command[:3], "--sparsities", "0.9", "--output", str(out)], cwd=REPO, env=env(), capture_output=True, text=True)
     assert changed.returncode == 0, changed.stderr[-2000:]
     recomputed = json.loads((run / "oneshot.json").read_text())
     assert recomputed["checkpoint_sha256"] != results["checkpoint_sha256"]
@@ -140,13 +140,13 @@ def test_a_damaged_checkpoint_or_summary_stops_with_exit_code_2(tmp_path):
     checkpoint = run / "checkpoint.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])  # truncated
     command = [sys.executable, "scripts/oneshot_prune.py", str(run), "--sparsities", "0.5"]
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert result.stderr.startswith("error: ") and str(checkpoint) in result.stderr
     (run / "summary.json").write_text("[1, 2]")
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "summary.json is a JSON list, not a run's summary" in result.stderr
-    bad = subprocess.run([*command[:3], "--sparsities", "1.5"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    bad = launch.run([*command[:3], "--sparsities", "1.5"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "error: --sparsities 1.5 is not valid" in bad.stderr
 
 
@@ -164,7 +164,7 @@ def test_a_batch_norm_network_is_evaluated_with_and_without_recalibrated_statist
     run = tmp_path / "run"
     assert run_train(run, "+experiment=dense", "setting=small", "model=cnn_small").returncode == 0
     command = [sys.executable, "scripts/oneshot_prune.py", str(run), "--sparsities", "0.5", "0.9"]
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((run / "oneshot.json").read_text())
     assert results["batch_norm"] is True

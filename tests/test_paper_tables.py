@@ -11,6 +11,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
+from tests import launch
 from tests.e2e import REPO, env
 
 SCRIPT = REPO / "scripts" / "paper_tables.py"
@@ -53,7 +54,7 @@ def test_a_small_table_runs_with_the_local_launcher_and_a_second_call_skips_it(t
     quick = ["trainer.epochs=1", "data.train_subset=512", "data.test_subset=500", "logger=disabled", "trainer.progress=false"]
     command = [sys.executable, str(SCRIPT), "oneshot", "--setting", "small", "--seeds", "2", "--launcher", "local",
                "--sweep-dir", str(tmp_path / "runs"), "--oneshot-output", str(tmp_path / "oneshot.md"), "--", *quick]
-    first = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+    first = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
     jobs = paper_tables.expand("oneshot", "small", 2, tmp_path / "runs", quick)
     assert len(jobs) == 4
@@ -64,7 +65,7 @@ def test_a_small_table_runs_with_the_local_launcher_and_a_second_call_skips_it(t
     rows = [line for line in oneshot.splitlines() if line.startswith(("| 0.5 |", "| 0.7 |", "| 0.8 |", "| 0.9 |"))]
     assert len(rows) == 4 and all(row.count("(n=2)") == 2 for row in rows)
     assert all((job.run_dir / "oneshot.json").exists() for job in jobs)
-    second = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+    second = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "4 jobs: 4 done, 0 to run, 0 refused" in second.stdout and "train.py --multirun" not in second.stdout  # nothing relaunched
 
@@ -116,7 +117,7 @@ def test_each_cell_is_composed_once_not_each_job(tmp_path, monkeypatch):
 
 
 def _paper_tables(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env(), capture_output=True, text=True, timeout=300)
+    return launch.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env(), capture_output=True, text=True, timeout=300)
 
 
 def test_an_imagenet_table_without_its_data_is_refused_before_anything_starts(tmp_path):
@@ -148,7 +149,7 @@ def test_printed_commands_run_as_printed_from_any_directory(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for command in commands:
-        result = subprocess.run(command, cwd=elsewhere, env=env(), capture_output=True, text=True, timeout=300)
+        result = launch.run(command, cwd=elsewhere, env=env(), capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
     again = _paper_tables("oneshot", "--setting", "small", "--seeds", "1", "--dry-run", "--sweep-dir", str(tmp_path / "runs"), "--", *quick)
     assert "2 jobs: 2 done, 0 to run, 0 refused" in again.stdout
@@ -161,7 +162,7 @@ def test_printed_commands_run_as_printed_from_any_directory(tmp_path):
 def test_a_bad_override_after_the_double_dash_is_one_sentence_and_exit_code_2(tmp_path, override, message):
     for script, options in (("paper_tables.py", ["table4", "--setting", "small", "--dry-run", "--sweep-dir", str(tmp_path / "t")]),
                             ("small_suite.py", ["--dry-run", "--sweep-dir", str(tmp_path / "s"), "--results-dir", str(tmp_path / "r")])):
-        result = subprocess.run([sys.executable, str(REPO / "scripts" / script), *options, "--", override], cwd=REPO, env=env(),
+        result = launch.run([sys.executable, str(REPO / "scripts" / script), *options, "--", override], cwd=REPO, env=env(),
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
         assert result.stderr.startswith(f"error: {message}") and f"(in the overrides after --: {override})" in result.stderr
@@ -178,7 +179,7 @@ def _number(text: str) -> float:
 
 
 def test_a_table4_dry_run_adds_up_the_table_and_its_calibrations_expected_and_at_worst(tmp_path):
-    result = subprocess.run([sys.executable, str(SCRIPT), "table4", "--dry-run", "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(),
+    result = launch.run([sys.executable, str(SCRIPT), "table4", "--dry-run", "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
@@ -203,7 +204,7 @@ def test_a_table4_dry_run_adds_up_the_table_and_its_calibrations_expected_and_at
 
 
 def test_a_small_calibration_dry_run_says_how_long_it_takes_and_where_its_runs_go(tmp_path):
-    result = subprocess.run([sys.executable, str(SCRIPT), "calibrate", "str", "--setting", "small", "--dry-run", "--sweep-dir", str(tmp_path)],
+    result = launch.run([sys.executable, str(SCRIPT), "calibrate", "str", "--setting", "small", "--dry-run", "--sweep-dir", str(tmp_path)],
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     # 11 grid runs of 10 epochs at 2 s an epoch (configs/cluster/throughput.yaml): 220 s; a round: 9 runs, 180 s

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests import launch
 from tests.e2e import REPO, SMALL, env, final_weights, free_port, read_history, run_train, train_command
 from training.checkpoint import read_checkpoint
 from training.preemption import EXIT_STOPPED
@@ -57,7 +58,7 @@ def _assert_equal_runs(a: Path, b: Path) -> None:
 def _stop_one_process(stopped: Path, sig: signal.Signals) -> dict:
     """Start the run of SETUP, send ``sig`` once its first epoch is recorded; check that it stopped
     inside the second epoch with its position saved, and return the checkpoint."""
-    process = subprocess.Popen(train_command(stopped, *SETUP), cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = launch.start(train_command(stopped, *SETUP), cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_first_epoch(stopped, [process])
     process.send_signal(sig)
     _, err = process.communicate(timeout=300)
@@ -97,7 +98,7 @@ def _srun_like(run_dir: Path, job_id: str) -> list[subprocess.Popen]:
                      SLURM_JOB_ID=job_id)
         for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
             slurm.pop(key, None)
-        procs.append(subprocess.Popen(train_command(run_dir, *SETUP), cwd=REPO, env=slurm, stdout=subprocess.PIPE,
+        procs.append(launch.start(train_command(run_dir, *SETUP), cwd=REPO, env=slurm, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     return procs
 

@@ -3,12 +3,12 @@ bar's default, and the configuration as it ran (issue 16, items 8-10)."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
 import yaml
 
+from tests import launch
 from tests.e2e import REPO, SMALL, env, read_history, run_train, train_command
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ def test_the_progress_bar_is_on_by_default_on_a_terminal(tmp_path):
     """Under a pseudo-terminal (``script``) the bar is drawn by default, and not into train.log."""
     command = " ".join(train_command(tmp_path, "trainer.epochs=1", "trainer.progress=null"))
     terminal = f"stty cols 120 rows 40; {command}"  # script's terminal has no size: give it one
-    result = subprocess.run(["script", "-qec", terminal, "/dev/null"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(["script", "-qec", terminal, "/dev/null"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "epoch 1/1:" in result.stdout and "it/s" in result.stdout  # tqdm's frames
     log = (tmp_path / "train.log").read_text()
@@ -64,7 +64,7 @@ def test_cfg_job_shows_the_preset_that_the_run_uses(tmp_path, experiment, expect
     prepare(cfg)  # what the run uses: the preset for (str, 0.9, ham on/off)
     used = cfg.sparsity.str_weight_decay
     assert used == expected
-    shown = subprocess.run([sys.executable, "train.py", *overrides, "--cfg", "job"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    shown = launch.run([sys.executable, "train.py", *overrides, "--cfg", "job"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert yaml.safe_load(shown.stdout)["sparsity"]["str_weight_decay"] == used
     ran = run_train(tmp_path, *overrides, "trainer.max_steps_per_epoch=2")  # and the config saved beside the run
@@ -93,10 +93,10 @@ def test_no_text_from_the_environment_reaches_a_file_that_train_archive_or_compa
                "trainer.max_steps_per_epoch=4", "optimizer.lr=0.05,-1", "trainer.seed=${oc.env:HAM_TEST_SEED}",
                "logger.wandb.group=${oc.env:HAM_TEST_TOKEN}", "logger.wandb.tags=[t-${oc.env:HAM_TEST_TOKEN}]",
                "sparsity.calibration=${oc.env:HAM_TEST_TOKEN}.yaml"]
-    result = subprocess.run(command, cwd=REPO, env=secret_env, capture_output=True, text=True, timeout=600)
+    result = launch.run(command, cwd=REPO, env=secret_env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 1 and "1 job(s) of the sweep" in result.stderr, result.stderr[-3000:]  # the lr=-1 job failed
     assert archive(sweep, records) == 2
-    compared = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(sweep), str(records), "--setting", "small",
+    compared = launch.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(sweep), str(records), "--setting", "small",
                                "--output-dir", str(tables)], cwd=REPO, env=secret_env, capture_output=True, text=True, timeout=300)
     assert compared.returncode == 0, compared.stderr[-3000:]
     written = [p for p in tmp_path.rglob("*") if p.is_file()]

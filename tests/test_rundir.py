@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from tests import launch
 from training.rundir import LOCK_INFO, RunLock
 
 
@@ -67,7 +68,7 @@ def test_run_directories_stay_inside_outputs(tmp_path):
     work.mkdir(parents=True)
 
     def train(*overrides: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(REPO / "train.py"), *SMALL, "data.train_subset=256", "data.test_subset=256", *overrides],
+        return launch.run([sys.executable, str(REPO / "train.py"), *SMALL, "data.train_subset=256", "data.test_subset=256", *overrides],
                               cwd=work, env=env(), capture_output=True, text=True, timeout=300)
 
     for name in ("../../x", str(tmp_path / "absolute")):

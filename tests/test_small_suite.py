@@ -5,18 +5,18 @@ the timings file, and a rerun that trains nothing again."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
 
+from tests import launch
 from tests.e2e import REPO, env
 
 SCRIPT = REPO / "scripts" / "small_suite.py"
 
 
 def test_the_dry_run_lists_every_table_cell_the_grid_and_the_theory(tmp_path):
-    result = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(),
+    result = launch.run([sys.executable, str(SCRIPT), "--dry-run", "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     # Table 3: 8 experiments x 5 seeds; Table 4: 13 experiments x 3 targets x 5 seeds (STR has small presets at all three)
@@ -31,13 +31,13 @@ def test_the_dry_run_lists_every_table_cell_the_grid_and_the_theory(tmp_path):
 
 
 def test_seeds_from_trains_only_the_new_seeds(tmp_path):
-    result = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--parts", "table3", "table4", "--seeds", "5", "--seeds-from", "3",
+    result = launch.run([sys.executable, str(SCRIPT), "--dry-run", "--parts", "table3", "table4", "--seeds", "5", "--seeds-from", "3",
                              "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "21 commands, 94 table runs" in result.stdout  # (8 + 13 x 3) x 2 seeds
     commands = [line.strip() for line in result.stdout.splitlines() if line.startswith("        ")]
     assert all("trainer.seed=3,4" in c for c in commands)
-    bad = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--seeds", "3", "--seeds-from", "3"], cwd=REPO, env=env(),
+    bad = launch.run([sys.executable, str(SCRIPT), "--dry-run", "--seeds", "3", "--seeds-from", "3"], cwd=REPO, env=env(),
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--seeds-from 3 is not valid" in bad.stderr
 
@@ -46,7 +46,7 @@ def test_seeds_from_trains_only_the_new_seeds(tmp_path):
 def test_table3_and_oneshot_parts_run_build_their_tables_and_a_rerun_trains_nothing(tmp_path):
     command = [sys.executable, str(SCRIPT), "--parts", "table3", "oneshot", "--seeds", "2", "--sweep-dir", str(tmp_path / "runs"),
                "--results-dir", str(tmp_path / "results"), "--", "data.train_subset=256", "data.test_subset=200"]
-    first = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
+    first = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
     records = sorted((tmp_path / "results" / "records" / "paper-small").glob("*.json"))
     assert len(records) == 16  # 8 experiments x 2 seeds
@@ -68,7 +68,7 @@ def test_table3_and_oneshot_parts_run_build_their_tables_and_a_rerun_trains_noth
     histories = {p.with_name("history.jsonl"): p.with_name("history.jsonl").read_text() for p in summaries}
     logs = {p: p.read_text() for p in (tmp_path / "runs" / "logs").glob("*.log")}
     assert len(logs) == 8
-    second = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
+    second = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stdout[-3000:]
     assert "[suite] all 16 table runs are finished: nothing to train" in second.stdout and "train.py" not in second.stdout
     assert {p: p.read_text() for p in histories} == histories  # the same epochs, wall times included: not trained again
@@ -79,7 +79,7 @@ def test_table3_and_oneshot_parts_run_build_their_tables_and_a_rerun_trains_noth
 
 def test_overrides_need_their_own_directories(tmp_path):
     command = [sys.executable, str(SCRIPT), "--dry-run", "--sweep-dir", str(tmp_path), "--", "data.train_subset=256"]
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert "give --sweep-dir and --results-dir other than the defaults" in result.stderr
     assert "data.train_subset=256" in result.stderr

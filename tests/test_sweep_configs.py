@@ -3,7 +3,6 @@ jobs, and ``scripts/small_experiments.py`` builds its multiruns from the same fi
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from scripts import small_experiments
+from tests import launch
 from tests.e2e import REPO, env
 from training.hydra_callbacks import longest_job_dirname, sweep_overrides
 
@@ -21,7 +21,7 @@ def test_train_runs_a_sweep_config_and_a_command_line_key_replaces_its_values(tm
     command = [sys.executable, "train.py", "--multirun", "+sweep=ham_weight_decay", "trainer.seed=0", "trainer.epochs=1",
                "data.train_subset=500", "data.test_subset=500", "logger=disabled", "trainer.progress=false", "trainer.threads=1",
                f"hydra.sweep.dir={tmp_path}"]
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     configs = [yaml.safe_load(p.read_text()) for p in sorted(tmp_path.glob("*/*/.hydra/config.yaml"))]
     assert len(configs) == 2

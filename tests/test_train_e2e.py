@@ -12,6 +12,7 @@ import time
 import pytest
 import torch
 
+from tests import launch
 from tests import wandb_log
 from tests.e2e import (
     REPO, SMALL, tmpfs, assert_resume_is_bit_identical, env, kill_after_first_epoch, read_history, read_summary, run_train, snapshot, train_command,
@@ -53,7 +54,7 @@ def test_run_writes_summary_and_history(tmp_path, setup):
 
 
 def test_wandb_offline_run_is_written_into_the_run_directory(tmp_path):
-    result = subprocess.run(train_command(tmp_path, "logger=offline", "data.train_subset=512"), cwd=REPO,
+    result = launch.run(train_command(tmp_path, "logger=offline", "data.train_subset=512"), cwd=REPO,
                             env=dict(env(), WANDB_MODE="offline"), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert list((tmp_path / "wandb").glob("offline-run-*")), "no offline W&B run directory"
@@ -62,7 +63,7 @@ def test_wandb_offline_run_is_written_into_the_run_directory(tmp_path):
 def test_resumed_offline_run_continues_one_wandb_run_with_the_whole_history(tmp_path):
     overrides = ["logger=offline", "trainer.epochs=3", "data.train_subset=4096"]
     kill_after_first_epoch(tmp_path, overrides, epochs=3, extra_env={"WANDB_MODE": "offline"})
-    result = subprocess.run(train_command(tmp_path, *overrides), cwd=REPO, env=dict(env(), WANDB_MODE="offline"),
+    result = launch.run(train_command(tmp_path, *overrides), cwd=REPO, env=dict(env(), WANDB_MODE="offline"),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resumed from" in result.stdout
@@ -77,7 +78,7 @@ def test_resumed_offline_run_continues_one_wandb_run_with_the_whole_history(tmp_
 
 
 def test_wandb_mode_disabled_in_the_environment_wins_over_the_config(tmp_path):
-    result = subprocess.run(train_command(tmp_path, "logger=offline", "data.train_subset=512"), cwd=REPO,
+    result = launch.run(train_command(tmp_path, "logger=offline", "data.train_subset=512"), cwd=REPO,
                             env=dict(env(), WANDB_MODE="disabled"), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (tmp_path / "wandb").exists()
@@ -187,7 +188,7 @@ def test_a_refused_run_on_a_new_path_leaves_no_directory_behind(tmp_path):
 
 def test_a_second_run_in_the_same_directory_is_refused_while_the_first_runs(tmp_path):
     overrides = ["trainer.epochs=30", "data.train_subset=6144"]
-    first = subprocess.Popen(train_command(tmp_path, *overrides), cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = launch.start(train_command(tmp_path, *overrides), cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
         while time.time() < deadline and not (tmp_path / "history.jsonl").exists():
@@ -250,13 +251,13 @@ def test_a_run_directory_named_by_many_overrides_that_is_too_long_gets_one_sente
     many += [f"ham.{key}={value}" for key, value in (("alpha", 20.0), ("beta", 1e-3), ("clamp", 5.0))]  # ham.max_weight_norm: swept below
     many += ["trainer.eval_batch_size=1024", "trainer.label_smoothing=0.0", "trainer.finite_check_every=1", "trainer.eval_every=1"]
     command = [sys.executable, str(REPO / "train.py"), *SMALL, *many]
-    result = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "more than the file system allows for a name (255); name the directory yourself (hydra.run.dir=outputs/my_run)" in result.stderr
     assert not any(tmp_path.iterdir())
     # a sweep's jobs are named by their overrides too: refused before any job starts, nothing created
     sweep = [*command[:2], "--multirun", f"hydra.sweep.dir={tmp_path / 'sweep'}", *command[2:], "ham.max_weight_norm=1000.0,2000.0"]
-    result = subprocess.run(sweep, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(sweep, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "the longest job's name (its overrides, joined)" in result.stderr and "hydra.sweep.subdir=${name}/job${hydra:job.num}" in result.stderr
     assert not any(tmp_path.iterdir())
@@ -300,14 +301,14 @@ def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_a_sweep_lists_its_failed_jobs_and_exits_non_zero(tmp_path):
     command = train_command(tmp_path / "unused", "hydra/launcher=local", "ham.alpha=5,-1", f"hydra.sweep.dir={tmp_path}")
     command[command.index(f"hydra.run.dir={tmp_path / 'unused'}")] = "--multirun"
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "1 job(s) of the sweep" in result.stderr and "ham.alpha=-1.0 is not valid" in result.stderr
     assert len(list(tmp_path.glob("default/*/summary.json"))) == 1  # the other job ran
     # a second multirun in the same directory whose own job succeeds: the first one's failure is
     # listed as another multirun's, and does not make this one fail
     command[command.index("ham.alpha=5,-1")] = "ham.alpha=7"
-    second = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    second = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "1 run(s)" in second.stderr and "failed in another multirun" in second.stderr and "ham.alpha=-1.0" in second.stderr
     assert "job(s) of the sweep" not in second.stderr
@@ -317,7 +318,7 @@ def test_multirun_sweep_through_the_submitit_launcher(tmp_path):
     """The SLURM launcher's machinery, run locally (hydra/launcher=local): one job per value."""
     command = train_command(tmp_path / "unused", "hydra/launcher=local", "ham.alpha=5,10", f"hydra.sweep.dir={tmp_path}")
     command[command.index(f"hydra.run.dir={tmp_path / 'unused'}")] = "--multirun"
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     summaries = sorted(tmp_path.glob("default/*/summary.json"))  # multirun/<name>/<overrides>/
     assert len(summaries) == 2
@@ -330,7 +331,7 @@ def test_a_local_sweep_shares_the_cores_among_its_jobs(tmp_path):
     command = train_command(tmp_path / "unused", "hydra/launcher=local", "ham.alpha=5,10", "trainer.threads=null",
                             f"hydra.sweep.dir={tmp_path}")
     command[command.index(f"hydra.run.dir={tmp_path / 'unused'}")] = "--multirun"
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     expected = max(1, len(os.sched_getaffinity(0)) // 2)  # two jobs started together
     assert [read_summary(s.parent)["threads"] for s in tmp_path.glob("default/*/summary.json")] == [expected, expected]

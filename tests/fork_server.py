@@ -1,0 +1,139 @@
+"""A fork server for the end-to-end tests: ``python train.py ...`` without the 4-5 s of start-up.
+
+A fresh ``python train.py`` spends most of a short test run importing: torch (about 2 s on the test
+machine), ``torch._dynamo`` (about 1.7 s, which torch imports when the first optimizer is built)
+and Hydra. This server imports them once and then forks one child per request: the child takes the
+request's argv, working directory, environment and standard streams, resets the signal handlers to
+a fresh interpreter's, and runs the script as ``__main__`` (``runpy.run_path``), then exits through
+the interpreter's normal shutdown (atexit handlers, non-daemon threads, flushed streams). The child
+is a real process: it gets real signals, writes real files and has its own exit status.
+
+Started by :mod:`tests.launch` (one server per pytest process, never forked from the pytest process
+itself, which runs threads). Protocol, over an ``AF_UNIX`` ``SOCK_SEQPACKET`` socket, one
+connection per child: the client sends ``{"argv", "cwd", "env"}`` as JSON with three file
+descriptors (stdin, stdout, stderr); the server answers ``pid N`` once the child runs and
+``status S`` (``os.waitstatus_to_exitcode``: negative for a signal) when it has ended. The server
+exits when its standard input closes (the pytest process ended).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import warnings
+
+#: what a short train.py run imports; the rest (FFCV, W&B, timm) stays lazy, as in a fresh process
+PRELOAD = (
+    "torch", "torch._dynamo", "torchvision", "hydra", "hydra._internal.hydra", "hydra._internal.utils", "omegaconf",
+    "training.config", "training.presets", "training.records", "training.rundir", "training.hydra_callbacks",
+    "training.loop",
+)
+MAX_REQUEST = 1 << 20
+
+
+def _preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+
+
+def serve(path: str) -> dict:
+    """Accept requests on ``path`` until stdin closes; returns only in a forked child, with its request."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(16)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "accept")
+    selector.register(sys.stdin, selectors.EVENT_READ, "parent")
+    print("ready", flush=True)
+    children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, connection)
+    while True:
+        for key, _ in selector.select():
+            if key.data == "parent":
+                if not os.read(sys.stdin.fileno(), 4096):
+                    sys.exit(0)
+            elif key.data == "accept":
+                connection, _ = listener.accept()
+                message, fds, _, _ = socket.recv_fds(connection, MAX_REQUEST, 3)
+                request = json.loads(message)
+                with warnings.catch_warnings():  # OpenBLAS's one idle thread: it re-creates its pool after fork
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    pid = os.fork()
+                if pid == 0:
+                    for fd in (listener, connection, *(c for _, c in children.values())):
+                        fd.close()
+                    for pidfd in children:
+                        os.close(pidfd)
+                    selector.close()
+                    request["fds"] = fds
+                    return request
+                for fd in fds:
+                    os.close(fd)
+                connection.send(f"pid {pid}".encode())
+                pidfd = os.pidfd_open(pid)
+                children[pidfd] = (pid, connection)
+                selector.register(pidfd, selectors.EVENT_READ, "child")
+            else:
+                pidfd = key.fd
+                pid, connection = children.pop(pidfd)
+                selector.unregister(pidfd)
+                os.close(pidfd)
+                _, status = os.waitpid(pid, 0)
+                try:
+                    connection.send(f"status {os.waitstatus_to_exitcode(status)}".encode())
+                except OSError:  # the client is gone
+                    pass
+                connection.close()
+
+
+def become(request: dict) -> str:
+    """Turn this forked child into ``python SCRIPT ARGS`` started with the request's environment."""
+    for target, fd in enumerate(request["fds"]):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as CPython sets it at start-up
+    script = os.path.abspath(request["argv"][1])
+    sys.argv = request["argv"][1:]
+    sys.orig_argv = list(request["argv"])
+    sys.path[0] = os.path.dirname(script)
+    return script
+
+
+def run_script(script: str) -> None:
+    """Run ``script`` as ``__main__``; an uncaught exception ends it as it would a fresh interpreter."""
+    import atexit
+    import runpy
+    import traceback
+
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit:
+        raise
+    except BaseException as error:  # noqa: BLE001 - printed and turned into the interpreter's exit
+        tb = error.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != script:  # start at the script's frame
+            tb = tb.tb_next
+        traceback.print_exception(type(error), error, tb or error.__traceback__)
+        if isinstance(error, KeyboardInterrupt):  # CPython then dies by SIGINT
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    _preload()
+    run_script(become(serve(sys.argv[1])))

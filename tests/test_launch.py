@@ -1,0 +1,110 @@
+"""The tests' fork server stands in for a fresh ``python script.py``: the same argv, working
+directory, environment, signal handlers, streams and exit status as the real interpreter gives
+(each probe runs both ways and the answers are compared)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests import launch
+from tests.e2e import env
+
+PROBE = """
+import json, os, signal, sys
+names = ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGCHLD", "SIGPIPE", "SIGHUP")
+print(json.dumps({
+    "argv": sys.argv, "cwd": os.getcwd(), "path0": sys.path[0], "main": __name__, "file": __file__,
+    "env": {k: os.environ.get(k) for k in ("PROBE_VALUE", "WANDB_MODE", "SLURM_PROCID")},
+    "handlers": {n: str(signal.getsignal(getattr(signal, n))) for n in names},
+    "open_fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+}))
+print("to stderr", file=sys.stderr)
+sys.exit(int(sys.argv[1]))
+"""
+
+
+@pytest.fixture
+def probe(tmp_path):
+    script = tmp_path / "scripts" / "probe.py"
+    script.parent.mkdir()
+    script.write_text(PROBE)
+    return script
+
+
+def _both(args, **kwargs):
+    forked = launch.run(args, **kwargs)
+    fresh = subprocess.run(args, **kwargs)
+    return forked, fresh
+
+
+def test_a_forked_child_sees_what_a_fresh_interpreter_sees(probe, tmp_path):
+    environment = dict(env(), PROBE_VALUE="x y", SLURM_PROCID="1")
+    environment.pop("WANDB_MODE")
+    forked, fresh = _both([sys.executable, str(probe), "5", "--flag"], cwd=tmp_path, env=environment, capture_output=True, text=True,
+                          timeout=120)
+    assert forked.returncode == fresh.returncode == 5
+    assert json.loads(forked.stdout) == json.loads(fresh.stdout)
+    assert json.loads(fresh.stdout)["env"] == {"PROBE_VALUE": "x y", "WANDB_MODE": None, "SLURM_PROCID": "1"}
+    assert forked.stderr == fresh.stderr == "to stderr\n"
+
+
+def test_a_relative_script_path_and_an_uncaught_exception(tmp_path):
+    (tmp_path / "fails.py").write_text("def f():\n    raise ValueError('bad value')\nf()\n")
+    forked, fresh = _both([sys.executable, "fails.py"], cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
+    assert forked.returncode == fresh.returncode == 1
+    assert forked.stderr == fresh.stderr and "ValueError: bad value" in fresh.stderr and 'File "' in fresh.stderr
+
+
+def _signalled(start, script, marker, sig) -> tuple[int, str, str]:
+    """Start ``script`` with ``start``, send ``sig`` once it is up; its status, stdout and stderr."""
+    process = start([sys.executable, str(script), str(marker)], cwd=script.parent, env=env(), stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not marker.exists():
+        assert time.time() < deadline and process.poll() is None, process.stderr
+        time.sleep(0.02)
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out, err
+
+
+def test_signals_reach_the_child_and_its_status_says_so(tmp_path):
+    script = tmp_path / "waits.py"
+    script.write_text("import pathlib, sys, time\nprint('up')\npathlib.Path(sys.argv[1]).touch()\ntime.sleep(60)\n")
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGKILL):
+        forked = _signalled(launch.start, script, tmp_path / f"forked-{sig.name}", sig)
+        fresh = _signalled(subprocess.Popen, script, tmp_path / f"fresh-{sig.name}", sig)
+        assert forked[0] == fresh[0] == -sig, sig
+        assert forked[1] == fresh[1], sig
+        if sig == signal.SIGINT:  # CPython reports the KeyboardInterrupt, then dies by SIGINT
+            assert "KeyboardInterrupt" in forked[2] and "KeyboardInterrupt" in fresh[2]
+        else:
+            assert forked[2] == fresh[2] == "", sig
+
+
+def test_a_timeout_kills_the_child(tmp_path):
+    (tmp_path / "waits.py").write_text("import time\ntime.sleep(60)\n")
+    started = time.time()
+    with pytest.raises(subprocess.TimeoutExpired):
+        launch.run([sys.executable, str(tmp_path / "waits.py")], cwd=tmp_path, env=env(), capture_output=True, timeout=1)
+    assert time.time() - started < 30
+
+
+def test_commands_it_cannot_stand_in_for_start_a_fresh_interpreter(probe, tmp_path):
+    """An environment that changes what is read at import, ``-c``/``-m`` commands and keywords the
+    server does not take start a plain subprocess."""
+    for args, kwargs in (([sys.executable, str(probe), "0"], {"env": dict(env(), PYTHONHASHSEED="3")}),
+                         ([sys.executable, str(probe), "0"], {"env": dict(env(), OMP_NUM_THREADS="1")}),
+                         ([sys.executable, "-c", "print()"], {"env": env()}),
+                         ([sys.executable, str(probe), "0"], {"env": env(), "stdin": subprocess.DEVNULL})):
+        process = launch.start(args, cwd=tmp_path, stdout=subprocess.DEVNULL, **kwargs)
+        assert isinstance(process, subprocess.Popen), args
+        process.wait(timeout=60)
+    process = launch.start([sys.executable, str(probe), "0"], cwd=tmp_path, env=dict(env(), WANDB_MODE="offline"), stdout=subprocess.DEVNULL)
+    assert isinstance(process, launch.ForkedProcess) and process.wait(timeout=60) == 0  # read at run time: forked
