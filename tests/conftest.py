@@ -9,11 +9,12 @@ torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+from tests import launch  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 #: the shared JPEG data set: 3000 training and 1000 validation images (training/data/sample_jpegs.py)
@@ -51,21 +52,21 @@ def beton_dir(jpeg_tree, tmp_path_factory) -> Path:
     """train.beton/val.beton written from ``jpeg_tree`` by the writer script, in a real process."""
 
     def write(out: Path) -> None:
-        result = subprocess.run([sys.executable, str(REPO / "scripts" / "write_ffcv.py"), str(jpeg_tree), str(out), "--workers", "2",
+        result = launch.run([sys.executable, str(REPO / "scripts" / "write_ffcv.py"), str(jpeg_tree), str(out), "--workers", "2",
                                  "--force"], capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
 
     return _shared(tmp_path_factory, "beton", write)
 
 
-#: seconds per file measured with `make test` plus --durations=0 on 2 cores (2026-12-03; test_resume_checks.py and
-#: test_gpu_check.py on their own); only the order matters
+#: seconds per file measured with `make test` plus --durations=0 on 2 cores of a fresh machine (2026-12-04);
+#: only the order matters
 MEASURED_SECONDS = {
-    "test_train_e2e.py": 351, "test_paper_tables.py": 156, "test_image_train.py": 154, "test_ffcv_writer.py": 141,
-    "test_preemption.py": 133, "test_small_suite.py": 111, "test_calibration.py": 97, "test_resume_checks.py": 43,
-    "test_ddp.py": 72, "test_slurm.py": 72, "test_export.py": 70, "test_ffcv_loader.py": 68, "test_gpu_check.py": 67,
-    "test_compare.py": 66, "test_sparse_train.py": 54, "test_oneshot.py": 52, "test_run_records.py": 45,
-    "test_config.py": 35, "test_packaging.py": 29, "test_readme.py": 29, "test_start_up.py": 28,
+    "test_train_e2e.py": 131, "test_image_train.py": 97, "test_paper_tables.py": 83, "test_ffcv_writer.py": 81,
+    "test_preemption.py": 79, "test_gpu_check.py": 74, "test_slurm.py": 57, "test_small_suite.py": 57, "test_calibration.py": 48,
+    "test_ddp.py": 47, "test_ffcv_loader.py": 41, "test_compare.py": 37, "test_export.py": 32, "test_run_records.py": 28,
+    "test_optimizer_protocol.py": 27, "test_config.py": 27, "test_packaging.py": 26, "test_figures.py": 25, "test_oneshot.py": 25,
+    "test_start_up.py": 25, "test_readme.py": 23, "test_resume_checks.py": 16,
 }
 
 

@@ -8,6 +8,10 @@ the command when it is ``[sys.executable, "<file>.py", ...]`` and its environmen
 server's only in variables read at run time (not in those that the interpreter, torch or its
 libraries read when imported: ``PYTHON*``, ``TORCH*``, ``OMP_*`` ...). ``HAM_TEST_FORK_SERVER=0``
 starts every command as a fresh interpreter (the suite then takes several minutes longer).
+
+A script started this way that itself runs ``subprocess.run([sys.executable, "train.py", ...])``
+(``scripts/small_suite.py``, ``scripts/paper_tables.py``: each run a process of its own) gets its
+children from the same server (:func:`serve_children`), under the same rule.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ REPO = Path(__file__).resolve().parent.parent
 IMPORT_TIME_PREFIXES = ("PYTHON", "TORCH", "PYTORCH", "OMP_", "KMP_", "GOMP_", "MKL_", "OPENBLAS_", "CUDA", "NUMBA_",
                         "HYDRA_", "LD_", "MALLOC_")
 
-_server: tuple[subprocess.Popen, str, dict[str, str]] | None = None
+_server: tuple[subprocess.Popen | None, str, dict[str, str]] | None = None
+#: the real ``subprocess.run`` (:func:`serve_children` replaces the module's attribute in a forked script)
+_subprocess_run = subprocess.run
 
 
 def enabled() -> bool:
@@ -172,16 +178,27 @@ def start(args: list, **kwargs):
 
 def run(args: list, **kwargs) -> subprocess.CompletedProcess:
     """``subprocess.run(args, **kwargs)``; from the fork server when it can stand in (keywords
-    ``cwd``, ``env``, ``capture_output``, ``text``, ``timeout`` only)."""
-    if _fork_server_for(args, kwargs, {"cwd", "env", "capture_output", "text", "timeout"}) is None:
-        return subprocess.run(args, **kwargs)
+    ``cwd``, ``env``, ``capture_output``, ``stdout``, ``stderr``, ``text``, ``timeout``, ``check`` only)."""
+    if _fork_server_for(args, kwargs, {"cwd", "env", "capture_output", "stdout", "stderr", "text", "timeout", "check"}) is None:
+        return _subprocess_run(args, **kwargs)
     pipe = subprocess.PIPE if kwargs.get("capture_output") else None
     timeout = kwargs.get("timeout")
-    process = start(args, cwd=kwargs.get("cwd"), env=kwargs.get("env"), stdout=pipe, stderr=pipe, text=kwargs.get("text", False))
+    process = start(args, cwd=kwargs.get("cwd"), env=kwargs.get("env"), stdout=kwargs.get("stdout", pipe),
+                    stderr=kwargs.get("stderr", pipe), text=kwargs.get("text", False))
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
         raise
+    if kwargs.get("check") and process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, args, out, err)
     return subprocess.CompletedProcess(args, process.returncode, out, err)
+
+
+def serve_children(path: str, server_env: dict[str, str]) -> None:
+    """In a script the fork server started: its ``subprocess.run`` goes through :func:`run`, so the
+    commands it starts come from the server at ``path`` (whose environment is ``server_env``)."""
+    global _server
+    _server = (None, path, dict(server_env))
+    subprocess.run = run

@@ -30,6 +30,22 @@ def test_idx_reader_reads_what_was_written(tmp_path, gz):
     assert np.array_equal(_read_idx(path), array)
 
 
+def test_idx_reader_decompresses_once_per_content_and_rereads_a_changed_file(tmp_path, monkeypatch):
+    """The decompressed bytes are remembered by the compressed ones: a file rewritten in place (same
+    size, within the same clock tick) is read anew, and an array handed out is the caller's own."""
+    path, first, second = tmp_path / "x.gz", np.full((3, 4), 7), np.full((3, 4), 9)
+    decompressions = []
+    monkeypatch.setattr(gzip, "decompress", lambda data, real=gzip.decompress: decompressions.append(1) or real(data))
+    data_module._gunzip.cache_clear()
+    _write_idx(path, first)
+    a = _read_idx(path)
+    a[:] = 0  # the caller's copy
+    assert np.array_equal(_read_idx(path), first) and len(decompressions) == 1
+    size = path.stat().st_size
+    _write_idx(path, second)
+    assert path.stat().st_size == size and np.array_equal(_read_idx(path), second) and len(decompressions) == 2
+
+
 def test_idx_reader_rejects_truncated_files(tmp_path):
     path = tmp_path / "x"
     _write_idx(path, np.zeros((4, 5)), gz=False)

@@ -20,6 +20,7 @@ from ffcv.loader import Loader, OrderOption
 from ffcv.reader import Reader
 from PIL import Image
 
+from tests import launch
 from tests.conftest import N_VAL, REPO
 from tests.e2e import tmpfs
 from training.data.sample_jpegs import CLASSES, make_jpeg_tree
@@ -28,7 +29,7 @@ WRITER = [sys.executable, str(REPO / "scripts" / "write_ffcv.py")]
 
 
 def write(source: Path, out: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*WRITER, str(source), str(out), "--workers", "2", *args], capture_output=True, text=True, timeout=timeout)
+    return launch.run([*WRITER, str(source), str(out), "--workers", "2", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def source_images(tree: Path, split: str) -> list[tuple[np.ndarray, int]]:

@@ -5,6 +5,7 @@ directory, environment, signal handlers, streams and exit status as the real int
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ PROBE = """
 import json, os, signal, sys
 names = ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGCHLD", "SIGPIPE", "SIGHUP")
 print(json.dumps({
-    "argv": sys.argv, "cwd": os.getcwd(), "path0": sys.path[0], "main": __name__, "file": __file__,
+    "argv": sys.argv, "cwd": os.getcwd(), "parent_pid": os.getppid(), "path0": sys.path[0], "main": __name__, "file": __file__,
     "env": {k: os.environ.get(k) for k in ("PROBE_VALUE", "WANDB_MODE", "SLURM_PROCID")},
     "handlers": {n: str(signal.getsignal(getattr(signal, n))) for n in names},
     "open_fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
@@ -49,8 +50,10 @@ def test_a_forked_child_sees_what_a_fresh_interpreter_sees(probe, tmp_path):
     forked, fresh = _both([sys.executable, str(probe), "5", "--flag"], cwd=tmp_path, env=environment, capture_output=True, text=True,
                           timeout=120)
     assert forked.returncode == fresh.returncode == 5
-    assert json.loads(forked.stdout) == json.loads(fresh.stdout)
-    assert json.loads(fresh.stdout)["env"] == {"PROBE_VALUE": "x y", "WANDB_MODE": None, "SLURM_PROCID": "1"}
+    forked_view, fresh_view = json.loads(forked.stdout), json.loads(fresh.stdout)
+    assert forked_view.pop("parent_pid") != os.getpid() == fresh_view.pop("parent_pid")  # the server's child, not ours
+    assert forked_view == fresh_view
+    assert fresh_view["env"] == {"PROBE_VALUE": "x y", "WANDB_MODE": None, "SLURM_PROCID": "1"}
     assert forked.stderr == fresh.stderr == "to stderr\n"
 
 
@@ -108,3 +111,38 @@ def test_commands_it_cannot_stand_in_for_start_a_fresh_interpreter(probe, tmp_pa
         process.wait(timeout=60)
     process = launch.start([sys.executable, str(probe), "0"], cwd=tmp_path, env=dict(env(), WANDB_MODE="offline"), stdout=subprocess.DEVNULL)
     assert isinstance(process, launch.ForkedProcess) and process.wait(timeout=60) == 0  # read at run time: forked
+
+
+PARENT = """
+import json, os, subprocess, sys
+with open("child.out", "w") as out:
+    subprocess.run([sys.executable, "scripts/probe.py", "0", "child"], cwd=sys.argv[1], stdout=out, stderr=subprocess.STDOUT)
+failed = subprocess.run([sys.executable, "scripts/probe.py", "4"], cwd=sys.argv[1], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+try:
+    subprocess.run([sys.executable, "scripts/probe.py", "3"], cwd=sys.argv[1], check=True, capture_output=True, text=True)
+except subprocess.CalledProcessError as error:
+    checked = [error.returncode, error.stderr]
+print(json.dumps({"pid": os.getpid(), "failed": failed.returncode, "checked": checked}))
+"""
+
+
+def test_a_scripts_own_python_children_come_from_the_server_and_see_what_fresh_ones_see(probe, tmp_path):
+    """scripts/small_suite.py and paper_tables.py start train.py with ``subprocess.run``: under the
+    fork server those children are forked by the server too (not by the script), with the same
+    argv, cwd, environment, streams and exit status as a fresh interpreter's."""
+    (tmp_path / "parent.py").write_text(PARENT)
+    answers = {}
+    for name, start in (("forked", launch.run), ("fresh", subprocess.run)):
+        result = start([sys.executable, "parent.py", str(tmp_path)], cwd=tmp_path, env=env(), capture_output=True, text=True,
+                       timeout=120)
+        assert result.returncode == 0, result.stderr
+        parent = json.loads(result.stdout)
+        lines = (tmp_path / "child.out").read_text().splitlines()
+        child = json.loads(lines[0])
+        answers[name] = (parent["failed"], parent["checked"], lines[1:], child)
+        spawned_by_parent = child.pop("parent_pid") == parent["pid"]
+        assert spawned_by_parent == (name == "fresh"), name
+        child.pop("open_fds")  # the fresh interpreter's list depends on what its parent left open
+    assert answers["forked"] == answers["fresh"]
+    assert answers["fresh"][:3] == (4, [3, "to stderr\n"], ["to stderr"])

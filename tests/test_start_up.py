@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import launch
 from tests.e2e import REPO, env, free_port, train_command
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ def no_credentials(home: Path) -> dict[str, str]:
 
 def test_online_logging_without_credentials_stops_before_training(tmp_path):
     run_dir = tmp_path / "run"
-    result = subprocess.run(train_command(run_dir, "logger=online"), cwd=REPO, env=no_credentials(tmp_path / "home"),
+    result = launch.run(train_command(run_dir, "logger=online"), cwd=REPO, env=no_credentials(tmp_path / "home"),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -36,7 +37,7 @@ def test_online_logging_without_credentials_stops_before_training(tmp_path):
 def test_online_logging_without_credentials_fails_every_sweep_job_visibly(tmp_path):
     sweep = tmp_path / "sweep"
     command = train_command(tmp_path / "unused", "logger=online", "trainer.seed=0,1", f"hydra.sweep.dir={sweep}") + ["--multirun"]
-    result = subprocess.run(command, cwd=REPO, env=no_credentials(tmp_path / "home"), capture_output=True, text=True, timeout=300)
+    result = launch.run(command, cwd=REPO, env=no_credentials(tmp_path / "home"), capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr[-3000:]
     failed = sorted(sweep.rglob("failed.txt"))
     assert len(failed) == 2 and all("wandb login" in f.read_text() for f in failed)
@@ -67,7 +68,7 @@ def test_a_batch_step_with_several_tasks_stops_with_the_srun_command(tmp_path):
     batch = dict(env(), SLURM_NTASKS="2", SLURM_NPROCS="2", SLURM_PROCID="0", SLURM_LOCALID="0", SLURM_JOB_ID="7",
                  SLURM_JOB_NODELIST="localhost")
     start = time.monotonic()
-    result = subprocess.run(train_command(tmp_path / "run"), cwd=REPO, env=batch, capture_output=True, text=True, timeout=120)
+    result = launch.run(train_command(tmp_path / "run"), cwd=REPO, env=batch, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and time.monotonic() - start < 60, result.stderr[-3000:]
     assert "not started by srun" in result.stderr and "srun python train.py" in result.stderr
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
@@ -79,7 +80,7 @@ def test_a_rendezvous_that_some_ranks_never_reach_times_out_naming_them(tmp_path
     processes = []
     for rank in started:
         variables = dict(env(), RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        processes.append(subprocess.Popen(train_command(tmp_path / "run", "trainer.rendezvous_timeout_s=3"), cwd=REPO, env=variables,
+        processes.append(launch.start(train_command(tmp_path / "run", "trainer.rendezvous_timeout_s=3"), cwd=REPO, env=variables,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     for process in processes:
         _, stderr = process.communicate(timeout=120)

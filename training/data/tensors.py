@@ -6,8 +6,10 @@ resuming exact).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import struct
+import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -75,16 +77,24 @@ class TensorLoader:
             yield self.x[idx], self.y[idx]
 
 
+@functools.lru_cache(maxsize=len(FASHION_MNIST_FILES) * 2)
+def _gunzip(compressed: bytes) -> bytes:
+    """``compressed`` decompressed, remembered by content (the key is the compressed bytes, compared
+    in full): a process that trains several times (a multirun with Hydra's basic launcher) reads each
+    file every time but decompresses it once."""
+    return gzip.decompress(compressed)
+
+
 def _read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzipped or not; a damaged file is named, with how to get
     it again."""
     again = ("get it again (Debian: sudo apt-get install --reinstall dataset-fashion-mnist; or the original "
              "file from the Fashion-MNIST release) and put it in place of this one")
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as error:  # not gzip, a truncated gzip stream, a CRC error
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = _gunzip(data)
+    except (OSError, EOFError, zlib.error) as error:  # not gzip, a truncated gzip stream, a CRC error
         raise DataError(f"{path} cannot be read ({type(error).__name__}: {error}): {again}") from None
     if len(data) < 4:
         raise DataError(f"{path} is {'empty' if not data else f'{len(data)} bytes long'}, not an IDX file: {again}")
