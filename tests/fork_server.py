@@ -39,18 +39,20 @@ MAX_REQUEST = 1 << 20
 
 
 def _preload() -> None:
-    """Import :data:`PRELOAD` and decompress the machine's Fashion-MNIST once: ``training.data.tensors``
-    remembers decompressed files by their compressed bytes, so a child still reads and checks each
-    file but skips the 0.6 s of decompression."""
+    """Import :data:`PRELOAD` and read the machine's Fashion-MNIST once with numpy:
+    ``training.data.tensors`` remembers decompressed files by their compressed bytes, so a child still
+    reads and checks each file but skips the 0.6 s of decompression. The server runs no torch
+    operation: OpenMP's thread pool does not survive ``fork``, and a child that inherits a started one
+    hangs in its first parallel operation (``tests/test_launch.py`` runs one)."""
     import importlib
 
     for name in PRELOAD:
         importlib.import_module(name)
     from training.data import DataError
-    from training.data.tensors import load_fashion_mnist
+    from training.data.tensors import read_fashion_mnist
 
     try:
-        load_fashion_mnist(None)
+        read_fashion_mnist(None)
     except DataError:  # not installed here: each child says so itself
         pass
 

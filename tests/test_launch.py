@@ -64,6 +64,22 @@ def test_a_relative_script_path_and_an_uncaught_exception(tmp_path):
     assert forked.stderr == fresh.stderr and "ValueError: bad value" in fresh.stderr and 'File "' in fresh.stderr
 
 
+PARALLEL = """
+import sys, torch
+torch.set_num_threads(2)
+x = torch.ones(4_000_000)
+print(float((x * 2).sum()), torch.get_num_threads())
+"""
+
+
+def test_a_forked_child_runs_parallel_torch_operations(tmp_path):
+    """The server runs no torch operation itself: a child that inherits a started OpenMP pool hangs in
+    its first parallel operation (a train.py run with ``trainer.threads=2`` did, until its time-out)."""
+    (tmp_path / "parallel.py").write_text(PARALLEL)
+    result = launch.run([sys.executable, "parallel.py"], cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (0, "8000000.0 2\n"), result.stderr
+
+
 def _signalled(start, script, marker, sig) -> tuple[int, str, str]:
     """Start ``script`` with ``start``, send ``sig`` once it is up; its status, stdout and stderr."""
     process = start([sys.executable, str(script), str(marker)], cwd=script.parent, env=env(), stdout=subprocess.PIPE,
@@ -115,12 +131,13 @@ def test_commands_it_cannot_stand_in_for_start_a_fresh_interpreter(probe, tmp_pa
 
 PARENT = """
 import json, os, subprocess, sys
+probe = os.path.join("scripts", "probe.py")
 with open("child.out", "w") as out:
-    subprocess.run([sys.executable, "scripts/probe.py", "0", "child"], cwd=sys.argv[1], stdout=out, stderr=subprocess.STDOUT)
-failed = subprocess.run([sys.executable, "scripts/probe.py", "4"], cwd=sys.argv[1], stdout=subprocess.DEVNULL,
+    subprocess.run([sys.executable, probe, "0", "child"], cwd=sys.argv[1], stdout=out, stderr=subprocess.STDOUT)
+failed = subprocess.run([sys.executable, probe, "4"], cwd=sys.argv[1], stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL)
 try:
-    subprocess.run([sys.executable, "scripts/probe.py", "3"], cwd=sys.argv[1], check=True, capture_output=True, text=True)
+    subprocess.run([sys.executable, probe, "3"], cwd=sys.argv[1], check=True, capture_output=True, text=True)
 except subprocess.CalledProcessError as error:
     checked = [error.returncode, error.stderr]
 print(json.dumps({"pid": os.getpid(), "failed": failed.returncode, "checked": checked}))

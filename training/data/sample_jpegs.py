@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.data.tensors import FASHION_MNIST_FILES, _find_idx, _read_idx, fashion_mnist_dir
+from training.data.tensors import read_fashion_mnist
 
 CLASSES = ["tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
 SIDE = 64
@@ -21,11 +21,9 @@ def coloured(gray28: np.ndarray) -> np.ndarray:
 
 
 def make_jpeg_tree(root: Path, n_train: int, n_val: int) -> Path:
-    directory = fashion_mnist_dir(None)
+    splits = read_fashion_mnist(None)
     for split, fm_split, n in (("train", "train", n_train), ("val", "test", n_val)):
-        images_file, labels_file = FASHION_MNIST_FILES[fm_split]
-        x = _read_idx(_find_idx(directory, images_file))[:n]
-        y = _read_idx(_find_idx(directory, labels_file))[:n]
+        x, y = (array[:n] for array in splits[fm_split])
         for name in CLASSES:
             (root / split / name).mkdir(parents=True, exist_ok=True)
         for i, (image, label) in enumerate(zip(x, y)):

@@ -170,6 +170,20 @@ def pixel_statistics(images: np.ndarray) -> tuple[float, float]:
     return mean, float(np.sqrt(counts @ (values - mean) ** 2 / (n - 1)))
 
 
+def read_fashion_mnist(root: str | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Both splits' IDX arrays as stored (``uint8`` images ``[N, 28, 28]``, labels ``[N]``), read with
+    numpy alone; raises :class:`DataError` when a file is missing or the counts disagree."""
+    directory = fashion_mnist_dir(root)
+    splits = {}
+    for split, (images, labels) in FASHION_MNIST_FILES.items():
+        x = _read_idx(_find_idx(directory, images))  # type: ignore[arg-type]
+        y = _read_idx(_find_idx(directory, labels))  # type: ignore[arg-type]
+        if len(x) != len(y):
+            raise DataError(f"Fashion-MNIST {split}: {len(x)} images but {len(y)} labels in {directory}")
+        splits[split] = (x, y)
+    return splits
+
+
 def load_fashion_mnist(root: str | None, subsets: dict[str, int | None] | None = None
                        ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], InputSpec, dict[str, str]]:
     """Both splits as ``(p - mean) / std`` of the pixels ``p = uint8 / 255``, ``mean``/``std`` of the
@@ -177,15 +191,10 @@ def load_fashion_mnist(root: str | None, subsets: dict[str, int | None] | None =
     decoded IDX arrays' digests: the same whether the files are gzipped or not, or where they lie).
     ``subsets``: per split (``train``, ``test``) the first N examples only (``data.<split>_subset``),
     taken before the conversion to floats."""
-    directory = fashion_mnist_dir(root)
-    splits, identity = {}, {}
-    for split, (images, labels) in FASHION_MNIST_FILES.items():
-        x = _read_idx(_find_idx(directory, images))  # type: ignore[arg-type]
-        y = _read_idx(_find_idx(directory, labels))  # type: ignore[arg-type]
-        if len(x) != len(y):
-            raise DataError(f"Fashion-MNIST {split}: {len(x)} images but {len(y)} labels in {directory}")
+    splits = read_fashion_mnist(root)
+    identity = {}
+    for split, (x, y) in splits.items():
         identity[f"{split} images"], identity[f"{split} labels"] = array_identity(x), array_identity(y)
-        splits[split] = (x, y)
     mean, std = pixel_statistics(splits["train"][0])  # of the full training set
     spec = InputSpec(channels=1, size=splits["train"][0].shape[-1], mean=[mean], std=[std], class_names=list(FASHION_MNIST_CLASSES))
     normalized = {}
