@@ -6,8 +6,9 @@ and Hydra, and decompressing Fashion-MNIST (0.6 s). This server does that once a
 child per request: the child takes the request's argv, working directory, environment and standard
 streams, resets the signal handlers to a fresh interpreter's, and runs the script as a new
 ``__main__`` module (as the interpreter does: ``sys.argv[0]`` as given, ``__file__`` absolute),
-then exits through the interpreter's normal shutdown (atexit handlers, non-daemon threads, flushed streams). The child is a real process: it
-gets real signals, writes real files and has its own exit status.
+then exits through the interpreter's normal shutdown (atexit handlers, non-daemon threads, flushed
+streams). The child is a real process: it gets real signals, writes real files and has its own exit
+status.
 
 Started by :mod:`tests.launch` (one server per pytest process, never forked from the pytest process
 itself, which runs threads). Protocol, over an ``AF_UNIX`` ``SOCK_SEQPACKET`` socket, one
