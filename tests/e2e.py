@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -37,6 +38,32 @@ def free_port() -> int:
 
 def env() -> dict[str, str]:
     return dict(os.environ, WANDB_MODE=os.environ.get("WANDB_MODE", "disabled"), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
+
+
+#: a line torchrun's agent logs itself (glog style: level, date, time, pid, its source file)
+AGENT_LINE = re.compile(r"^[IWE]\d{4} [\d:.]+ +\d+ \S*/torch/distributed/\S+\] .*\n?", re.M)
+
+
+def torchrun(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node=2`` on a free port, as a user types it (a fresh interpreter, not
+    the fork server). ``PYTHONFAULTHANDLER`` makes a rank that dies by a signal (SIGABRT, SIGSEGV)
+    print every thread's Python stack first."""
+    return subprocess.run(torchrun_command(*args), cwd=REPO, env=dict(env(), PYTHONFAULTHANDLER="1"), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def torchrun_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}", *args]
+
+
+def torchrun_failure(stderr: str) -> str:
+    """A failed torchrun's stderr for an assertion message: what the ranks wrote (up to the agent's
+    report, without the agent's own log lines), then the agent's "Root Cause" (which rank, which
+    exit code). The report alone, the last 2000 characters, hid why a rank had aborted."""
+    report = stderr.find("Traceback (most recent call last):\n  File \"<frozen runpy>\"")
+    ranks = AGENT_LINE.sub("", stderr[:report] if report >= 0 else stderr)
+    root = stderr.rfind("Root Cause")
+    return f"{ranks[-5000:]}\n[torchrun] {stderr[root:] if root >= 0 else stderr[-1500:]}"
 
 
 def train_command(run_dir: Path, *overrides: str) -> list[str]:

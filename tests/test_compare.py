@@ -9,7 +9,6 @@ import io
 import json
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,7 +18,7 @@ import pytest
 from analysis import runs as R
 from analysis import tables as T
 from tests import launch
-from tests.e2e import REPO, env, free_port, kill_after_first_epoch, run_train, train_command
+from tests.e2e import REPO, env, kill_after_first_epoch, run_train, torchrun, torchrun_failure, train_command
 
 pytestmark = pytest.mark.slow
 
@@ -151,10 +150,8 @@ def variant_root(tmp_path_factory, run_root) -> Path:
     for name, extra in (("alpha", ["ham.alpha=100"]), ("steps", ["trainer.max_steps_per_epoch=5"]), ("batch", ["trainer.batch_size=64"])):
         result = run_train(root / name, *base, *extra)
         assert result.returncode == 0, result.stderr[-2000:]
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-                *train_command(root / "two_processes", *base)[1:]]
-    result = subprocess.run(torchrun, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = torchrun(*train_command(root / "two_processes", *base)[1:])
+    assert result.returncode == 0, torchrun_failure(result.stderr)
     (root / "sweep" / "dense_ham" / "trainer.seed=5").mkdir(parents=True)  # a job that never wrote anything
     return root
 

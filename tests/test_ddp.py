@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.compose import compose_config
-from tests.e2e import REPO, SMALL, env, free_port, read_summary, run_train, snapshot
+from tests.e2e import REPO, SMALL, env, read_summary, run_train, snapshot, torchrun, torchrun_failure
 from training.data import build_data
 from training.models import build_model
 
@@ -18,15 +18,10 @@ pytestmark = pytest.mark.slow
 DDP_SETUP = ["model=cnn", "data.train_subset=1024", "data.test_subset=1000", "trainer.batch_size=64", "trainer.epochs=2"]
 
 
-def _torchrun(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}", *args]
-    return subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
-
-
 def test_two_ranks_keep_identical_parameters_and_report_rank0s_test_accuracy(tmp_path):
     overrides = [o for o in SMALL if not o.startswith(("model=", "data.", "trainer.epochs"))] + DDP_SETUP
-    result = _torchrun(str(REPO / "tests" / "ddp_worker.py"), str(tmp_path), *overrides)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = torchrun(str(REPO / "tests" / "ddp_worker.py"), str(tmp_path), *overrides)
+    assert result.returncode == 0, torchrun_failure(result.stderr)
     rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert rank0.keys() == rank1.keys()
     for key in rank0:
@@ -48,8 +43,8 @@ def test_two_ranks_keep_identical_parameters_and_report_rank0s_test_accuracy(tmp
 
 
 def test_train_py_runs_under_torchrun_and_one_process_cannot_resume_its_checkpoint(tmp_path):
-    result = _torchrun(str(REPO / "train.py"), f"hydra.run.dir={tmp_path}", *SMALL)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = torchrun(str(REPO / "train.py"), f"hydra.run.dir={tmp_path}", *SMALL)
+    assert result.returncode == 0, torchrun_failure(result.stderr)
     summary = read_summary(tmp_path)
     assert summary["world_size"] == 2 and summary["epoch"] == 1
     assert result.stdout.count("done:") == 1  # only rank 0 reports
@@ -88,3 +83,21 @@ def test_divergence_stops_every_rank_at_the_same_step_with_exit_code_3(tmp_path)
     assert codes == [3, 3], outputs[0][1][-2000:] + outputs[1][1][-2000:]
     steps = [re.search(r"at step (\d+)", err).group(1) for _, err in outputs]
     assert steps[0] == steps[1] and all("Traceback" not in err for _, err in outputs)
+
+
+def test_a_rank_that_aborts_is_reported_with_its_own_stack_not_only_torchruns_summary(tmp_path):
+    """The failure message of the torchrun tests (``tests.e2e.torchrun_failure``): a rank killed by
+    SIGABRT shows what it wrote and its Python stack, and the agent's account of which rank died."""
+    script = tmp_path / "abort.py"
+    script.write_text("import os, sys\n"
+                      "def rank_one_aborts():\n"
+                      "    print('rank 1 about to abort', file=sys.stderr, flush=True)\n"
+                      "    os.abort()\n"
+                      "if os.environ['RANK'] == '1':\n"
+                      "    rank_one_aborts()\n")
+    result = torchrun(str(script))
+    message = torchrun_failure(result.stderr)
+    assert result.returncode != 0
+    assert "rank 1 about to abort" in message and "Fatal Python error: Aborted" in message
+    assert "rank_one_aborts" in message  # the faulthandler's stack of the aborting rank
+    assert "exitcode  : -6" in message and "Signal 6 (SIGABRT)" in message  # the agent's root cause

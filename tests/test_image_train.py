@@ -11,7 +11,7 @@ import torch
 
 from tests import launch
 from tests.conftest import N_VAL
-from tests.e2e import REPO, assert_resume_is_bit_identical, env, free_port, read_history, read_summary, run_train
+from tests.e2e import REPO, assert_resume_is_bit_identical, env, read_history, read_summary, run_train, torchrun, torchrun_failure
 
 pytestmark = pytest.mark.slow
 #: the small CNN on the 64 px images, progressive resizing 32 -> 64 -> 96 px over three epochs
@@ -51,10 +51,8 @@ def test_kill_and_resume_is_bit_identical_with_progressive_resizing(tmp_path, so
 def test_two_ranks_through_ffcv_keep_identical_parameters_and_count_each_image_once(tmp_path, beton_dir):
     overrides = [*ffcv(beton_dir), "trainer.epochs=1", "trainer.max_steps_per_epoch=20", "trainer.progress=false",
                  "logger=disabled", "trainer.threads=1", "data.workers=1"]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-               str(REPO / "tests" / "ddp_worker.py"), str(tmp_path), *overrides]
-    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = torchrun(str(REPO / "tests" / "ddp_worker.py"), str(tmp_path), *overrides)
+    assert result.returncode == 0, torchrun_failure(result.stderr)
     rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     summary = read_summary(tmp_path)

@@ -4,7 +4,6 @@ jobs, and ``scripts/small_experiments.py`` builds its multiruns from the same fi
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import yaml
 from omegaconf import OmegaConf
