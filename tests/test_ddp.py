@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from tests import launch
 from tests.compose import compose_config
 from tests.e2e import REPO, SMALL, env, read_summary, run_train, snapshot, torchrun, torchrun_failure
 from training.data import build_data
@@ -64,7 +65,7 @@ def srun_like(run_dir, *overrides: str, job_id: str = "4242") -> tuple[list[int]
         for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
             slurm.pop(key, None)
         command = [sys.executable, str(REPO / "train.py"), f"hydra.run.dir={run_dir}", *SMALL, *overrides]
-        procs.append(subprocess.Popen(command, cwd=REPO, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(launch.start(command, cwd=REPO, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=300) for p in procs]
     return [p.returncode for p in procs], outputs
 

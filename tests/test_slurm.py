@@ -8,12 +8,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests import launch
 from tests.e2e import REPO, env, final_weights, read_history
 
 pytestmark = pytest.mark.slow
@@ -31,11 +33,11 @@ def slurm() -> None:
 
 def test_a_signalled_slurm_job_is_requeued_and_resumes_bit_identical(slurm, tmp_path):
     straight = tmp_path / "straight"  # the same run, never stopped, outside SLURM (beside the job: it waits 10 s to be requeued)
-    uninterrupted = subprocess.Popen([sys.executable, str(REPO / "train.py"), f"hydra.run.dir={straight}", *RUN], cwd=REPO, env=env(),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    uninterrupted = launch.start([sys.executable, str(REPO / "train.py"), f"hydra.run.dir={straight}", *RUN], cwd=REPO, env=env(),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     sweep = tmp_path / "sweep"
     command = [sys.executable, str(REPO / "train.py"), "--multirun", *LOCAL, f"hydra.sweep.dir={sweep}", *RUN]
-    launcher = subprocess.Popen(command, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    launcher = launch.start(command, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
     history = None
     while history is None or not history.exists() or history.read_text().count("\n") < 1:
@@ -68,7 +70,7 @@ def test_a_submission_the_cluster_refuses_is_one_sentence_naming_the_launcher_ke
     """The ImageNet defaults ask for 8 GPUs and 480 GB: the local CPU partition refuses them."""
     command = [sys.executable, str(REPO / "train.py"), "--multirun", "hydra/launcher=slurm", "hydra.launcher.partition=local",
                "+experiment=rigl_ham", "setting=small", f"hydra.sweep.dir={tmp_path}"]
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    result = launch.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
@@ -88,11 +90,16 @@ def test_stop_stops_only_the_daemons_whose_pid_files_it_wrote(tmp_path):
     run.mkdir()
     (run / "slurmd.pid").write_text(f"{ours.pid}\n")
     (run / "munged.pid").write_text(f"{other.pid}\n")  # a PID that another process has now
+    # reaped as soon as it ends, as a real daemon is by init: a zombie child of this process would answer
+    # the script's `kill -0` until its 10 s wait ran out
+    reaper = threading.Thread(target=ours.wait)
+    reaper.start()
     try:
         result = subprocess.run(["bash", str(REPO / "scripts" / "slurm_local.sh"), "stop"], env={**env(), "SLURM_LOCAL_RUN_DIR": str(run)},
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
-        assert ours.wait(timeout=10) is not None
+        reaper.join(timeout=10)
+        assert ours.returncode is not None
         assert site.poll() is None and other.poll() is None
         assert not list(run.iterdir())  # its PID files are gone
     finally:
@@ -119,7 +126,7 @@ def test_train_py_in_the_batch_step_of_a_two_task_job_stops_with_the_srun_comman
 
 
 def test_paper_tables_dry_run_lists_the_slurm_commands(tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "table3", "--dry-run", "--launcher", "slurm",
-                             "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    result = launch.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "table3", "--dry-run", "--launcher", "slurm",
+                         "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("hydra/launcher=slurm") == 8 and not Path(tmp_path / "dense").exists()
