@@ -33,7 +33,7 @@ import warnings
 PRELOAD = (
     "torch", "torch._dynamo", "torchvision", "hydra", "hydra._internal.hydra", "hydra._internal.utils", "omegaconf",
     "training.config", "training.presets", "training.records", "training.rundir", "training.hydra_callbacks",
-    "training.loop",
+    "training.loop", "numpy.ma",
 )
 MAX_REQUEST = 1 << 20
 
@@ -48,6 +48,7 @@ def _preload() -> None:
 
     for name in PRELOAD:
         importlib.import_module(name)
+    _import_ffcv()
     from training.data import DataError
     from training.data.tensors import read_fashion_mnist
 
@@ -55,6 +56,26 @@ def _preload() -> None:
         read_fashion_mnist(None)
     except DataError:  # not installed here: each child says so itself
         pass
+
+
+def _import_ffcv() -> None:
+    """Import FFCV and the loader of ``data=ffcv_imagenet`` (2.5 s, most of it numba compiling a typed
+    dict when ``ffcv.fields.rgb_image`` is imported) without starting numba's thread pool: importing
+    FFCV calls ``numba.set_num_threads(1)``, which starts it, and OpenMP's would not survive ``fork``
+    either. In a child the pool starts when its loader first sets the thread count, as FFCV's import
+    would have started it (``tests/test_launch.py`` runs a 2-thread numba loop in a child)."""
+    import numba
+
+    set_num_threads = numba.set_num_threads
+    numba.set_num_threads = lambda n: None
+    try:
+        import ffcv.pipeline.compiler as compiler
+    except ImportError:  # FFCV not installed here: its tests fail and say so
+        return
+    finally:
+        numba.set_num_threads = set_num_threads
+    compiler.set_num_threads = set_num_threads  # FFCV bound the name when imported
+    import training.data.ffcv_loader  # noqa: F401
 
 
 def serve(path: str) -> dict:

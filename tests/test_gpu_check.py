@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import launch
+
 pytestmark = pytest.mark.slow  # end-to-end: train.py and the check in real processes
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,8 +128,8 @@ def test_the_check_runs_tier_a_on_torch_alone_tier_b_on_the_carried_wheels_and_s
 def test_tier_c_trains_through_ffcv_where_it_is_installed(tmp_path):
     """This environment has FFCV (make setup): tier C writes its .beton files and trains through them."""
     report = tmp_path / "gpu_check.md"
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick", "--tiers", "C",
-                             "--output", str(report)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    result = launch.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick", "--tiers", "C",
+                         "--output", str(report)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     text = report.read_text()
     assert result.returncode == 0, text[-3000:]
     assert "## Tier C: FFCV — passed" in text and "FFCV + resnet20 + HAM (train.py): 2 epochs of 10 steps" in text

@@ -80,6 +80,31 @@ def test_a_forked_child_runs_parallel_torch_operations(tmp_path):
     assert (result.returncode, result.stdout) == (0, "8000000.0 2\n"), result.stderr
 
 
+NUMBA_PARALLEL = """
+import numba, numpy as np
+from training.data import ffcv_loader  # FFCV imported: in the server's children, without numba's pool started
+
+@numba.njit(parallel=True)
+def doubled_sum(a):
+    s = 0.0
+    for i in numba.prange(a.shape[0]):
+        s += 2 * a[i]
+    return s
+
+numba.set_num_threads(2)
+print(doubled_sum(np.ones(4_000_000)), numba.get_num_threads())
+"""
+
+
+def test_a_forked_child_runs_parallel_numba_loops_after_ffcv_is_imported(tmp_path):
+    """The server imports FFCV without starting numba's thread pool (FFCV's import starts it): a
+    child of a server that had started an OpenMP pool would hang in its first parallel loop, as the
+    FFCV loader's pipeline runs one with ``data.workers=2``."""
+    (tmp_path / "numba_parallel.py").write_text(NUMBA_PARALLEL)
+    result = launch.run([sys.executable, "numba_parallel.py"], cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (0, "8000000.0 2\n"), result.stderr
+
+
 def _signalled(start, script, marker, sig) -> tuple[int, str, str]:
     """Start ``script`` with ``start``, send ``sig`` once it is up; its status, stdout and stderr."""
     process = start([sys.executable, str(script), str(marker)], cwd=script.parent, env=env(), stdout=subprocess.PIPE,
