@@ -21,6 +21,7 @@ exits when its standard input closes (the pytest process ended). A script it run
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import selectors
@@ -56,6 +57,10 @@ def _preload() -> None:
         read_fashion_mnist(None)
     except DataError:  # not installed here: each child says so itself
         pass
+    # What is imported now lives until the child exits; frozen, the collector never scans it. A fresh
+    # interpreter that imported all this spends 0.7 s of its shutdown in collections over these objects
+    # (0.15 s frozen); the child's own objects are collected as in any interpreter.
+    gc.freeze()
 
 
 def _import_ffcv() -> None:
