@@ -46,14 +46,18 @@ AGENT_LINE = re.compile(r"^[IWE]\d{4} [\d:.]+ +\d+ \S*/torch/distributed/\S+\] .
 
 def torchrun(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """``torchrun --nproc_per_node=2`` on a free port, as a user types it (a fresh interpreter, not
-    the fork server). ``PYTHONFAULTHANDLER`` makes a rank that dies by a signal (SIGABRT, SIGSEGV)
-    print every thread's Python stack first."""
-    return subprocess.run(torchrun_command(*args), cwd=REPO, env=dict(env(), PYTHONFAULTHANDLER="1"), capture_output=True,
-                          text=True, timeout=timeout)
+    the fork server)."""
+    return subprocess.run(torchrun_command(*args), cwd=REPO, env=torchrun_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def torchrun_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}", *args]
+
+
+def torchrun_env() -> dict[str, str]:
+    """:func:`env` with ``PYTHONFAULTHANDLER``: a rank that dies by a signal (SIGABRT, SIGSEGV) prints
+    every thread's Python stack first."""
+    return dict(env(), PYTHONFAULTHANDLER="1")
 
 
 def torchrun_failure(stderr: str) -> str:

@@ -69,13 +69,15 @@ def _import_ffcv() -> None:
     FFCV calls ``numba.set_num_threads(1)``, which starts it, and OpenMP's would not survive ``fork``
     either. In a child the pool starts when its loader first sets the thread count, as FFCV's import
     would have started it (``tests/test_launch.py`` runs a 2-thread numba loop in a child)."""
-    import numba
-
+    try:
+        import numba
+    except ImportError:  # FFCV (which requires numba) not installed here: its tests fail and say so
+        return
     set_num_threads = numba.set_num_threads
     numba.set_num_threads = lambda n: None
     try:
         import ffcv.pipeline.compiler as compiler
-    except ImportError:  # FFCV not installed here: its tests fail and say so
+    except ImportError:
         return
     finally:
         numba.set_num_threads = set_num_threads

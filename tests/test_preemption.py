@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from tests import launch
-from tests.e2e import REPO, SMALL, env, final_weights, read_history, run_train, torchrun_command, torchrun_failure, train_command
+from tests.e2e import REPO, SMALL, env, final_weights, read_history, run_train, torchrun_command, torchrun_env, torchrun_failure, train_command
 from training.checkpoint import read_checkpoint
 from training.preemption import EXIT_STOPPED
 
@@ -120,12 +120,12 @@ def test_two_ranks_stop_at_the_same_step_when_one_is_signalled_and_resume_bit_id
 
 def test_torchrun_forwards_sigterm_and_both_ranks_save_one_position(tmp_path):
     command = torchrun_command(str(REPO / "train.py"), f"hydra.run.dir={tmp_path}", *SMALL, *SETUP)
-    agent = subprocess.Popen(command, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    agent = subprocess.Popen(command, cwd=REPO, env=torchrun_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_first_epoch(tmp_path, [agent])
     agent.send_signal(signal.SIGTERM)
     _, err = agent.communicate(timeout=300)
     assert "stopped by SIGTERM after step" in err, err[-3000:]
     _assert_stopped_inside_an_epoch(tmp_path, 234)
-    resumed = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(command, cwd=REPO, env=torchrun_env(), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, torchrun_failure(resumed.stderr)
     assert [h["epoch"] for h in read_history(tmp_path)] == [1, 2]
