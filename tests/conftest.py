@@ -70,6 +70,31 @@ MEASURED_SECONDS = {
 }
 
 
+#: the pytest-xdist workers' :func:`launch.fresh_starts`, added up on the controller
+_FRESH_STARTS: dict[str, int] = {}
+
+
+def pytest_sessionfinish(session) -> None:
+    if hasattr(session.config, "workeroutput"):  # a pytest-xdist worker: its controller prints the summary
+        session.config.workeroutput["fresh_starts"] = launch.fresh_starts()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    for reason, count in node.workeroutput.get("fresh_starts", {}).items() if hasattr(node, "workeroutput") else ():
+        _FRESH_STARTS[reason] = _FRESH_STARTS.get(reason, 0) + count
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How many commands the fork server could have started came from a fresh interpreter, and why
+    (a command whose environment changes what is read at import: the tests that set one on purpose
+    say so; any other reason makes the suite slower and is worth a look)."""
+    starts = dict(_FRESH_STARTS) if _FRESH_STARTS else launch.fresh_starts()
+    if starts:
+        reasons = "; ".join(f"{count} x {reason}" for reason, count in sorted(starts.items()))
+        terminalreporter.write_line(f"fork server: started fresh instead: {reasons}")
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """The longest files first (measured), then the other files with end-to-end tests (marked slow):
     pytest-xdist hands out whole files in this order (make test: --dist loadfile), so the long files

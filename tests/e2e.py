@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import socket
@@ -36,8 +35,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def env() -> dict[str, str]:
-    return dict(os.environ, WANDB_MODE=os.environ.get("WANDB_MODE", "disabled"), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
+env = launch.environment
 
 
 #: a line torchrun's agent logs itself (glog style: level, date, time, pid, its source file)

@@ -4,10 +4,12 @@ can stand in for a fresh interpreter, else as a plain subprocess.
 :func:`start` and :func:`run` take the arguments of ``subprocess.Popen`` and ``subprocess.run`` that
 the tests use and return what those return (a process with ``pid``, ``poll``, ``wait``,
 ``send_signal``, ``communicate`` and ``returncode``; a ``CompletedProcess``). The fork server runs
-the command when it is ``[sys.executable, "<file>.py", ...]`` and its environment differs from the
-server's only in variables read at run time (not in those that the interpreter, torch or its
-libraries read when imported: ``PYTHON*``, ``TORCH*``, ``OMP_*`` ...). ``HAM_TEST_FORK_SERVER=0``
-starts every command as a fresh interpreter (the suite then takes several minutes longer).
+the command when it is ``[sys.executable, "<file>.py", ...]`` and its environment differs from
+:func:`environment` (the one the server runs in, whichever command came first) only in variables read at
+run time (not in those that the interpreter, torch or its libraries read when imported: ``PYTHON*``,
+``TORCH*``, ``OMP_*`` ...). :func:`fresh_starts` counts the commands it did not stand in for, and
+why; the suite's summary prints them. ``HAM_TEST_FORK_SERVER=0`` starts every command as a fresh
+interpreter (the suite then takes several minutes longer).
 
 A script started this way that itself runs ``subprocess.run([sys.executable, "train.py", ...])``
 (``scripts/small_suite.py``, ``scripts/paper_tables.py``: each run a process of its own) gets its
@@ -34,6 +36,8 @@ IMPORT_TIME_PREFIXES = ("PYTHON", "TORCH", "PYTORCH", "OMP_", "KMP_", "GOMP_", "
                         "HYDRA_", "LD_", "MALLOC_")
 
 _server: tuple[subprocess.Popen | None, str, dict[str, str]] | None = None
+#: why commands started as fresh interpreters: a reason -> how many
+_fresh: dict[str, int] = {}
 #: the real ``subprocess.run`` (:func:`serve_children` replaces the module's attribute in a forked script)
 _subprocess_run = subprocess.run
 
@@ -42,14 +46,26 @@ def enabled() -> bool:
     return os.environ.get("HAM_TEST_FORK_SERVER", "1") != "0"
 
 
+def environment() -> dict[str, str]:
+    """The tests' environment for the processes they start: this process's, with the repository on
+    ``PYTHONPATH``, W&B off unless ``WANDB_MODE`` says otherwise, and no Hugging Face hub lookups.
+    The fork server runs in it, so a command started with it is forked whichever test came first."""
+    return dict(os.environ, WANDB_MODE=os.environ.get("WANDB_MODE", "disabled"), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
+
+
+def fresh_starts() -> dict[str, int]:
+    """How many commands eligible for the fork server started as fresh interpreters, by reason."""
+    return dict(_fresh)
+
+
 def _server_for(env: dict[str, str]) -> str | None:
-    """The fork server's socket, started on first use with ``env``; None when ``env`` differs from
-    the server's in a variable read at import."""
+    """The fork server's socket (started on first use, in :func:`environment`); None when ``env``
+    differs from the server's in a variable read at import."""
     global _server
     if _server is None:
         folder = tempfile.mkdtemp(prefix="ham-fork-server-")
         path = os.path.join(folder, "socket")
-        process = subprocess.Popen([sys.executable, "-m", "tests.fork_server", path], cwd=REPO, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "tests.fork_server", path], cwd=REPO, env=environment(),
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         if process.stdout.readline() != b"ready\n":
             raise RuntimeError(f"the tests' fork server did not start (exit status {process.wait()})")
@@ -60,10 +76,14 @@ def _server_for(env: dict[str, str]) -> str | None:
             shutil.rmtree(folder, ignore_errors=True)
 
         atexit.register(stop)
-        _server = (process, path, dict(env))
+        _server = (process, path, environment())
     _, path, server_env = _server
-    differing = {k for k in server_env.keys() | env.keys() if server_env.get(k) != env.get(k)}
-    return None if any(k.startswith(IMPORT_TIME_PREFIXES) for k in differing) else path
+    differing = sorted(k for k in server_env.keys() | env.keys() if server_env.get(k) != env.get(k) and k.startswith(IMPORT_TIME_PREFIXES))
+    if differing:
+        reason = "environment differs in " + ", ".join(differing)
+        _fresh[reason] = _fresh.get(reason, 0) + 1
+        return None
+    return path
 
 
 class ForkedProcess:

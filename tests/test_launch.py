@@ -154,6 +154,27 @@ def test_commands_it_cannot_stand_in_for_start_a_fresh_interpreter(probe, tmp_pa
     assert isinstance(process, launch.ForkedProcess) and process.wait(timeout=60) == 0  # read at run time: forked
 
 
+FIRST_COMMAND_DIFFERS = """
+import subprocess, sys
+from tests import launch
+probe = sys.argv[1]
+odd = launch.start([sys.executable, probe, "0"], env=dict(launch.environment(), PYTHONHASHSEED="3"), stdout=subprocess.DEVNULL)
+plain = launch.start([sys.executable, probe, "0"], env=launch.environment(), stdout=subprocess.DEVNULL)
+print(type(odd).__name__, odd.wait(timeout=60), type(plain).__name__, plain.wait(timeout=60), launch.fresh_starts())
+"""
+
+
+def test_the_server_does_not_take_the_environment_of_the_first_command_it_is_asked_for(probe, tmp_path):
+    """In a new pytest process whose first command sets ``PYTHONHASHSEED``, that command starts fresh
+    and the next, in the tests' environment, is forked: the server runs in the tests' environment, not
+    in the first command's (where every later command would differ from it and start fresh)."""
+    (tmp_path / "first.py").write_text(FIRST_COMMAND_DIFFERS)
+    result = subprocess.run([sys.executable, str(tmp_path / "first.py"), str(probe)], cwd=tmp_path, env=env(), capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split(" ", 4) == ["Popen", "0", "ForkedProcess", "0", "{'environment differs in PYTHONHASHSEED': 1}\n"]
+
+
 PARENT = """
 import json, os, subprocess, sys
 probe = os.path.join("scripts", "probe.py")
