@@ -37,8 +37,9 @@ def make_images(root: Path, per_class: int, classes: int, size: int) -> None:
 
 
 def run(command: list[str], timeout: float) -> None:
-    env = dict(os.environ, WANDB_MODE="disabled", HF_HUB_OFFLINE="1", PYTHONPATH=os.pathsep.join(
-        filter(None, [os.environ.get("PYTHONPATH"), str(REPO)])))
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths += [str(REPO)] * (str(REPO) not in paths)
+    env = dict(os.environ, WANDB_MODE="disabled", HF_HUB_OFFLINE="1", PYTHONPATH=os.pathsep.join(paths))
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         print(f"FAILED: {' '.join(command[:3])} ... exited {result.returncode}: {result.stderr.strip()[-1500:]}")

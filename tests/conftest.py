@@ -53,7 +53,7 @@ def beton_dir(jpeg_tree, tmp_path_factory) -> Path:
 
     def write(out: Path) -> None:
         result = launch.run([sys.executable, str(REPO / "scripts" / "write_ffcv.py"), str(jpeg_tree), str(out), "--workers", "2",
-                                 "--force"], capture_output=True, text=True, timeout=600)
+                                 "--force"], env=launch.environment(), capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
 
     return _shared(tmp_path_factory, "beton", write)

@@ -29,7 +29,8 @@ WRITER = [sys.executable, str(REPO / "scripts" / "write_ffcv.py")]
 
 
 def write(source: Path, out: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return launch.run([*WRITER, str(source), str(out), "--workers", "2", *args], capture_output=True, text=True, timeout=timeout)
+    return launch.run([*WRITER, str(source), str(out), "--workers", "2", *args], env=launch.environment(), capture_output=True, text=True,
+                      timeout=timeout)
 
 
 def source_images(tree: Path, split: str) -> list[tuple[np.ndarray, int]]:

@@ -129,7 +129,7 @@ def test_tier_c_trains_through_ffcv_where_it_is_installed(tmp_path):
     """This environment has FFCV (make setup): tier C writes its .beton files and trains through them."""
     report = tmp_path / "gpu_check.md"
     result = launch.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick", "--tiers", "C",
-                         "--output", str(report)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+                         "--output", str(report)], env=launch.environment(), capture_output=True, text=True, cwd=tmp_path, timeout=600)
     text = report.read_text()
     assert result.returncode == 0, text[-3000:]
     assert "## Tier C: FFCV — passed" in text and "FFCV + resnet20 + HAM (train.py): 2 epochs of 10 steps" in text
