@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from training.checkpoint import CheckpointError
 from training.config import ConfigError, check_override_types, register_configs, validate
 from training.data import DataError
-from training.distributed import DistributedStartError
+from training.distributed import DistributedStartError, end_process
 from training.out_of_memory import out_of_memory
 from training.preemption import EXIT_STOPPED, Stopped
 from training.presets import apply_preset, fill_presets_when_composed, preset_recipe_warning
@@ -138,4 +138,8 @@ def run(cfg: DictConfig, log: TrainLog) -> dict | Refused:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SystemExit as stop:  # Hydra's and the run directory check's exit codes, passed on as they are
+        end_process(stop.code)
+    end_process()  # a distributed rank without the finalization in which gloo's threads can abort it

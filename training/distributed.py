@@ -11,19 +11,27 @@ start the workers) every rank first checks in at the master's TCP store and wait
 ``trainer.rendezvous_timeout_s`` for the others: a rank that never arrives stops the run with the
 master's address and port and the missing ranks, instead of a silent wait. A process that SLURM's
 variables say is one of several tasks, but that ``srun`` did not start (the batch step of an
-``sbatch`` script), stops at once with the ``srun`` command to use.
+``sbatch`` script), stops at once with the ``srun`` command to use. A process that ran a process
+group ends through :func:`end_process`, without the interpreter's finalization.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
+
+
+#: whether :func:`init_distributed` started a process group in this process (:func:`end_process`)
+_process_group_started = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,8 @@ def init_distributed(device: str = "auto", rendezvous_timeout_s: float = 300.0) 
                                                 f"and MASTER_PORT (the address of rank 0 and a free port), or use torchrun")
             store = rendezvous(rank, world_size, os.environ["MASTER_ADDR"], integer_variable(os.environ, "MASTER_PORT"), rendezvous_timeout_s)
             dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
+        global _process_group_started
+        _process_group_started = True
     return DistEnv(rank, world_size, local_rank, dev)
 
 
@@ -205,3 +215,34 @@ def average_buffers(module: torch.nn.Module, env: DistEnv) -> None:
 def shutdown(env: DistEnv) -> None:
     if env.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def exit_status(code: object) -> int:
+    """The exit status ``sys.exit(code)`` gives: 0 for None, an integer as it is, 1 for anything
+    else (which Python prints to stderr, as :func:`end_process` does)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def end_process(code: object = 0) -> NoReturn:
+    """``sys.exit(code)``; in a process that ran a process group, without the interpreter's
+    finalization: the ``atexit`` handlers run and the standard streams are flushed, then
+    ``os._exit``. After ``destroy_process_group`` gloo's worker threads are still alive (torch 2.14)
+    and may hold the last reference to a tensor of the run's last collective whose Python object is
+    gone; released during finalization, that tensor takes the GIL, Python ends the thread, and C++
+    answers with ``std::terminate``: SIGABRT ("terminate called without an active exception") after a
+    run that completed, which torchrun reports as a failed job."""
+    if not _process_group_started:
+        sys.exit(code)
+    status = exit_status(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed stream or a reader that went away: nothing more to say
+            pass
+    os._exit(status)
