@@ -10,6 +10,7 @@ torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 import shutil  # noqa: E402
 import sys  # noqa: E402
+from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -71,7 +72,7 @@ MEASURED_SECONDS = {
 
 
 #: the pytest-xdist workers' :func:`launch.fresh_starts`, added up on the controller
-_FRESH_STARTS: dict[str, int] = {}
+_FRESH_STARTS: Counter[str] = Counter()
 
 
 def pytest_sessionfinish(session) -> None:
@@ -81,15 +82,14 @@ def pytest_sessionfinish(session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error) -> None:
-    for reason, count in node.workeroutput.get("fresh_starts", {}).items() if hasattr(node, "workeroutput") else ():
-        _FRESH_STARTS[reason] = _FRESH_STARTS.get(reason, 0) + count
+    _FRESH_STARTS.update(getattr(node, "workeroutput", {}).get("fresh_starts", {}))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
     """How many commands the fork server could have started came from a fresh interpreter, and why
     (a command whose environment changes what is read at import: the tests that set one on purpose
     say so; any other reason makes the suite slower and is worth a look)."""
-    starts = dict(_FRESH_STARTS) if _FRESH_STARTS else launch.fresh_starts()
+    starts = _FRESH_STARTS + Counter(launch.fresh_starts())  # the workers' and, without pytest-xdist, this process's
     if starts:
         reasons = "; ".join(f"{count} x {reason}" for reason, count in sorted(starts.items()))
         terminalreporter.write_line(f"fork server: started fresh instead: {reasons}")

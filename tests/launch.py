@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import IO
 
@@ -37,7 +38,7 @@ IMPORT_TIME_PREFIXES = ("PYTHON", "TORCH", "PYTORCH", "OMP_", "KMP_", "GOMP_", "
 
 _server: tuple[subprocess.Popen | None, str, dict[str, str]] | None = None
 #: why commands started as fresh interpreters: a reason -> how many
-_fresh: dict[str, int] = {}
+_fresh: Counter[str] = Counter()
 #: the real ``subprocess.run`` (:func:`serve_children` replaces the module's attribute in a forked script)
 _subprocess_run = subprocess.run
 
@@ -64,8 +65,8 @@ def _server_for(env: dict[str, str]) -> str | None:
     global _server
     if _server is None:
         folder = tempfile.mkdtemp(prefix="ham-fork-server-")
-        path = os.path.join(folder, "socket")
-        process = subprocess.Popen([sys.executable, "-m", "tests.fork_server", path], cwd=REPO, env=environment(),
+        path, server_env = os.path.join(folder, "socket"), environment()
+        process = subprocess.Popen([sys.executable, "-m", "tests.fork_server", path], cwd=REPO, env=server_env,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         if process.stdout.readline() != b"ready\n":
             raise RuntimeError(f"the tests' fork server did not start (exit status {process.wait()})")
@@ -76,12 +77,12 @@ def _server_for(env: dict[str, str]) -> str | None:
             shutil.rmtree(folder, ignore_errors=True)
 
         atexit.register(stop)
-        _server = (process, path, environment())
+        _server = (process, path, server_env)
     _, path, server_env = _server
     differing = sorted(k for k in server_env.keys() | env.keys() if server_env.get(k) != env.get(k) and k.startswith(IMPORT_TIME_PREFIXES))
     if differing:
         reason = "environment differs in " + ", ".join(differing)
-        _fresh[reason] = _fresh.get(reason, 0) + 1
+        _fresh[reason] += 1
         return None
     return path
 
