@@ -23,7 +23,7 @@ from training.config import ConfigError, check_override_types, register_configs,
 from training.data import DataError
 from training.distributed import DistributedStartError, end_process
 from training.out_of_memory import out_of_memory
-from training.preemption import EXIT_STOPPED, Stopped
+from training.preemption import EXIT_INTERRUPTED, Interrupted, Stopped, exit_code
 from training.presets import apply_preset, fill_presets_when_composed, preset_recipe_warning
 from training.records import TrainLog, recorded
 from training.hydra_callbacks import Refused
@@ -102,11 +102,14 @@ def run(cfg: DictConfig, log: TrainLog) -> dict | Refused:
             print(warning, file=sys.stderr)
     try:
         summary = trainer.fit()
-    except Stopped as stopped:  # SIGUSR1/SIGUSR2/SIGTERM: the position is saved; hand the signal on and exit
-        trainer.close(exit_code=EXIT_STOPPED)
+    except Stopped as stopped:  # SIGUSR1/SIGUSR2/SIGTERM/SIGINT: the position is saved; hand the signal on and exit
+        trainer.close(exit_code=exit_code(stopped.signum))
         if trainer.env.is_main:
-            print(f"{stopped} (exit code {EXIT_STOPPED})", file=sys.stderr)
+            print(f"{stopped} (exit code {exit_code(stopped.signum)})", file=sys.stderr)
         trainer.stop.hand_on(stopped.signum)
+    except Interrupted:  # a second Ctrl-C: at once, without saving
+        trainer.close(exit_code=EXIT_INTERRUPTED)
+        raise
     except TrainingDiverged as error:
         trainer.close(exit_code=EXIT_DIVERGED)
         return fail(EXIT_DIVERGED, f"training diverged: {error}", cfg, log)
@@ -142,4 +145,8 @@ if __name__ == "__main__":
         main()
     except SystemExit as stop:  # Hydra's and the run directory check's exit codes, passed on as they are
         end_process(stop.code)
+    except KeyboardInterrupt:  # Ctrl-C before training started (in training it saves: training.preemption)
+        print("\ninterrupted by Ctrl-C outside the training steps: nothing was saved now (a checkpoint written before "
+              "stays, and the same command continues from it)", file=sys.stderr)
+        end_process(EXIT_INTERRUPTED)
     end_process()  # a distributed rank without the finalization in which gloo's threads can abort it

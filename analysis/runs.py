@@ -180,6 +180,12 @@ def from_disk(sources: Iterable[Path]) -> list[Run]:
     return runs
 
 
+def record_name(run_dir: Path) -> str:
+    """The file name of a run's record: ``<experiment>__<overrides>.json``, the names of its run
+    directory (``<sweep>/<experiment>/<overrides>/``) and of the directory above it."""
+    return f"{run_dir.parent.name}__{run_dir.name}.json"
+
+
 def archive(sweep_dir: Path, records_dir: Path) -> int:
     """Copy the record of each run under ``sweep_dir`` (``<sweep>/<experiment>/<overrides>/``) into
     ``records_dir``: a finished run's summary with its ``history`` (from ``history.jsonl``) and
@@ -196,7 +202,7 @@ def archive(sweep_dir: Path, records_dir: Path) -> int:
             record = {"config": _hydra_config(run_dir), "failed": True, "error": (run_dir / FAILED_NAME).read_text().strip()}
         else:
             continue
-        (records_dir / f"{run_dir.parent.name}__{run_dir.name}.json").write_text(json.dumps(record, indent=1) + "\n")
+        (records_dir / record_name(run_dir)).write_text(json.dumps(record, indent=1) + "\n")
         count += 1
     return count
 

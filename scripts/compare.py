@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", choices=[*TABLES, "all"], default="all")
     parser.add_argument("--setting", choices=["imagenet", "small", "all"], default="all")
     parser.add_argument("--output-dir", type=Path, help="also write each table as Markdown (display) and CSV (numbers) here")
+    parser.add_argument("--note", default="", help="a sentence written above each table (what some of the sources stand for)")
     args = parser.parse_args(argv)
     if not args.sources and not args.wandb:
         parser.error("give run/sweep/records directories, or --wandb entity/project")
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in chosen:
             title, build, records = TABLES[key]
             rows = build(runs, setting)
+            rows.above = " ".join(filter(None, (args.note, rows.above)))
             name = f"table{key}_{setting}" if key in ("3", "4") else f"{key}_{setting}"
             if args.output_dir:
                 (args.output_dir / f"{name}.md").write_text(f"# {title}, {setting} setting\n\n" + T.markdown(rows))

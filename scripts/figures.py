@@ -31,18 +31,22 @@ sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
 from analysis.stats import mean, sample_std  # noqa: E402
-from analysis.tables import cells, duplicates  # noqa: E402
+from analysis.tables import TABLE4_ROWS, cells, duplicates  # noqa: E402
 from analysis.variants import differences, differing_labels, experiment_config, split  # noqa: E402
 
 MODEL_NAMES = {"lenet300_100": "LeNet-300-100", "lenet5": "LeNet-5", "cnn": "a small CNN", "resnet20": "ResNet-20",
                "resnet18": "ResNet-18", "resnet50": "ResNet-50"}
-#: the methods of the accuracy-sparsity figure (one colour each)
-ACCURACY_SPARSITY_METHODS = ("random", "acdc", "rigl", "str")
+#: the accuracy-sparsity figure's panels: a title and its Table 4 rows (every row of the table, one colour each)
+ACCURACY_SPARSITY_PANELS = (("Random PaI", ("random", "random_signin", "random_ham")), ("AC/DC", ("acdc", "acdc_signin", "acdc_ham")),
+                            ("RiGL", ("rigl", "rigl_signin", "rigl_ham")), ("STR, spred, PILoT", ("str", "str_ham", "spred", "pilot")))
+#: a row's line style and whether its markers are filled, by the end of its experiment's name
+ACCURACY_SPARSITY_STYLES = {"_ham": ("-", True), "_signin": (":", False), "": ("--", False)}
+ROW_LABELS = dict(TABLE4_ROWS)
 #: one marker shape per variant
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: the commands that make the runs of the sign-flip and accuracy-sparsity figures
 SIGN_FLIPS_COMMAND = "python train.py -m +experiment=random,random_signin,random_ham setting=small sparsity.target={target:g}"
-ACCURACY_SPARSITY_COMMAND = "python train.py -m +experiment=rigl,rigl_ham setting=small sparsity.target=0.8,0.9,0.95"
+ACCURACY_SPARSITY_COMMAND = "python scripts/small_suite.py --parts table4"
 DATA_NAMES = {"fashion_mnist": "Fashion-MNIST", "ffcv_imagenet": "ImageNet", "imagefolder": "an image folder", "synthetic": "synthetic data"}
 
 
@@ -85,38 +89,51 @@ def sign_flips(runs: list[R.Run], target: float = 0.9) -> Figure:
 
 
 def accuracy_sparsity(runs: list[R.Run]) -> Figure:
-    """Test accuracy against target sparsity per method (colour), without HAM (dashed, open markers)
-    and with HAM (solid, filled), one marker shape per variant (runs that differ in more than the
-    seed: a series each, labelled with its keys); error bars: sample std over seeds. The legend
-    names every series drawn."""
-    fig, ax = plt.subplots(figsize=(7.6, 4.6))
+    """Test accuracy against the achieved sparsity (the target's, where the method enforces it; STR's
+    mean otherwise) for every Table 4 row: one panel per family (:data:`ACCURACY_SPARSITY_PANELS`),
+    one colour per row, the baseline dashed with open markers, + Sign-In dotted, + HAM solid. A series
+    is one row at one run length and variant, connected across its targets: runs of another length or
+    variant (anything but the seed: :mod:`analysis.variants`) are series of their own, named in the
+    legend (``10 ep`` when lengths differ), never joined or averaged; error bars: sample std over seeds.
+    A panel whose rows have no runs is left out, and the title says which rows are."""
     settings = sorted({r.setting for r in runs if r.status == "finished"})
-    used, seeds, series = [], set(), []
+    series = []  # (panel, colour, experiment, epochs, setting, variant, points)
     for setting in settings:
         grouped = cells(runs, setting)
-        for colour, method in enumerate(ACCURACY_SPARSITY_METHODS):
-            for suffix, style, face in (("", "--", "white"), ("_ham", "-", None)):
-                for variant in sorted({k.variant for k in grouped if k.experiment == method + suffix}):
-                    points = sorted((k.target, c) for k, c in grouped.items() if k.experiment == method + suffix and k.variant == variant and k.target is not None)
-                    if points:
-                        series.append((setting, colour, method, suffix, style, face, variant, points))
-    variants = sorted({s[6] for s in series})  # the same variant keeps its marker across methods
-    for setting, colour, method, suffix, style, face, variant, points in series:
+        for panel, (_, experiments) in enumerate(ACCURACY_SPARSITY_PANELS):
+            for colour, experiment in enumerate(experiments):
+                for epochs, variant in sorted({(k.epochs, k.variant) for k in grouped if k.experiment == experiment and k.target is not None}):
+                    points = sorted((k.target, c) for k, c in grouped.items()
+                                    if (k.experiment, k.epochs, k.variant) == (experiment, epochs, variant) and k.target is not None)
+                    series.append((panel, colour, experiment, epochs, setting, variant, points))
+    if not series:
+        raise SystemExit(f"no finished sparse runs of a Table 4 experiment in the sources: run them with `{ACCURACY_SPARSITY_COMMAND}`")
+    panels = sorted({s[0] for s in series})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.6, 4.8), squeeze=False, sharey=True)
+    lengths = sorted({s[3] for s in series})
+    variants = sorted({s[5] for s in series})  # the same variant keeps its marker across rows
+    used, seeds = [], set()
+    for panel, colour, experiment, epochs, setting, variant, points in series:
+        ax = axes[0][panels.index(panel)]
+        style, filled = ACCURACY_SPARSITY_STYLES[next(k for k in ACCURACY_SPARSITY_STYLES if experiment.endswith(k))]
         used += [r for _, c in points for r in c.runs]
         seeds |= {len(c.runs) for _, c in points}
-        xs = [100 * t for t, _ in points]
-        means = [100 * mean(c.accs) for _, c in points]
-        stds = [100 * sample_std(c.accs) if len(c.accs) > 1 else 0.0 for _, c in points]
-        ax.errorbar(xs, means, yerr=stds, linestyle=style, marker=MARKERS[variants.index(variant) % len(MARKERS)], capsize=3,
-                    color=f"C{colour}", markerfacecolor=face or f"C{colour}",
-                    label=f"{method}{' + HAM' if suffix else ''}" + (f" [{variant}]" if variant else "")
-                    + (f" ({setting})" if len(settings) > 1 else ""))
-    if not used:
-        raise SystemExit(f"no finished sparse runs of random, acdc, rigl or str in the sources: run them with `{ACCURACY_SPARSITY_COMMAND}`")
-    ax.set(xlabel="target sparsity %", ylabel="test top-1 %",
-           title=f"Accuracy against sparsity, {model_and_data(used)}\n(mean ± std over {'/'.join(map(str, sorted(seeds)))} seeds; "
-                 "dashed: baseline, solid: + HAM)")
-    ax.legend(fontsize=7, ncol=1 if len(series) > 8 else 2, handlelength=3, loc="best")
+        label = (ROW_LABELS[experiment] + (f" [{variant}]" if variant else "") + (f", {epochs} ep" if len(lengths) > 1 else "")
+                 + (f" ({setting})" if len(settings) > 1 else ""))
+        ax.errorbar([100 * mean(c.sparsities) for _, c in points], [100 * mean(c.accs) for _, c in points],
+                    yerr=[100 * sample_std(c.accs) if len(c.accs) > 1 else 0.0 for _, c in points], linestyle=style,
+                    marker=MARKERS[variants.index(variant) % len(MARKERS)], capsize=3, color=f"C{colour}",
+                    markerfacecolor=f"C{colour}" if filled else "white", label=label)
+    for ax, panel in zip(axes[0], panels):
+        ax.set(title=ACCURACY_SPARSITY_PANELS[panel][0], xlabel="sparsity % (mean achieved)")
+        ax.legend(fontsize=7, handlelength=3, loc="lower left")
+    axes[0][0].set_ylabel("test top-1 %")
+    shown = {s[2] for s in series}
+    absent = [ROW_LABELS[e] for _, experiments in ACCURACY_SPARSITY_PANELS for e in experiments if e not in shown]
+    length = f", {lengths[0]} epochs" if len(lengths) == 1 else ""
+    fig.suptitle(f"Accuracy against sparsity, {model_and_data(used)}{length} (mean ± std over {'/'.join(map(str, sorted(seeds)))} seeds; "
+                 "dashed: baseline, dotted: + Sign-In, solid: + HAM)" + (f"\nno runs in the sources: {', '.join(absent)}" if absent else ""),
+                 fontsize=9)
     return fig
 
 
@@ -201,7 +218,7 @@ HAM_GRID_RUNS = ("dense runs with HAM over ham.alpha and ham.beta, one recipe, a
 FIGURES = {
     "sign-flips": (sign_flips, f"finished random, random_signin and random_ham runs at 90 % with their histories "
                                f"(`{SIGN_FLIPS_COMMAND.format(target=0.9)}`)"),
-    "accuracy-sparsity": (accuracy_sparsity, f"finished runs of random, acdc, rigl, str and their + HAM experiments at any targets "
+    "accuracy-sparsity": (accuracy_sparsity, f"finished runs of Table 4's experiments ({', '.join(ROW_LABELS)}) at any targets "
                                              f"(`{ACCURACY_SPARSITY_COMMAND}`)"),
     "ham-grid": (ham_grid, HAM_GRID_RUNS),
 }

@@ -5,9 +5,11 @@
 #   scripts/slurm_local.sh stop     # stops the daemons this script started, and only those
 # One node (this host) with all its CPUs, no accounting, processes tracked by Linux process lists;
 # a requeued job may start again after 10 s (cred_expire; SLURM's default is 120 s). Each daemon this
-# script starts has its PID file in $SLURM_LOCAL_RUN_DIR (/run/slurm_local); `stop` signals those PIDs
-# (when the process there still has the daemon's name), never daemons by name, so a site's SLURM or
-# munge that was running before is left alone.
+# script starts (not one that was running already) gets its PID file in $SLURM_LOCAL_RUN_DIR
+# (/run/slurm_local; the tests give each run of theirs a directory of its own); `stop` with the same
+# directory signals those PIDs (when the process there still has the daemon's name), never daemons by
+# name, so a site's SLURM or munge, or one that another checkout started, is left alone. SLURM's own
+# PID files go to $SLURM_LOCAL_RUN_DIR/daemon/.
 set -euo pipefail
 action=${1:-start}
 host=$(hostname -s)
@@ -30,7 +32,7 @@ if [ "$action" = stop ]; then
 fi
 
 command -v slurmctld >/dev/null || { echo "error: slurmctld not found: apt-get install slurm-wlm munge (as root)" >&2; exit 2; }
-mkdir -p /etc/slurm "$state" /var/spool/slurmd /var/log/slurm /run/munge /etc/munge "$run"
+mkdir -p /etc/slurm "$state" /var/spool/slurmd /var/log/slurm /run/munge /etc/munge "$run/daemon"
 cat > /etc/slurm/slurm.conf <<EOF
 ClusterName=local
 SlurmctldHost=$host
@@ -43,8 +45,8 @@ StateSaveLocation=$state
 SlurmdSpoolDir=/var/spool/slurmd
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
-SlurmctldPidFile=$run/slurmctld.pid
-SlurmdPidFile=$run/slurmd.pid
+SlurmctldPidFile=$run/daemon/slurmctld.pid
+SlurmdPidFile=$run/daemon/slurmd.pid
 ReturnToService=2
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
@@ -66,8 +68,12 @@ if pgrep -x slurmctld >/dev/null; then
     scontrol reconfigure >/dev/null  # a running SLURM takes the configuration written above
 else
     slurmctld
+    pgrep -n -x slurmctld > "$run/slurmctld.pid"  # started here: stop may stop it
 fi
-pgrep -x slurmd >/dev/null || slurmd
+if ! pgrep -x slurmd >/dev/null; then
+    slurmd
+    pgrep -n -x slurmd > "$run/slurmd.pid"
+fi
 for _ in $(seq 1 30); do
     if sinfo -h -o "%T" 2>/dev/null | grep -qE "idle|mixed|allocated"; then
         echo "SLURM is up: $(sinfo -h -o '%P %D %T %C')"

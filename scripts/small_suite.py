@@ -54,7 +54,11 @@ QUIET = ["logger=disabled", "trainer.progress=false", "trainer.threads=1"]
 ONESHOT_SPARSITIES = ["0.5", "0.7", "0.8", "0.9", "0.95"]
 #: records of the + HAM cells at the small setting's earlier α = 20 (before the rule of docs/methods.md §6
 #: chose 50): only in the gains table, as a sensitivity row beside each gain at the setting's α
+#: (analysis/stale_records.py declares them kept), with the note that says so above it
 SENSITIVITY = "paper-small-ham-alpha20"
+SENSITIVITY_NOTE = (f"Rows whose variant names `ham.alpha=20`: the + HAM runs at the small setting's earlier α = 20 "
+                    f"(results/records/{SENSITIVITY}), kept beside those at today's α = 50 as a sensitivity check and not "
+                    "trained again; the rows without it are the suite's runs at α = 50.")
 
 
 def _cost(experiments: list[str], epochs: int, runs: int) -> float:
@@ -101,7 +105,7 @@ def build_outputs(sweep_dir: Path | None, results: Path) -> list[list[str]]:
         sensitivity = results / "records" / SENSITIVITY
         if sensitivity.exists():  # the gains table again, with the + HAM runs at the earlier α as rows of their own
             commands.append([python, "scripts/compare.py", str(records["paper"]), str(sensitivity), "--setting", "small", "--table", "gains",
-                             "--output-dir", str(results / "compare")])
+                             "--output-dir", str(results / "compare"), "--note", SENSITIVITY_NOTE])
     if any(r.status == "finished" and r.target is not None for r in paper):  # Table 4's runs
         commands.append([python, "scripts/figures.py", "accuracy-sparsity", str(records["paper"]),
                          "--output", str(results / "figures" / "accuracy-sparsity.png")])
@@ -146,7 +150,10 @@ def update_readme(compare_dir: Path, readme: Path = REPO / "results" / "README.m
     replace_section(readme, "small-suite", "\n".join(parts))
 
 
-def write_timings(path: Path, argv: list[str], steps: list[Step], wall: float, workers: int, sweep_dir: Path) -> None:
+def write_timings(path: Path, argv: list[str], steps: list[Step], wall: float, workers: int, sweep_dir: Path,
+                  append: bool = False) -> None:
+    """The timings of this call into ``path``; with ``append`` (a partial rerun, ``--experiments``) as a
+    section after those of the earlier reruns, which stay."""
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
     lines = [
@@ -163,7 +170,10 @@ def write_timings(path: Path, argv: list[str], steps: list[Step], wall: float, w
     for step in sorted(steps, key=lambda s: -s.cost):
         seconds = "–" if step.seconds is None else f"{step.seconds:.0f}"
         lines.append(f"| {step.name} | {step.cost:g} | {seconds} | {step.returncode} |")
-    path.write_text("\n".join(lines + failed_runs(sweep_dir)) + "\n")
+    text = "\n".join(lines + failed_runs(sweep_dir)) + "\n"
+    if append and path.exists():  # the title once; each rerun a section of its own
+        text = path.read_text() + "\n" + text.replace(lines[0], "## A later rerun", 1)
+    path.write_text(text)
 
 
 def failed_runs(sweep_dir: Path) -> list[str]:
@@ -237,10 +247,10 @@ def main() -> int:
         print("+", " ".join(command[1:]), flush=True)
         subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     build_outputs(sweep_dir, results)
-    timings = ("small_suite_experiments.md" if args.experiments else  # a partial rerun keeps the full suite's timings
+    timings = ("small_suite_experiments.md" if args.experiments else  # a partial rerun keeps the full suite's timings and adds its own
                "small_suite.md" if args.seeds_from == 0 else f"small_suite_seeds{args.seeds_from}-{args.seeds - 1}.md")
     if steps:  # else the timings of the call that trained the runs stay
-        write_timings(results / timings, argv, steps, time.monotonic() - start, args.workers, sweep_dir)
+        write_timings(results / timings, argv, steps, time.monotonic() - start, args.workers, sweep_dir, append=bool(args.experiments))
     for step in failed:
         print(f"[suite] FAILED: {step.name} (exit {step.returncode}); see its log in {sweep_dir / 'logs'}")
     return 1 if failed else 0

@@ -74,18 +74,50 @@ def _figures():
     return module
 
 
-def test_the_legend_tells_baseline_from_ham_and_the_title_names_model_and_data(records):
+def _series(fig):
+    """Each drawn series by its legend label: (panel title, line style, marker face filled, x, y)."""
+    out = {}
+    for ax in fig.axes:
+        handles, labels = ax.get_legend_handles_labels()
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == labels  # the legend names every series drawn
+        for handle, label in zip(handles, labels):
+            line = handle.lines[0]
+            out[label] = (ax.get_title(), line.get_linestyle(), line.get_markerfacecolor() != "white", list(line.get_xdata()),
+                          list(line.get_ydata()))
+    return out
+
+
+def test_the_legend_tells_baseline_sign_in_and_ham_apart_and_the_title_names_model_data_and_what_is_absent(records):
     from analysis import runs as R
 
-    figures = _figures()
-    fig = figures.accuracy_sparsity(R.from_disk([records]))
-    ax = fig.axes[0]
-    handles, labels = ax.get_legend_handles_labels()
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == labels  # the legend names every series drawn
-    styles = {label.partition(" [")[0]: handle.lines[0].get_linestyle() for handle, label in zip(handles, labels)}  # each series' line
-    assert styles["rigl"] == "--" and styles["rigl + HAM"] == "-"
-    assert {"random", "random + HAM", "rigl", "str", "str + HAM"} <= set(styles)
-    assert "LeNet-300-100 on Fashion-MNIST" in ax.get_title() and "dashed: baseline, solid: + HAM" in ax.get_title()
+    fig = _figures().accuracy_sparsity(R.from_disk([records]))
+    series = _series(fig)
+    assert series["RiGL"][:3] == ("RiGL", "--", False) and series["RiGL + HAM"][:3] == ("RiGL", "-", True)
+    assert series["Random PaI + Sign-In"][:3] == ("Random PaI", ":", False)
+    assert series["STR + HAM"][0] == "STR, spred, PILoT"
+    assert set(series) == {"Random PaI", "Random PaI + Sign-In", "Random PaI + HAM", "RiGL", "RiGL + HAM", "STR", "STR + HAM"}
+    # one connected series per row across its three targets; x: the achieved sparsity, y: the mean over both seeds
+    assert series["STR"][3] == pytest.approx([80, 90, 95]) and series["STR"][4] == pytest.approx([100 * (0.9 - t / 10 + 0.005) for t in (0.8, 0.9, 0.95)])
+    title = fig._suptitle.get_text()
+    assert "LeNet-300-100 on Fashion-MNIST, 3 epochs" in title and "dashed: baseline, dotted: + Sign-In, solid: + HAM" in title
+    assert "no runs in the sources: AC/DC, AC/DC + Sign-In, AC/DC + HAM, RiGL + Sign-In, spred, PILoT" in title
+    assert [ax.get_title() for ax in fig.axes] == ["Random PaI", "RiGL", "STR, spred, PILoT"]  # AC/DC has no runs: no panel
+
+
+def test_runs_of_different_lengths_are_separate_series_named_by_their_length(records, tmp_path):
+    """The same rows at 3 and 6 epochs: never joined into one line; each series says its length."""
+    import shutil
+
+    from analysis import runs as R
+
+    folder = tmp_path / "records"
+    shutil.copytree(records, folder)
+    for target in (0.8, 0.9):
+        _record(folder, ["+experiment=rigl", "setting=small", f"sparsity.target={target}", "trainer.epochs=6"], 0.7, target, name="rigl6")
+    series = _series(_figures().accuracy_sparsity(R.from_disk([folder])))
+    assert series["RiGL, 6 ep"][3] == pytest.approx([80, 90]) and series["RiGL, 6 ep"][4] == pytest.approx([70, 70])
+    assert series["RiGL, 3 ep"][3] == pytest.approx([80, 90, 95])
+    assert "RiGL" not in series
 
 
 def test_variants_are_series_of_their_own_with_their_keys_in_the_legend(tmp_path):
@@ -101,7 +133,7 @@ def test_variants_are_series_of_their_own_with_their_keys_in_the_legend(tmp_path
                     name=f"rigl_ham_{alpha}")
     ax = _figures().accuracy_sparsity(R.from_disk([folder])).axes[0]
     handles, labels = ax.get_legend_handles_labels()
-    assert sorted(labels) == ["rigl + HAM [ham.alpha=10]", "rigl + HAM [ham.alpha=40]"]
+    assert sorted(labels) == ["RiGL + HAM [ham.alpha=10]", "RiGL + HAM [ham.alpha=40]"]
     assert len({h.lines[0].get_marker() for h in handles}) == 2
     output = tmp_path / "f.png"
     result = launch.run([sys.executable, str(REPO / "scripts" / "figures.py"), "accuracy-sparsity", str(folder), "--output", str(output)],

@@ -1,4 +1,5 @@
-"""SIGUSR1/SIGTERM stop a running train.py inside an epoch; the same command continues it, bit-identical.
+"""SIGUSR1/SIGTERM/SIGINT (Ctrl-C) stop a running train.py inside an epoch; the same command continues it,
+bit-identical.
 
 Real processes and real signals: one process, two processes started from SLURM's variables (the
 signal reaches one rank only, as when a node is told first), and torchrun (its agent forwards the
@@ -7,6 +8,7 @@ SIGTERM it gets to the workers).
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -18,7 +20,7 @@ import torch
 from tests import launch
 from tests.e2e import REPO, SMALL, env, final_weights, read_history, run_train, torchrun_command, torchrun_env, torchrun_failure, train_command
 from training.checkpoint import read_checkpoint
-from training.preemption import EXIT_STOPPED
+from training.preemption import EXIT_INTERRUPTED, EXIT_STOPPED, Interrupted, StopSignals
 
 pytestmark = pytest.mark.slow
 # the whole training set: 468 steps an epoch in one process (about 2 s), so that a signal sent when the
@@ -61,8 +63,11 @@ def _stop_one_process(stopped: Path, sig: signal.Signals) -> dict:
     _wait_for_first_epoch(stopped, [process])
     process.send_signal(sig)
     _, err = process.communicate(timeout=300)
-    assert process.returncode == EXIT_STOPPED, err[-3000:]
-    assert f"stopped by {sig.name} after step" in err and "the same command continues from there" in err
+    interrupted = sig == signal.SIGINT
+    assert process.returncode == (EXIT_INTERRUPTED if interrupted else EXIT_STOPPED), err[-3000:]
+    how = "interrupted by Ctrl-C (SIGINT)" if interrupted else f"stopped by {sig.name}"
+    assert f"{how} after step" in err and "the same command continues from there" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
     payload = _assert_stopped_inside_an_epoch(stopped, 468)
     assert not list(stopped.glob("*.tmp")) and not (stopped / "run.lock").exists()
     return payload
@@ -72,6 +77,28 @@ def test_sigterm_stops_one_process_inside_an_epoch_with_its_position_saved(tmp_p
     """What a preemption sends; the resume from the saved position does not depend on the signal
     (it is tested after SIGUSR1 below, and after torchrun's SIGTERM)."""
     _stop_one_process(tmp_path / "stopped", signal.SIGTERM)
+
+
+def test_ctrl_c_stops_one_process_inside_an_epoch_with_its_position_saved_and_exit_code_130(tmp_path):
+    """Ctrl-C is SIGTERM's stop: the step ends, its position is saved, one line says so; 130 as a shell
+    reports an interrupt (not a KeyboardInterrupt traceback)."""
+    _stop_one_process(tmp_path / "stopped", signal.SIGINT)
+
+
+def test_a_second_ctrl_c_stops_at_once_without_saving():
+    """The first Ctrl-C is recorded (the run saves at its next step); a second one before that exits at
+    once with 130, and the handlers before ours are back."""
+    stop = StopSignals()
+    stop.install()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.signum == signal.SIGINT
+        with pytest.raises(SystemExit) as second:
+            os.kill(os.getpid(), signal.SIGINT)
+        assert isinstance(second.value, Interrupted) and second.value.code == EXIT_INTERRUPTED == 130
+    finally:
+        stop.uninstall()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_sigusr1_stops_one_process_inside_an_epoch_and_it_resumes_bit_identical(tmp_path):

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -23,12 +24,46 @@ RUN = ["model=lenet300_100", "schedule=constant", "trainer.epochs=4", "trainer.t
 LOCAL = ["hydra/launcher=slurm_cpu", "hydra.launcher.partition=local"]  # what the README shows for a CPU partition
 
 
+SLURM_LOCAL = ["bash", str(REPO / "scripts" / "slurm_local.sh")]
+DAEMONS = ("munged", "slurmctld", "slurmd")
+
+
+def _alive(pid: int, name: str) -> bool:
+    comm = Path(f"/proc/{pid}/comm")
+    try:
+        return comm.read_text().strip() == name
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="module")
-def slurm() -> None:
+def slurm(tmp_path_factory) -> Iterator[Path]:
+    """SLURM for the module's tests, started with a run directory of its own (not the machine-wide
+    default that another checkout's ``stop`` would read) and stopped when they end: the daemons this
+    start started (the PID files it wrote) are gone afterwards; ones that ran before are left alone."""
     if shutil.which("sbatch") is None:
         pytest.fail("SLURM is not installed: run scripts/install_system_deps.sh as root (apt-get install slurm-wlm munge)")
-    started = subprocess.run(["bash", str(REPO / "scripts" / "slurm_local.sh"), "start"], capture_output=True, text=True, timeout=120)
+    run = tmp_path_factory.mktemp("slurm_run")
+    local = {**env(), "SLURM_LOCAL_RUN_DIR": str(run)}
+    started = subprocess.run([*SLURM_LOCAL, "start"], env=local, capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stdout + started.stderr
+    ours = {name: int((run / f"{name}.pid").read_text()) for name in DAEMONS if (run / f"{name}.pid").exists()}
+    yield run
+    stopped = subprocess.run([*SLURM_LOCAL, "stop"], env=local, capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not [name for name, pid in ours.items() if _alive(pid, name)], "the daemons the tests started still run after stop"
+
+
+def test_a_stop_with_another_run_directory_leaves_the_daemons_the_tests_started(slurm, tmp_path):
+    """Another checkout's ``start`` (SLURM already up: it starts nothing) and ``stop`` with its own run
+    directory: it writes no PID file and signals nothing, so the tests' SLURM still schedules."""
+    ours = {name: int((slurm / f"{name}.pid").read_text()) for name in DAEMONS if (slurm / f"{name}.pid").exists()}
+    other = {**env(), "SLURM_LOCAL_RUN_DIR": str(tmp_path / "other")}
+    assert subprocess.run([*SLURM_LOCAL, "start"], env=other, capture_output=True, text=True, timeout=120).returncode == 0
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["daemon"]  # it started nothing
+    assert subprocess.run([*SLURM_LOCAL, "stop"], env=other, capture_output=True, text=True, timeout=120).returncode == 0
+    assert all(_alive(pid, name) for name, pid in ours.items())
+    assert subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=30).returncode == 0
 
 
 def test_a_signalled_slurm_job_is_requeued_and_resumes_bit_identical(slurm, tmp_path):

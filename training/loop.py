@@ -400,7 +400,7 @@ class Trainer:
         return {"train_loss": loss_total / n, "train_acc": correct_total / n, "images_per_s": n / elapsed, "train_time_s": elapsed}
 
     def _stop_if_signalled(self, steps_done: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, train_time: float) -> None:
-        """After a step: if a rank got SIGUSR1/SIGUSR2/SIGTERM (all ranks agree at the same step), save the
+        """After a step: if a rank got SIGUSR1/SIGUSR2/SIGTERM/SIGINT (all ranks agree at the same step), save the
         position inside the epoch and raise :class:`Stopped`."""
         every = self.cfg.trainer.signal_check_every if self.env.distributed else 1
         if self.global_step % every:
@@ -412,8 +412,9 @@ class Trainer:
         self.partial = {"step": steps_done, "train_time_s": train_time, "ranks": D.gather_objects(sums, self.env)}
         self.wall_time += time.perf_counter() - self._epoch_started
         self._save()
+        how = "interrupted by Ctrl-C (SIGINT)" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
         raise Stopped(signum, (
-            f"stopped by {signal.Signals(signum).name} after step {steps_done} of epoch {self.epoch + 1} (global step "
+            f"{how} after step {steps_done} of epoch {self.epoch + 1} (global step "
             f"{self.global_step}); its position is saved in {self.checkpoint_path}: the same command continues from there"
         ))
 
@@ -440,7 +441,7 @@ class Trainer:
 
     # -- the run -------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
-        """Train the remaining epochs. SIGUSR1/SIGUSR2/SIGTERM stop it inside an epoch (:class:`Stopped`,
+        """Train the remaining epochs. SIGUSR1/SIGUSR2/SIGTERM/SIGINT stop it inside an epoch (:class:`Stopped`,
         with the position saved); ``train.py`` then hands the signal on to the handlers installed before."""
         self.stop.install()
         try:

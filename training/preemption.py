@@ -1,4 +1,5 @@
-"""Stop on SIGUSR1, SIGUSR2 or SIGTERM at a step every rank agrees on, save, then hand the signal on.
+"""Stop on SIGUSR1, SIGUSR2, SIGTERM or SIGINT (Ctrl-C) at a step every rank agrees on, save, then
+hand the signal on.
 
 Before a time-out SLURM sends the signal asked for with ``--signal`` (submitit asks for SIGUSR2,
 ``#SBATCH --signal=USR2@<signal_delay_s>``; SIGUSR1 is the common choice in hand-written batch
@@ -8,6 +9,11 @@ signalled rank is enough and all stop after the same step), writes a checkpoint 
 position inside the epoch, and raises :class:`Stopped`. ``train.py`` then calls :meth:`hand_on`:
 the handler that was installed before (submitit's requeues the job on rank 0) gets the signal, and
 the process exits with :data:`EXIT_STOPPED` unless that handler exited itself.
+
+Ctrl-C (SIGINT) stops the same way, without a traceback, and exits with :data:`EXIT_INTERRUPTED`
+(130, the shell's code for it); Python's own handler, which would raise ``KeyboardInterrupt``
+wherever the program is, is not handed the signal. A second Ctrl-C before the position is saved stops
+at once (:class:`Interrupted`), without saving: the last checkpoint stays as it was.
 """
 
 from __future__ import annotations
@@ -21,9 +27,16 @@ import torch
 
 from training import distributed as D
 
-SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM)
+SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
 #: exit code of a run that stopped on a signal after saving: the same command continues it
 EXIT_STOPPED = 4
+#: exit code of a run stopped by Ctrl-C (128 + SIGINT, as a shell reports it), saved or not
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+
+
+def exit_code(signum: int) -> int:
+    """The exit code of a run that a signal stopped after saving."""
+    return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_STOPPED
 
 
 class Stopped(Exception):
@@ -32,6 +45,13 @@ class Stopped(Exception):
     def __init__(self, signum: int, message: str) -> None:
         super().__init__(message)
         self.signum = signum
+
+
+class Interrupted(SystemExit):
+    """A second Ctrl-C: the run stops at once, without saving (exit code :data:`EXIT_INTERRUPTED`)."""
+
+    def __init__(self) -> None:
+        super().__init__(EXIT_INTERRUPTED)
 
 
 class StopSignals:
@@ -44,6 +64,9 @@ class StopSignals:
             self.previous[sig] = signal.signal(sig, self._record)
 
     def _record(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT and self.signum == signal.SIGINT:
+            print("\nsecond Ctrl-C: stopped at once, without saving (the last checkpoint is kept)", file=sys.stderr, flush=True)
+            raise Interrupted()
         self.signum = signum
 
     def agreed(self, env: D.DistEnv) -> int:
@@ -60,9 +83,10 @@ class StopSignals:
         self.previous = {}
 
     def hand_on(self, signum: int) -> None:
-        """Give ``signum`` to the handler installed before ours (if it is a function), then exit."""
+        """Give ``signum`` to the handler installed before ours (if it is a function; not Python's
+        Ctrl-C handler, which would raise ``KeyboardInterrupt``), then exit with :func:`exit_code`."""
         previous = self.previous.get(signum)
         self.uninstall()
-        if isinstance(previous, Callable):  # type: ignore[arg-type]
+        if isinstance(previous, Callable) and previous is not signal.default_int_handler:  # type: ignore[arg-type]
             previous(signum, None)
-        sys.exit(EXIT_STOPPED)
+        sys.exit(exit_code(signum))
