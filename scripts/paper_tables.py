@@ -35,6 +35,7 @@ import copy
 import functools
 import json
 import math
+import pickle
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -56,14 +57,15 @@ from analysis.calibration import (  # noqa: E402
 from analysis.stats import mean_std, pct  # noqa: E402
 from analysis.tables import TABLE3_EXPERIMENTS, TABLE4_EXPERIMENTS, TARGETS  # noqa: E402
 from scripts.command_pool import check_sweep_exit, run_command  # noqa: E402
-from training.config import ConfigError, validate  # noqa: E402
+from training.config import ConfigError, validate, validate_sparsity  # noqa: E402
 from training.presets import PRESET_KEYS, CalibrationFileError, apply_preset, calibrate_command, preset_for, read_calibration  # noqa: E402
 from training.records import SUMMARY_NAME  # noqa: E402
-from training.rundir import FAILED_NAME, job_dirname  # noqa: E402
-from training.checkpoint import CHECKPOINT_NAME  # noqa: E402
+from training.rundir import CHECKPOINT_NAME, FAILED_NAME, job_dirname  # noqa: E402
 from training.trajectory import trajectory_config, without_non_trajectory_keys  # noqa: E402
 
 THROUGHPUT = REPO / "configs" / "cluster" / "throughput.yaml"
+#: the key every table sweeps last (its jobs share their configuration but for it)
+SEED_KEY = "trainer.seed"
 
 
 @functools.cache
@@ -108,11 +110,23 @@ class Job:
     epochs: int
     gpu_hours: float
     refused: str | None
-    cfg: DictConfig  # the composed configuration (presets filled in)
+    #: the composed configuration (presets filled in) that the cell's jobs of other seeds share: read it
+    #: for anything but the seed (its own configuration, :attr:`cfg`, is made when asked)
+    shared: DictConfig
+    seed: str | None = None  # the job's ``trainer.seed`` override (None: the shared config's seed)
     swept: tuple[str, ...] = ()  # the keys the multirun sweeps (the others are fixed)
     calibrate: str | None = None  # no preset for its target: the calibration that measures one
     derived: bool = False  # its preset is carried over from another setting, not measured
     wall_hours: float = 0.0  # its wall-clock time on the profile (configs/cluster/throughput.yaml)
+
+    @cached_property
+    def cfg(self) -> DictConfig:
+        """Its own configuration: the shared one with its seed."""
+        if self.seed is None:
+            return self.shared
+        cfg = copy.deepcopy(self.shared)
+        OmegaConf.update(cfg, SEED_KEY, yaml.safe_load(self.seed))
+        return cfg
 
     @cached_property
     def trajectory(self) -> dict:
@@ -141,34 +155,41 @@ def expand(table: str, setting: str, seeds: int, sweep_dir: Path, extra: list[st
     return expand_cells(cells(table, setting), setting, range(first_seed, seeds), sweep_dir, extra)
 
 
+def _set(cfg: DictConfig, overrides: list[str]) -> None:
+    """``key=value`` overrides set on a composed configuration, as Hydra's command line sets them."""
+    for override in overrides:
+        key, value = override.lstrip("+").split("=", 1)
+        OmegaConf.update(cfg, key, yaml.safe_load(value))
+
+
 def expand_cells(table_cells: list[Cell], setting: str, seeds: range, sweep_dir: Path, extra: list[str]) -> list[Job]:
-    """Every job of the cells for these seeds. Each cell's configuration is composed once; its swept
-    values (target, seed, ...) are set on copies of it."""
+    """Every job of the cells for these seeds. Each cell's configuration is composed once and checked
+    whole once (``validate``); its swept values (target, knob, ...) are set on copies of it, and where
+    the sweep changes only ``sparsity.*`` keys a copy is checked again only there (``validate_sparsity``).
+    The jobs of one copy differ only in the seed: they share it (:attr:`Job.shared`)."""
     throughput = throughput_profile()
     task_extra = [o for o in extra if not is_hydra_override(o)]
     jobs = []
     for cell in table_cells:
-        sweep = {**cell.sweep, "trainer.seed": [str(s) for s in seeds]}
+        sweep = {**cell.sweep, SEED_KEY: [str(s) for s in seeds]}
+        winning = [o for o in task_extra if o.lstrip("+").split("=", 1)[0] in sweep]  # extra overrides win over swept values
         combos = [[]]
-        for key, values in sweep.items():
+        for key, values in cell.sweep.items():
             combos = [c + [f"{key}={v}"] for c in combos for v in values]
-        composed = compose_config([f"+experiment={cell.experiment}", *cell.overrides, *task_extra])
+        # copies by pickle: an OmegaConf config pickles with its types and flags, seven times faster than deepcopy
+        composed = pickle.dumps(compose_config([f"+experiment={cell.experiment}", *cell.overrides, *task_extra]))
+        only_sparsity = all(key.startswith("sparsity.") for key in cell.sweep)
+        checked_whole = False
         for combo in combos:
-            overrides = cell.overrides + combo + task_extra
-            cfg = copy.deepcopy(composed)
-            for override in combo:
-                key, value = override.split("=", 1)
-                OmegaConf.update(cfg, key, yaml.safe_load(value))
-            for override in task_extra:  # the extra overrides win over the swept values, as on Hydra's command line
-                key, value = override.lstrip("+").split("=", 1)
-                if key in sweep:
-                    OmegaConf.update(cfg, key, yaml.safe_load(value))
+            cfg = pickle.loads(composed)
+            _set(cfg, combo + winning)
             knob = PRESET_KEYS.get(cfg.sparsity.method)
             refused = calibrate = preset = None
             try:
                 preset = preset_for(cfg)[0] if knob and cfg.sparsity[knob] is None else None  # reads the calibration file
                 apply_preset(cfg)
-                validate(cfg)
+                (validate_sparsity if checked_whole else validate)(cfg)
+                checked_whole = only_sparsity
             except ConfigError as error:
                 refused = str(error)
                 if knob and cfg.sparsity[knob] is None and cell.experiment in BY_EXPERIMENT and not isinstance(error, CalibrationFileError):
@@ -177,9 +198,12 @@ def expand_cells(table_cells: list[Cell], setting: str, seeds: range, sweep_dir:
             hours = 0.0 if setting == "small" else cfg.trainer.epochs * throughput.gpu_hours_per_epoch * factor
             wall = (cfg.trainer.epochs * throughput.small_seconds_per_epoch * factor / 3600 if setting == "small"
                     else hours / throughput.gpus_per_job)
-            run_dir = sweep_dir / cfg.name / override_dirname(overrides)
-            jobs.append(Job(cell.experiment, overrides, run_dir, cfg.trainer.epochs, hours, refused, cfg, tuple(sweep), calibrate,
-                            bool(preset and preset.derived), wall))
+            for seed in sweep[SEED_KEY]:
+                overrides = cell.overrides + combo + [f"{SEED_KEY}={seed}"] + task_extra
+                own = None if any(o.lstrip("+").startswith(SEED_KEY + "=") for o in winning) else seed
+                run_dir = sweep_dir / cfg.name / override_dirname(overrides)
+                jobs.append(Job(cell.experiment, overrides, run_dir, cfg.trainer.epochs, hours, refused, cfg, own, tuple(sweep), calibrate,
+                                bool(preset and preset.derived), wall))
     return jobs
 
 
@@ -188,7 +212,7 @@ def check_launch(jobs: list[Job], setting: str, launcher: str, dry_run: bool, ta
     with the data set's files, and a GPU unless they go to SLURM."""
     if setting != "imagenet" or not jobs:
         return None
-    data = jobs[0].cfg.data
+    data = jobs[0].shared.data
     if data.root is None:
         return (f"data.root is not set: an ImageNet table reads ImageNet from FFCV files; write them with "
                 f"scripts/write_ffcv.py and pass their folder after --, e.g. `python scripts/paper_tables.py {table} -- "
@@ -263,7 +287,7 @@ def print_jobs(jobs: list[Job], setting: str) -> None:
         line = f"{state:9s} {job.run_dir}  ({job.epochs} epochs, {job_cost(job, setting)})"
         line += "  preset derived, not measured" if job.derived else ""
         if job.calibrate:
-            line += f"\n          no preset for its target yet: `{calibrate_command(job.cfg)}` measures one"
+            line += f"\n          no preset for its target yet: `{calibrate_command(job.shared)}` measures one"
         elif job.refused:
             line += f"\n          {job.refused}"
         print(line)
@@ -365,12 +389,13 @@ def run_table(args: argparse.Namespace, sweep_dir: Path) -> None:
     launch(jobs, args.launcher, sweep_dir, args.extra, args.dry_run)
     if refusal:  # a dry run: say what a launch would refuse
         print(f"note: a launch would stop here: {refusal}")
-    if args.command == "oneshot" and not args.dry_run:
-        runs = [str(j.run_dir) for j in launched]  # every seed: the table gives mean ± std
+    if args.command == "oneshot":  # then every seed of the dense runs is pruned (the table gives mean ± std): listed by a dry run too
+        runs = [str(j.run_dir) for j in launched]
         output = args.oneshot_output.resolve() if args.oneshot_output else sweep_dir / "oneshot.md"
         command = [sys.executable, "scripts/oneshot_prune.py", *runs, "--output", str(output)]
         print("+", shlex.join([command[0], str(REPO / command[1]), *command[2:]]), flush=True)
-        raise SystemExit(run_command(command))
+        if not args.dry_run:
+            raise SystemExit(run_command(command))
 
 
 def calibrations_needed(jobs: list[Job]) -> dict[str, list[float]]:
@@ -378,7 +403,7 @@ def calibrations_needed(jobs: list[Job]) -> dict[str, list[float]]:
     needed: dict[str, set[float]] = {}
     for job in jobs:
         if job.calibrate or job.derived:
-            needed.setdefault(BY_EXPERIMENT[job.experiment].name, set()).add(float(job.cfg.sparsity.target))
+            needed.setdefault(BY_EXPERIMENT[job.experiment].name, set()).add(float(job.shared.sparsity.target))
     return {name: sorted(targets) for name, targets in needed.items()}
 
 
@@ -432,7 +457,7 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
               f"({budget(per_round, grid_runs[0][0], setting)} each), at the values the grid gives: in all "
               f"{budget(runs, grid_runs[0][0], setting)} with one round, {budget(most, grid_runs[0][0], setting)} at worst")
         return None
-    search = CalibrationSearch(calibration, targets, [(float(OmegaConf.select(job.cfg, knob)), float(job.cfg.sparsity.target), result)
+    search = CalibrationSearch(calibration, targets, [(float(OmegaConf.select(job.shared, knob)), float(job.shared.sparsity.target), result)
                                                       for job, result in grid_runs])
     outside = search.unreached()
     if outside:
@@ -446,7 +471,7 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
         if any(r is None for _, r in verify):
             print("the verification runs have no result yet" + (f" in {replay}" if replay else ""))
             return None
-        results = {t: [r for job, r in verify if float(job.cfg.sparsity.target) == t and not r.get("failed")] for t in pending}
+        results = {t: [r for job, r in verify if float(job.shared.sparsity.target) == t and not r.get("failed")] for t in pending}
         for t, v in pending.items():
             if not results[t]:
                 stop(f"every verification run of {knob}={value_text(v)} at sparsity.target={t:g} failed (see {sweep_dir})")
@@ -454,9 +479,10 @@ def calibrate(calibration: Calibration, args: argparse.Namespace, targets: list[
         if search.done():
             break
     missed, accepted = search.missed(), search.accepted
-    presets_file = args.presets_file or Path(grid_runs[0][0].cfg.sparsity.calibration)
+    presets_file = args.presets_file or Path(grid_runs[0][0].shared.sparsity.calibration)
     presets_file = presets_file if presets_file.is_absolute() else REPO / presets_file
-    command = f"python scripts/paper_tables.py calibrate {calibration.name} --setting {setting}"
+    seeds = "" if args.seeds == build_parser().get_default("seeds") else f" --seeds {args.seeds}"
+    command = f"python scripts/paper_tables.py calibrate {calibration.name} --setting {setting}{seeds}"
     results = [accepted[t] for t in targets if t in accepted]
     write_presets(presets_file, calibration, calibration.name.endswith("_ham"), results, command)
     report = args.report or REPO / "results" / "calibration" / f"{setting}_{calibration.name}.md"
@@ -528,12 +554,12 @@ def calibration_report(calibration: Calibration, setting: str, grid_runs: list[t
         lines += [f"| {knob} | sparsity % | test top-1 % |", "|---:|---:|---:|"]
     else:
         lines += [f"| {knob} | target % | test top-1 before the prune % | after the prune % | ‖θ‖₁ pruned % |", "|---:|---:|---:|---:|---:|"]
-    for job, r in sorted(grid_runs, key=lambda jr: (float(jr[0].cfg.sparsity.target), float(OmegaConf.select(jr[0].cfg, knob)))):
-        cells = [value_text(float(OmegaConf.select(job.cfg, knob)))]
+    for job, r in sorted(grid_runs, key=lambda jr: (float(jr[0].shared.sparsity.target), float(OmegaConf.select(jr[0].shared, knob)))):
+        cells = [value_text(float(OmegaConf.select(job.shared, knob)))]
         if calibration.emergent:
             cells += ["diverged", "–"] if r.get("failed") else [pct(r["sparsity"]), pct(r["test_acc"])]
         else:
-            cells.append(f"{100 * float(job.cfg.sparsity.target):g}")
+            cells.append(f"{100 * float(job.shared.sparsity.target):g}")
             cells += ["diverged", "–", "–"] if r.get("failed") else [
                 pct(r.get("test_acc_before_prune")), pct(r["test_acc"]), pct(r.get("pruned_mass_fraction"))]
         lines.append("| " + " | ".join(cells) + " |")

@@ -25,6 +25,7 @@ tensors; and because it composes with Sign-In's m ⊙ w parametrization.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Callable
 
@@ -60,14 +61,16 @@ class SparsityMethod:
         self.steps_per_epoch, self.epochs = 1, 1
 
     @classmethod
-    def arguments(cls) -> list[str]:
-        """The keyword arguments the method takes (its own and those it hands to its bases)."""
+    @functools.cache
+    def arguments(cls) -> tuple[str, ...]:
+        """The keyword arguments the method takes (its own and those it hands to its bases); read off
+        the signatures once per class (a planner checks every method for every job)."""
         names: list[str] = []
         for klass in cls.__mro__:
             if "__init__" in vars(klass):
                 names += [p.name for p in inspect.signature(klass.__init__).parameters.values()
                           if p.kind is p.KEYWORD_ONLY and p.name not in names]
-        return names
+        return tuple(names)
 
     @classmethod
     def argument_rules(cls) -> dict[str, Rule]:

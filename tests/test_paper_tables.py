@@ -102,8 +102,21 @@ def test_each_cell_is_composed_once_not_each_job(tmp_path, monkeypatch):
     calls = []
     real = paper_tables.compose_config
     monkeypatch.setattr(paper_tables, "compose_config", lambda overrides: calls.append(overrides) or real(overrides))
+    checks = {"validate": 0, "validate_sparsity": 0}
+    for name in checks:
+        real_check = getattr(paper_tables, name)
+        monkeypatch.setattr(paper_tables, name, lambda cfg, name=name, real_check=real_check: checks.update({name: checks[name] + 1})
+                            or real_check(cfg))
     jobs = paper_tables.expand("table4", "imagenet", 3, tmp_path, ["trainer.epochs=50"])
     assert len(calls) == 13 and len(jobs) == 117
+    # one check per cell and target (the seeds share it): whole until one passed (a refused target, STR's
+    # without a preset, is no proof for the others), then only the sparsity group
+    targets = list(dict.fromkeys((j.experiment, j.overrides[0]) for j in jobs))
+    assert sum(checks.values()) == len(targets) == 39
+    refused = {(j.experiment, j.overrides[0]) for j in jobs if j.refused}
+    whole = sum(next((i + 1 for i, t in enumerate(t for t in targets if t[0] == e) if t not in refused), 3)
+                for e in dict.fromkeys(t[0] for t in targets))
+    assert checks["validate"] == whole and whole < 39
     # every job's configuration is the one Hydra composes for it (a few checked by composing them in full)
     for job in jobs[::29]:
         full = real([f"+experiment={job.experiment}", *job.overrides])
@@ -145,7 +158,9 @@ def test_printed_commands_run_as_printed_from_any_directory(tmp_path):
     dry = _paper_tables("oneshot", "--setting", "small", "--seeds", "1", "--dry-run", "--sweep-dir", str(tmp_path / "runs"), "--", *quick)
     assert dry.returncode == 0, dry.stderr[-2000:]
     commands = [shlex.split(line[2:]) for line in dry.stdout.splitlines() if line.startswith("+ ")]
-    assert len(commands) == 2 and all(c[0] == sys.executable and c[1] == str(REPO / "train.py") for c in commands)
+    # the training jobs, then the pruning step that needs them
+    assert [c[1] for c in commands] == [str(REPO / "train.py")] * 2 + [str(REPO / "scripts" / "oneshot_prune.py")]
+    assert all(c[0] == sys.executable for c in commands)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for command in commands:
@@ -153,6 +168,7 @@ def test_printed_commands_run_as_printed_from_any_directory(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
     again = _paper_tables("oneshot", "--setting", "small", "--seeds", "1", "--dry-run", "--sweep-dir", str(tmp_path / "runs"), "--", *quick)
     assert "2 jobs: 2 done, 0 to run, 0 refused" in again.stdout
+    assert (tmp_path / "runs" / "oneshot.md").exists()  # the pruning step wrote its table where the dry run said
 
 
 @pytest.mark.parametrize("override, message", [

@@ -25,9 +25,9 @@ import torch
 from training.config import flatten
 from training.data.base import identity_differences
 from training.records import ENVIRONMENT_INTERPOLATION
+from training.rundir import CHECKPOINT_NAME  # noqa: F401  (the run directory's layout: re-exported for the trainer)
 from training.trajectory import config_differences
 
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class CheckpointError(RuntimeError):

@@ -183,10 +183,13 @@ class TrainConfig:
 
 
 def register_configs() -> None:
-    """The schema in Hydra's config store, and the resolver that names run directories."""
+    """The schema in Hydra's config store (once a process: storing builds it, 60 ms), and the
+    resolver that names run directories."""
     from training.rundir import register_dirname_resolver
 
-    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    store = ConfigStore.instance()
+    if "train_schema.yaml" not in store.repo:
+        store.store(name="train_schema", node=TrainConfig)
     register_dirname_resolver()
 
 
@@ -201,17 +204,25 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
 
+    from training import compose_cache
+
     register_configs()
-    # inside train.py's Hydra app (the W&B group composes the run's defaults) Hydra is initialised
-    # already, with these configs: compose there; elsewhere initialise it for this composition
-    context = contextlib.nullcontext() if GlobalHydra.instance().is_initialized() else \
-        initialize_config_dir(config_dir=str(CONFIGS_ROOT), version_base="1.3")
     check_override_types(overrides or [])
-    with context:
-        try:
-            cfg = compose(config_name="train", overrides=overrides or [])
-        except HydraException as error:
-            raise ConfigError(composition_message(error)) from None
+    # inside train.py's Hydra app (the W&B group composes the run's defaults) Hydra is initialised
+    # already, with its own search path: compose there; elsewhere compose from CONFIGS_ROOT, or read
+    # the composition from the cache (training.compose_cache), whose key covers what it reads
+    inside_app = GlobalHydra.instance().is_initialized()
+    key = None if inside_app else compose_cache.digest(overrides or [], CONFIGS_ROOT, Path(__file__))
+    cfg = compose_cache.load(key) if key else None
+    if cfg is None:
+        context = contextlib.nullcontext() if inside_app else initialize_config_dir(config_dir=str(CONFIGS_ROOT), version_base="1.3")
+        with context:
+            try:
+                cfg = compose(config_name="train", overrides=overrides or [])
+            except HydraException as error:
+                raise ConfigError(composition_message(error)) from None
+        if key:
+            compose_cache.store(key, cfg)
     check_keys(cfg)
     return cfg
 
@@ -386,13 +397,9 @@ def validate(cfg: DictConfig) -> None:
     or belong to the trainer.
     """
     from ham import HAM, SAM
-    from sparse import METHODS
-    from sparse.mirror import MirrorMethod
     from training.data import DATASETS
-    from training.methods import check_method_settings
     from training.models import MODELS
     from training.optim import BASE_OPTIMIZERS, OPTIMIZERS, ham_arguments
-    from training.presets import check_preset
     from training.cell import IMAGE_DATA
     from training.records import check_wandb
     from training.schedule import SCHEDULES
@@ -472,6 +479,20 @@ def validate(cfg: DictConfig) -> None:
 
         _check(torch.cuda.is_available(), "trainer.device", "cuda", "auto or cpu here: torch sees no CUDA GPU on this machine")
     check_wandb(cfg)
+    validate_sparsity(cfg)
+
+
+def validate_sparsity(cfg: DictConfig) -> None:
+    """The checks of :func:`validate` on the ``sparsity`` group (and the preset of its target): what a
+    planner that sweeps only ``sparsity.*`` keys and seeds over one validated config checks again per
+    value (``scripts/paper_tables.py``)."""
+    from sparse import METHODS
+    from sparse.mirror import MirrorMethod
+    from training.methods import check_method_settings
+    from training.presets import check_preset
+
+    for key, value in _floats({"sparsity": resolved(cfg.sparsity)}):
+        _check(math.isfinite(value), key, value, "a finite number")
     s = cfg.sparsity
     _choice(cfg, "sparsity.method", tuple(METHODS))
     check_method_settings(s)

@@ -12,23 +12,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from sparse import METHODS, SparsityMethod
 
 
-def argument_key(method: str, argument: str, group: DictConfig) -> str:
+def argument_key(method: str, argument: str, group: DictConfig | dict) -> str:
     """The ``sparsity`` key (without the group's name) that holds ``method``'s ``argument``."""
     return argument if argument in group else f"{method}_{argument}"
 
 
-def method_arguments(group: DictConfig, method: str | None = None) -> dict[str, Any]:
+def method_arguments(group: DictConfig | dict, method: str | None = None) -> dict[str, Any]:
     """The keyword arguments of ``method`` (default: ``sparsity.method``) as the group sets them."""
-    method = method or group.method
+    method = method or group["method"]
     return {a: group[argument_key(method, a, group)] for a in METHODS[method].arguments()}
 
 
-def config_message(error: ValueError, method: str, group: DictConfig) -> str:
+def config_message(error: ValueError, method: str, group: DictConfig | dict) -> str:
     """A method's ``argument=value ...`` message with the argument replaced by its config key."""
     text = str(error)
     found = re.match(r"(\w+)=", text)
@@ -42,11 +42,12 @@ def check_method_settings(group: DictConfig) -> None:
     runs), and ``sparsity.sign_in`` only with a method that takes it; a :class:`ValueError` names the key."""
     from training.config import ConfigError
 
+    group = OmegaConf.to_container(group, resolve=True)  # plain values: read once per method below
     takes_sign_in = [name for name, cls in METHODS.items() if "sign_in" in cls.arguments()]
-    if group.sign_in and group.method not in takes_sign_in:
-        raise ConfigError(f"sparsity.sign_in={group.sign_in!r} is not valid: it must be false unless sparsity.method is "
+    if group["sign_in"] and group["method"] not in takes_sign_in:
+        raise ConfigError(f"sparsity.sign_in={group['sign_in']!r} is not valid: it must be false unless sparsity.method is "
                           f"{', '.join(takes_sign_in[:-1])} or {takes_sign_in[-1]}")
-    for name in dict.fromkeys((group.method, *METHODS)):  # the run's own method first
+    for name in dict.fromkeys((group["method"], *METHODS)):  # the run's own method first
         try:
             METHODS[name].check_arguments(**method_arguments(group, name))
         except ValueError as error:

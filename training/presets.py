@@ -9,6 +9,7 @@ only checks (:func:`check_preset`).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from pathlib import Path
@@ -94,15 +95,26 @@ def read_calibration(file: Path) -> list[dict]:
 
 def calibrated_presets(path: str | None) -> list[SparsityPreset]:
     """The presets in a calibration file (``sparsity.calibration``; none if it does not exist yet),
-    read by :func:`read_calibration`; a file that breaks its rules is a :class:`CalibrationFileError`."""
+    read by :func:`read_calibration` once per version of the file (a planner asks for every job); a
+    file that breaks its rules is a :class:`CalibrationFileError`."""
     if not path:
         return []
+    file = calibration_file(path)
     try:
-        entries = read_calibration(calibration_file(path))
+        stamp = (file.stat().st_mtime_ns, file.stat().st_size)
+    except OSError:  # none yet, or unreadable: read_calibration says which
+        stamp = None
+    return list(_calibrated_presets(path, file, stamp))
+
+
+@functools.lru_cache(maxsize=16)
+def _calibrated_presets(path: str, file: Path, stamp: tuple[int, int] | None) -> tuple[SparsityPreset, ...]:
+    try:
+        entries = read_calibration(file)
     except ValueError as error:
         raise CalibrationFileError(f"sparsity.calibration={path} is not valid: {error}") from None
-    return [SparsityPreset(method=e["method"], target=float(e["target"]), value=float(e["value"]), ham=e.get("ham"),
-                           derived=e.get("derived", False)) for e in entries]
+    return tuple(SparsityPreset(method=e["method"], target=float(e["target"]), value=float(e["value"]), ham=e.get("ham"),
+                                derived=e.get("derived", False)) for e in entries)
 
 
 def preset_for(cfg: DictConfig) -> tuple[SparsityPreset | None, str]:

@@ -40,6 +40,8 @@ RUN_CONFIG_DIR = ".hydra"
 #: the multirun a job belongs to (set by SweepReport, inherited by the jobs, also through submitit)
 MULTIRUN_ID_VARIABLE = "HAM_MULTIRUN_ID"
 FAILED_NAME = "failed.txt"
+#: the run's checkpoint (training.checkpoint writes and reads it): its presence says a run has begun
+CHECKPOINT_NAME = "checkpoint.pt"
 #: beside failed.txt: the id of the multirun in which the run failed
 FAILED_IN_NAME = "failed_in_multirun"
 
