@@ -109,7 +109,12 @@ def accuracy_sparsity(runs: list[R.Run]) -> Figure:
     if not series:
         raise SystemExit(f"no finished sparse runs of a Table 4 experiment in the sources: run them with `{ACCURACY_SPARSITY_COMMAND}`")
     panels = sorted({s[0] for s in series})
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.6, 4.8), squeeze=False, sharey=True)
+    rows = 1 if len(panels) <= 2 else 2  # four panels read best as two by two
+    columns = -(-len(panels) // rows)
+    fig, grid = plt.subplots(rows, columns, figsize=(5.6 * columns, 4.4 * rows + 0.6), squeeze=False, sharey=True)
+    axes = [[ax for row in grid for ax in row][: len(panels)]]
+    for extra in [ax for row in grid for ax in row][len(panels):]:
+        extra.remove()
     lengths = sorted({s[3] for s in series})
     variants = sorted({s[5] for s in series})  # the same variant keeps its marker across rows
     used, seeds = [], set()
@@ -126,8 +131,9 @@ def accuracy_sparsity(runs: list[R.Run]) -> Figure:
                     markerfacecolor=f"C{colour}" if filled else "white", label=label)
     for ax, panel in zip(axes[0], panels):
         ax.set(title=ACCURACY_SPARSITY_PANELS[panel][0], xlabel="sparsity % (mean achieved)")
-        ax.legend(fontsize=7, handlelength=3, loc="lower left")
-    axes[0][0].set_ylabel("test top-1 %")
+        ax.legend(fontsize=7, handlelength=3, loc="best")
+    for row in grid:
+        row[0].set_ylabel("test top-1 %")
     shown = {s[2] for s in series}
     absent = [ROW_LABELS[e] for _, experiments in ACCURACY_SPARSITY_PANELS for e in experiments if e not in shown]
     length = f", {lengths[0]} epochs" if len(lengths) == 1 else ""

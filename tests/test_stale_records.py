@@ -5,10 +5,11 @@ kept at an earlier setting on purpose is declared, and the table that shows it s
 from __future__ import annotations
 
 import json
-import shutil
 
 from analysis.stale_records import KEPT, RECORDS, RERUN, recorded_command, report, stale
 from tests.e2e import REPO
+from training.config import compose_config
+from training.presets import apply_preset
 
 
 def test_every_committed_record_is_what_todays_command_for_its_cell_runs():
@@ -30,9 +31,12 @@ def test_a_record_of_another_preset_is_stale_and_the_report_names_it_and_the_com
     folder = tmp_path / "paper-small"
     folder.mkdir()
     source = RECORDS / "paper-small" / "str__setting=small,sparsity.target=0.9,trainer.seed=0.json"
-    shutil.copy(source, folder / source.name)
+    cfg = compose_config(["+experiment=str", "setting=small", "sparsity.target=0.9"])
+    apply_preset(cfg)
+    today = cfg.sparsity.str_weight_decay
     record = json.loads(source.read_text())
-    today = record["config"]["sparsity"]["str_weight_decay"]
+    record["config"]["sparsity"]["str_weight_decay"] = today
+    (folder / source.name).write_text(json.dumps(record))
     record["config"]["sparsity"]["str_weight_decay"] = 0.0044
     changed = folder / "str__setting=small,sparsity.target=0.9,trainer.seed=1.json"
     changed.write_text(json.dumps(record))

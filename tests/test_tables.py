@@ -53,10 +53,10 @@ def test_oneshot_table_averages_seeds_per_pruned_fraction_beside_the_paper():
             _dense_run("dense_ham", 1, 0.10, 0.10),  # the same cell and seed again: left out
             _dense_run("dense_sam", 0, 0.5, 0.4)]  # columns of their own
     rows = T.oneshot(runs, "small")
-    assert rows[0][:4] == ["pruned fraction", "dense SAM 10 ep", "dense + HAM SAM 10 ep", "HAM − dense SAM 10 ep (points, Welch p, Holm p)"]
+    assert rows[0][:4] == ["pruned fraction", "dense SAM 10 ep (paper: 100 ep)", "dense + HAM SAM 10 ep (paper: 100 ep)", "HAM − dense SAM 10 ep (paper: 100 ep) (points, Welch p, Holm p)"]
     assert [r[1:4] for r in rows[1:]] == [["50.00 (n=1)", "missing", "–"], ["40.00 (n=1)", "missing", "–"]]
     rows = [r[:1] + r[4:] for r in rows]  # the SGD columns
-    assert rows[0][:4] == ["pruned fraction", "dense SGD 10 ep", "dense + HAM SGD 10 ep", "HAM − dense SGD 10 ep (points, Welch p, Holm p)"]
+    assert rows[0][:4] == ["pruned fraction", "dense SGD 10 ep (paper: 100 ep)", "dense + HAM SGD 10 ep (paper: 100 ep)", "HAM − dense SGD 10 ep (paper: 100 ep) (points, Welch p, Holm p)"]
     unpruned, at_90 = rows[1], rows[2]
     assert unpruned[:3] == ["0 (unpruned)", "89.00 ± 1.41 (n=2)", "91.00 ± 0.00 (n=2)"]  # std of (90, 88) = sqrt(2)
     assert at_90[:3] == ["0.9", "60.00 ± 14.14 (n=2)", "85.00 ± 7.07 (n=2)"]  # std of (50, 70) = sqrt(200)
@@ -64,8 +64,23 @@ def test_oneshot_table_averages_seeds_per_pruned_fraction_beside_the_paper():
     holm_90 = min(1.0, 2 * min(p_unpruned, p_90)) if p_90 < p_unpruned else max(min(1.0, 2 * p_unpruned), p_90)  # Holm over the 2 tests
     assert at_90[3] == f"+25.00 (p = {p_90:.3f}, Holm p = {holm_90:.3f})"
     reference = json.loads(T.REFERENCE.read_text())["oneshot_pruning"]
-    assert at_90[4:] == [f"{reference['ham']['0.9']:.2f}", f"{reference['baseline']['0.9']:.2f}"]
+    assert at_90[4:] == [f"{reference['baseline']['0.9']:.2f}", f"{reference['ham']['0.9']:.2f}"]  # the paper's in our order
     assert unpruned[4:] == ["–", "–"]
+
+
+def test_a_variant_every_oneshot_column_shares_is_said_once_above_the_table():
+    from analysis import tables as T
+
+    def at_alpha_20(name, seed, acc, pruned):
+        run = _dense_run(name, seed, acc, pruned)
+        run.config["ham"]["alpha"] = 20.0  # the small setting's α is 50: a variant of every + HAM column
+        return run
+
+    runs = [_dense_run("dense", 0, 0.9, 0.5), at_alpha_20("dense_ham", 0, 0.91, 0.8)]
+    rows = T.oneshot(runs, "small")
+    assert rows.above == "Every column of ours: ham.alpha=20."
+    assert all("[" not in header for header in rows[0]) and rows[0][1] == "dense SGD 10 ep (paper: 100 ep)"
+    assert T.markdown(rows).startswith("Every column of ours: ham.alpha=20.\n\n| pruned fraction |")
 
 
 def test_oneshot_table_shows_missing_cells_and_needs_two_seeds_for_a_p_value():
@@ -94,15 +109,15 @@ def test_oneshot_cells_of_another_ham_alpha_are_never_averaged_and_recalibrated_
     for run in runs[:2]:
         run.summary["oneshot"]["pruned"][0]["test_acc_bn_recalibrated"] = 0.8
     rows = T.oneshot(runs, "small")
-    assert rows[0][1:] == ["dense SGD 10 ep [ham.alpha=100]", "dense + HAM SGD 10 ep [ham.alpha=100]",
-                           "HAM − dense SGD 10 ep [ham.alpha=100] (points, Welch p, Holm p)",
-                           "dense SGD 10 ep [ham.alpha=100], BN recalibrated", "dense + HAM SGD 10 ep [ham.alpha=100], BN recalibrated",
-                           "HAM − dense SGD 10 ep [ham.alpha=100], BN recalibrated (points, Welch p, Holm p)",
-                           "dense SGD 10 ep [ham.alpha=20]", "dense + HAM SGD 10 ep [ham.alpha=20]",
-                           "HAM − dense SGD 10 ep [ham.alpha=20] (points, Welch p, Holm p)",
-                           "dense SGD 10 ep [ham.alpha=20], BN recalibrated", "dense + HAM SGD 10 ep [ham.alpha=20], BN recalibrated",
-                           "HAM − dense SGD 10 ep [ham.alpha=20], BN recalibrated (points, Welch p, Holm p)",
-                           "paper HAM (ImageNet)", "paper dense (ImageNet)"]
+    assert rows[0][1:] == ["dense SGD 10 ep (paper: 100 ep) [ham.alpha=100]", "dense + HAM SGD 10 ep (paper: 100 ep) [ham.alpha=100]",
+                           "HAM − dense SGD 10 ep (paper: 100 ep) [ham.alpha=100] (points, Welch p, Holm p)",
+                           "dense SGD 10 ep (paper: 100 ep) [ham.alpha=100], BN recalibrated", "dense + HAM SGD 10 ep (paper: 100 ep) [ham.alpha=100], BN recalibrated",
+                           "HAM − dense SGD 10 ep (paper: 100 ep) [ham.alpha=100], BN recalibrated (points, Welch p, Holm p)",
+                           "dense SGD 10 ep (paper: 100 ep) [ham.alpha=20]", "dense + HAM SGD 10 ep (paper: 100 ep) [ham.alpha=20]",
+                           "HAM − dense SGD 10 ep (paper: 100 ep) [ham.alpha=20] (points, Welch p, Holm p)",
+                           "dense SGD 10 ep (paper: 100 ep) [ham.alpha=20], BN recalibrated", "dense + HAM SGD 10 ep (paper: 100 ep) [ham.alpha=20], BN recalibrated",
+                           "HAM − dense SGD 10 ep (paper: 100 ep) [ham.alpha=20], BN recalibrated (points, Welch p, Holm p)",
+                           "paper dense (ImageNet)", "paper HAM (ImageNet)"]
     at_90 = rows[2]
     assert at_90[1:3] == ["55.00 ± 7.07 (n=2)", "82.00 ± 2.83 (n=2)"] and at_90[3].startswith("+27.00")  # (80 + 84) / 2 - (50 + 60) / 2
     assert at_90[4:6] == ["80.00 ± 0.00 (n=2)", "86.00 ± 1.41 (n=2)"]  # recalibrated: (85 + 87) / 2

@@ -491,11 +491,12 @@ def validate_sparsity(cfg: DictConfig) -> None:
     from training.methods import check_method_settings
     from training.presets import check_preset
 
-    for key, value in _floats({"sparsity": resolved(cfg.sparsity)}):
+    plain = resolved(cfg.sparsity)
+    for key, value in _floats({"sparsity": plain}):
         _check(math.isfinite(value), key, value, "a finite number")
     s = cfg.sparsity
     _choice(cfg, "sparsity.method", tuple(METHODS))
-    check_method_settings(s)
+    check_method_settings(plain)
     check_preset(cfg)
     mirrors = [name for name, method in METHODS.items() if issubclass(method, MirrorMethod)]
     _check(s.mirror_lr_scale > 0, "sparsity.mirror_lr_scale", s.mirror_lr_scale, "> 0")

@@ -37,12 +37,13 @@ def config_message(error: ValueError, method: str, group: DictConfig | dict) -> 
     return f"sparsity.{argument_key(method, found.group(1), group)}{text[len(found.group(1)):]}"
 
 
-def check_method_settings(group: DictConfig) -> None:
+def check_method_settings(group: DictConfig | dict) -> None:
     """Every method's rules on the values the group sets (a bad knob is refused whichever method
     runs), and ``sparsity.sign_in`` only with a method that takes it; a :class:`ValueError` names the key."""
     from training.config import ConfigError
 
-    group = OmegaConf.to_container(group, resolve=True)  # plain values: read once per method below
+    if isinstance(group, DictConfig):  # plain values: read once per method below
+        group = OmegaConf.to_container(group, resolve=True)
     takes_sign_in = [name for name, cls in METHODS.items() if "sign_in" in cls.arguments()]
     if group["sign_in"] and group["method"] not in takes_sign_in:
         raise ConfigError(f"sparsity.sign_in={group['sign_in']!r} is not valid: it must be false unless sparsity.method is "

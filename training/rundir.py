@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import hashlib
 import os
 import re
@@ -67,11 +68,19 @@ def job_dirname(overrides: list[str], exclude_keys: list[str], item_sep: str = "
     """The directory name of a job with these (task) overrides: Hydra's ``job.override_dirname``
     (the overrides as typed, without ``exclude_keys``, sorted, joined) with :func:`dirname_item`
     applied to each."""
+    parsed = [_parsed_override(o) for o in overrides]
+    lines = sorted(dirname_item(line) for key, line in parsed if key not in exclude_keys)
+    return re.sub("=", kv_sep, item_sep.join(lines))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_override(override: str) -> tuple[str, str]:
+    """Hydra's reading of one override: its key (or group) and its line as typed; once per string (a
+    planner names a table's hundred jobs from a few distinct overrides)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    lines = sorted(dirname_item(o.input_line) for o in OverridesParser.create().parse_overrides(overrides)
-                   if o.key_or_group not in exclude_keys)
-    return re.sub("=", kv_sep, item_sep.join(lines))
+    parsed = OverridesParser.create().parse_overrides([override])[0]
+    return parsed.key_or_group, parsed.input_line
 
 
 def _job_dirname_of_running_job() -> str:
