@@ -65,7 +65,7 @@ def test_a_calibrated_preset_wins_over_the_setting_and_a_missing_one_names_the_c
     path = tmp_path / "calibration.yaml"
     small = compose_config(["+experiment=str_ham", "setting=small", "sparsity.target=0.8"])
     prepare(small)
-    assert small.sparsity.str_weight_decay == 1.67e-3  # the committed calibration/small.yaml
+    assert small.sparsity.str_weight_decay == 1.68e-3  # the committed calibration/small.yaml
     _write(path, "str_ham", True, [_row(0.8, 1.7e-3)])
     calibrated = compose_config(["+experiment=str_ham", "setting=small", "sparsity.target=0.8", f"sparsity.calibration={path}"])
     prepare(calibrated)
@@ -200,29 +200,34 @@ SMALL_BY_HAND = {  # the small presets read by hand from the earlier sweeps (git
 
 @pytest.mark.parametrize("method", ["str", "str_ham", "pilot", "spred"])
 def test_calibrate_small_reproduces_the_small_presets_from_its_committed_records(tmp_path, method):
-    """The committed calibration of the small setting, decided again from its records: the report is
-    the committed one, each STR preset's runs at the table's 3 seeds reach the target within ±0.5
-    points on the mean (recomputed here from the records), and the presets agree with the ones read by
-    hand from the earlier sweeps (STR within 2 %; PILoT and spred the same grid values)."""
+    """The committed calibration of the small setting, decided again from its records with the seeds it
+    was verified with (STR's and STR + HAM's: the tables' 5; PILoT's and spred's 3): the report is the
+    committed one, each STR preset's runs at those seeds reach the target within ±0.5 points on the
+    mean (recomputed here from the records), and the presets agree with the ones read by hand from the
+    earlier 3-seed sweeps (STR within 4 %: the 5-seed mean moved STR + HAM's 90 % value by 3 %; PILoT
+    and spred the same grid values)."""
     records = REPO / "results" / "records" / "calibration" / f"small_{method}"
+    committed = yaml.safe_load((REPO / "calibration" / "small.yaml").read_text())["presets"]
+    seeds = {p["seeds"] for p in committed if p["method"] == method.removesuffix("_ham") and p["ham"] == method.endswith("_ham")}
+    assert len(seeds) == 1
+    seeds = seeds.pop()
     result = launch.run([sys.executable, str(REPO / "scripts" / "paper_tables.py"), "calibrate", method, "--setting", "small",
-                             "--from-records", str(records), "--presets-file", str(tmp_path / "presets.yaml"), "--report",
-                             str(tmp_path / "report.md"), "--", "logger=disabled", "trainer.progress=false"],
+                             "--seeds", str(seeds), "--from-records", str(records), "--presets-file", str(tmp_path / "presets.yaml"),
+                             "--report", str(tmp_path / "report.md"), "--", "logger=disabled", "trainer.progress=false"],
                             cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "report.md").read_text() == (REPO / "results" / "calibration" / f"small_{method}.md").read_text()
     presets = {p["target"]: p["value"] for p in yaml.safe_load((tmp_path / "presets.yaml").read_text())["presets"]}
-    committed = yaml.safe_load((REPO / "calibration" / "small.yaml").read_text())["presets"]
     assert presets == {p["target"]: p["value"] for p in committed if p["method"] == method.removesuffix("_ham")
                        and p["ham"] == method.endswith("_ham")}
     knob = CALIBRATIONS[method].knob.split(".")[1]
     for target, value in presets.items():
         runs = [json.loads(f.read_text()) for f in records.glob("*.json")]
-        seeds = [r for r in runs if r["config"]["sparsity"][knob] == value and r["config"]["sparsity"]["target"] == target]
-        assert sorted(r["config"]["trainer"]["seed"] for r in seeds) == [0, 1, 2]
-        assert abs(sum(r["sparsity"] for r in seeds) / 3 - target) <= 0.005
+        verified = [r for r in runs if r["config"]["sparsity"][knob] == value and r["config"]["sparsity"]["target"] == target]
+        assert sorted(r["config"]["trainer"]["seed"] for r in verified) == list(range(seeds))
+        assert abs(sum(r["sparsity"] for r in verified) / seeds - target) <= 0.005
         if method.startswith("str"):
-            assert abs(value / SMALL_BY_HAND[method][target] - 1) <= 0.02
+            assert abs(value / SMALL_BY_HAND[method][target] - 1) <= 0.04
         else:
             assert value == SMALL_BY_HAND[method][target]
 

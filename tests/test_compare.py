@@ -51,7 +51,7 @@ def test_tables_from_run_directories(run_root, tmp_path):
     runs = R.from_disk([run_root])
     assert sorted(r.status for r in runs) == ["failed", "finished", "finished", "finished", "finished", "unfinished"]
     rows = T.table3(runs, "small")
-    assert rows[0][:3] == ["", "SGD 1 ep", "SAM 1 ep"]  # the run length found
+    assert rows[0][:3] == ["", "SGD 1 ep (paper: 10 ep)", "SAM 1 ep (paper: 10 ep)"]  # the run length found
     # every key in which the runs differ from the small setting's defaults is on the row, though all runs share them
     shared = "data.test_subset=1000, data.train_subset=2048, schedule.name=constant"  # and 1 epoch: the column says so
     for label, experiment in (("Baseline", "dense"), ("HAM", "dense_ham")):

@@ -246,3 +246,22 @@ def test_a_throughput_figure_that_is_not_a_positive_number_stops_naming_it(tmp_p
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert err.startswith(f"error: {key}=") and f"in {path} is not valid: it must be a positive number" in err
+
+
+def test_help_imports_neither_torch_nor_hydras_composition():
+    """``--help`` answers before anything heavy runs (it took 4 s idle when the checkpoint module came
+    with the script's imports): torch is not imported and Hydra composes nothing."""
+    probe = ("import runpy, sys\n"
+             "import hydra\n"
+             "composed = []\n"
+             "hydra.compose = lambda *args, **kwargs: composed.append(args)\n"
+             f"sys.argv = [{str(SCRIPT)!r}, '--help']\n"
+             "try:\n"
+             f"    runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "from hydra.core.global_hydra import GlobalHydra\n"
+             "print('torch' in sys.modules, bool(composed), GlobalHydra.instance().is_initialized())\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "usage: paper_tables.py" in result.stdout and result.stdout.strip().endswith("False False False")

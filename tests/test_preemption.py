@@ -85,20 +85,33 @@ def test_ctrl_c_stops_one_process_inside_an_epoch_with_its_position_saved_and_ex
     _stop_one_process(tmp_path / "stopped", signal.SIGINT)
 
 
-def test_a_second_ctrl_c_stops_at_once_without_saving():
+def test_a_second_ctrl_c_stops_at_once_without_saving_and_an_ignored_ctrl_c_stays_ignored():
     """The first Ctrl-C is recorded (the run saves at its next step); a second one before that exits at
-    once with 130, and the handlers before ours are back."""
-    stop = StopSignals()
-    stop.install()
+    once with 130, and the handlers before ours are back. A process started to ignore Ctrl-C (a shell's
+    background job) keeps ignoring it."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python sets it in a terminal
     try:
-        os.kill(os.getpid(), signal.SIGINT)
-        assert stop.signum == signal.SIGINT
-        with pytest.raises(SystemExit) as second:
+        stop = StopSignals()
+        stop.install()
+        try:
             os.kill(os.getpid(), signal.SIGINT)
-        assert isinstance(second.value, Interrupted) and second.value.code == EXIT_INTERRUPTED == 130
+            assert stop.signum == signal.SIGINT
+            with pytest.raises(SystemExit) as second:
+                os.kill(os.getpid(), signal.SIGINT)
+            assert isinstance(second.value, Interrupted) and second.value.code == EXIT_INTERRUPTED == 130
+        finally:
+            stop.uninstall()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop = StopSignals()
+        stop.install()
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            assert stop.signum == 0 and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        finally:
+            stop.uninstall()
     finally:
-        stop.uninstall()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, before)
 
 
 def test_sigusr1_stops_one_process_inside_an_epoch_and_it_resumes_bit_identical(tmp_path):

@@ -61,6 +61,8 @@ class StopSignals:
 
     def install(self) -> None:
         for sig in SIGNALS:
+            if sig == signal.SIGINT and signal.getsignal(sig) is signal.SIG_IGN:
+                continue  # started to ignore Ctrl-C (a shell's background job, nohup): it stays so
             self.previous[sig] = signal.signal(sig, self._record)
 
     def _record(self, signum: int, frame: FrameType | None) -> None:
