@@ -64,15 +64,27 @@ if ! pgrep -x munged >/dev/null; then
     su -s /bin/sh munge -c "munged --force"
     pgrep -n -x munged > "$run/munged.pid"  # started here: stop may stop it
 fi
+# a daemon started here: its PID as it writes it itself (pgrep -n would find slurmctld's own children, which
+# carry its name), copied to where stop reads it
+started() {
+    for _ in $(seq 1 50); do
+        [ -s "$run/daemon/$1.pid" ] && { cp "$run/daemon/$1.pid" "$run/$1.pid"; return 0; }
+        sleep 0.2
+    done
+    echo "error: $1 wrote no PID file ($run/daemon/$1.pid); see /var/log/slurm/" >&2
+    exit 1
+}
 if pgrep -x slurmctld >/dev/null; then
     scontrol reconfigure >/dev/null  # a running SLURM takes the configuration written above
 else
+    rm -f "$run/daemon/slurmctld.pid"
     slurmctld
-    pgrep -n -x slurmctld > "$run/slurmctld.pid"  # started here: stop may stop it
+    started slurmctld
 fi
 if ! pgrep -x slurmd >/dev/null; then
+    rm -f "$run/daemon/slurmd.pid"
     slurmd
-    pgrep -n -x slurmd > "$run/slurmd.pid"
+    started slurmd
 fi
 for _ in $(seq 1 30); do
     if sinfo -h -o "%T" 2>/dev/null | grep -qE "idle|mixed|allocated"; then

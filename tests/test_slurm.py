@@ -45,13 +45,22 @@ def slurm(tmp_path_factory) -> Iterator[Path]:
         pytest.fail("SLURM is not installed: run scripts/install_system_deps.sh as root (apt-get install slurm-wlm munge)")
     run = tmp_path_factory.mktemp("slurm_run")
     local = {**env(), "SLURM_LOCAL_RUN_DIR": str(run)}
+    before = {name: _running(name) for name in DAEMONS}
     started = subprocess.run([*SLURM_LOCAL, "start"], env=local, capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stdout + started.stderr
-    ours = {name: int((run / f"{name}.pid").read_text()) for name in DAEMONS if (run / f"{name}.pid").exists()}
     yield run
     stopped = subprocess.run([*SLURM_LOCAL, "stop"], env=local, capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
-    assert not [name for name, pid in ours.items() if _alive(pid, name)], "the daemons the tests started still run after stop"
+    deadline = time.time() + 10  # the daemons' own children (slurmctld's slurmscriptd) end just after them
+    while (left := {name: _running(name) - before[name] for name in DAEMONS}) and any(left.values()) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(left.values()), f"processes that the tests' SLURM started still run after stop: {left}"
+
+
+def _running(name: str) -> set[int]:
+    """The PIDs of the processes named ``name`` (a daemon's children that carry its name too)."""
+    found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True)
+    return {int(pid) for pid in found.stdout.split()}
 
 
 def test_a_stop_with_another_run_directory_leaves_the_daemons_the_tests_started(slurm, tmp_path):
