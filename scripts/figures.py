@@ -112,14 +112,14 @@ def accuracy_sparsity(runs: list[R.Run]) -> Figure:
     rows = 1 if len(panels) <= 2 else 2  # four panels read best as two by two
     columns = -(-len(panels) // rows)
     fig, grid = plt.subplots(rows, columns, figsize=(5.6 * columns, 4.4 * rows + 0.6), squeeze=False, sharey=True)
-    axes = [[ax for row in grid for ax in row][: len(panels)]]
-    for extra in [ax for row in grid for ax in row][len(panels):]:
-        extra.remove()
+    axes = list(grid.flat)
+    for unused in axes[len(panels):]:
+        unused.remove()
     lengths = sorted({s[3] for s in series})
     variants = sorted({s[5] for s in series})  # the same variant keeps its marker across rows
     used, seeds = [], set()
     for panel, colour, experiment, epochs, setting, variant, points in series:
-        ax = axes[0][panels.index(panel)]
+        ax = axes[panels.index(panel)]
         style, filled = ACCURACY_SPARSITY_STYLES[next(k for k in ACCURACY_SPARSITY_STYLES if experiment.endswith(k))]
         used += [r for _, c in points for r in c.runs]
         seeds |= {len(c.runs) for _, c in points}
@@ -129,7 +129,7 @@ def accuracy_sparsity(runs: list[R.Run]) -> Figure:
                     yerr=[100 * sample_std(c.accs) if len(c.accs) > 1 else 0.0 for _, c in points], linestyle=style,
                     marker=MARKERS[variants.index(variant) % len(MARKERS)], capsize=3, color=f"C{colour}",
                     markerfacecolor=f"C{colour}" if filled else "white", label=label)
-    for ax, panel in zip(axes[0], panels):
+    for ax, panel in zip(axes, panels):
         ax.set(title=ACCURACY_SPARSITY_PANELS[panel][0], xlabel="sparsity % (mean achieved)")
         ax.legend(fontsize=7, handlelength=3, loc="best")
     for row in grid:
