@@ -151,3 +151,17 @@ def test_an_empty_gains_table_says_why():
     assert len(rows) == 2 and rows[1][0] == "none"
     assert rows[1][-1].startswith("empty: no target and run length has finished runs of both a baseline and its + HAM experiment")
     assert rows[1][-1].endswith("finished here: dense")
+
+
+def test_table4_rows_say_whole_what_they_are_and_its_columns_the_paper_length_they_stand_for():
+    """A reader of one row knows its method without the rows above it (`RiGL + HAM`, not a third `+ HAM`),
+    and a small run's column names the paper's length it stands for (10 epochs for 100)."""
+    from analysis import tables as T
+
+    rows = T.table4([], "small")
+    labels = [row[0] for row in rows[1:]]
+    assert len(labels) == 13 == len(set(labels)) and not any(label.startswith("+") for label in labels)
+    assert labels[6:9] == ["RiGL", "RiGL + Sign-In", "RiGL + HAM"] and labels[-1] == "STR + HAM"
+    assert rows[0][1:4] == ["80 % 10 ep (paper: 100 ep)", "90 % 10 ep (paper: 100 ep)", "95 % 10 ep (paper: 100 ep)"]
+    assert T.table4([], "imagenet")[0][1] == "80 % 100 ep"  # the paper's own setting: no translation
+    assert T.table3([], "small")[0][1:3] == ["SGD 10 ep (paper: 100 ep)", "SGD 20 ep (paper: 200 ep)"]
