@@ -8,6 +8,7 @@ wrapped optimizer too, and per-parameter buffers (e.g. momentum) are reachable f
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from typing import Any
 
@@ -15,11 +16,14 @@ import torch
 
 
 def require_numbers(**values: Any) -> None:
-    """Refuse a value that is no real number (``None`` passes: the rules that allow it say so): a
-    :class:`ValueError` that opens with ``name=value``, as the range checks do."""
+    """Refuse a value that is no finite real number (``None`` passes: the rules that allow it say so;
+    ``inf`` and ``nan`` never mean a setting here): a :class:`ValueError` that opens with
+    ``name=value``, as the range checks do."""
     for name, value in values.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
             raise ValueError(f"{name}={value!r} is not valid: it must be a number")
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{name}={value!r} is not valid: it must be a finite number")
 
 
 class OptimizerWrapper(torch.optim.Optimizer):
@@ -88,7 +92,14 @@ class OptimizerWrapper(torch.optim.Optimizer):
         if len(saved) != len(params):
             return  # torch's load_state_dict says so, naming the counts
         for index, param in zip(saved, params):
-            for key, value in (state_dict.get("state", {}).get(index) or {}).items():
+            entry = state_dict.get("state", {}).get(index) or {}
+            if not isinstance(entry, dict):
+                raise ValueError(f"{name}.load_state_dict: the state of parameter {index} is {type(entry).__name__}, not the mapping of "
+                                 f"buffers (tensors, numbers) that a torch optimizer writes")
+            for key, value in entry.items():
+                if not (value is None or torch.is_tensor(value) or isinstance(value, numbers.Real)):
+                    raise ValueError(f"{name}.load_state_dict: the state '{key}' of parameter {index} is {type(value).__name__} "
+                                     f"{value!r:.40}, not a tensor or a number: the state dict is damaged")
                 if torch.is_tensor(value) and value.dim() > 0 and value.shape != param.shape:
                     raise ValueError(f"{name}.load_state_dict: the state '{key}' of parameter {index} has shape {tuple(value.shape)}, "
                                      f"but that parameter has shape {tuple(param.shape)}: the state dict was saved for another model")

@@ -318,11 +318,16 @@ def _saved_ham_state():
     (lambda d: d["state"][0].__setitem__("momentum_buffer", torch.zeros(5)),
      "the state 'momentum_buffer' of parameter 0 has shape (5,), but that parameter has shape (2, 3)"),
     (lambda d: d["ham"].__setitem__("alpha", "abc"), "alpha='abc' is not valid: it must be a number"),
+    (lambda d: d["ham"].__setitem__("alpha", float("inf")), "alpha=inf is not valid: it must be a finite number"),
+    (lambda d: d["state"][0].__setitem__("momentum_buffer", "abc"),
+     "the state 'momentum_buffer' of parameter 0 is str 'abc', not a tensor or a number"),
+    (lambda d: d["state"].__setitem__(0, "abc"), "the state of parameter 0 is str, not the mapping"),
     (lambda d: d["ham"].__setitem__("alpha", -50.0), "alpha=-50.0 is not valid: it must be >= 0"),
     (lambda d: d["ham"].__setitem__("step", 5), "its 'ham' entry has unknown keys step"),
     (lambda d: d["ham"].pop("beta"), "its 'ham' entry lacks beta"),
     (lambda d: d.__setitem__("ham", [1]), "its 'ham' entry is list, not the mapping"),
-], ids=["buffer-shape", "alpha-text", "alpha-negative", "unknown-key", "missing-key", "not-a-mapping"])
+], ids=["buffer-shape", "alpha-text", "alpha-infinite", "buffer-text", "state-text", "alpha-negative", "unknown-key", "missing-key",
+        "not-a-mapping"])
 def test_ham_refuses_at_load_what_it_could_not_step_with_and_keeps_its_own_state(damage, message):
     model, saved = _saved_ham_state()
     damaged = copy.deepcopy(saved)
@@ -348,3 +353,8 @@ def test_sam_refuses_a_flag_that_is_not_a_bool_and_both_refuse_non_numbers_at_co
             make(**bad)
     with pytest.raises(ValueError, match=re.escape("alpha=-50 is not valid: it must be >= 0")):
         HAM(torch.optim.SGD(model.parameters(), lr=0.1), alpha=-50)
+    for bad in ({"alpha": float("inf")}, {"beta": float("nan")}, {"clamp": float("inf")}, {"max_weight_norm": float("inf")}):
+        with pytest.raises(ValueError, match="is not valid: it must be a finite number"):
+            HAM(torch.optim.SGD(model.parameters(), lr=0.1), **bad)
+    with pytest.raises(ValueError, match=re.escape("rho=inf is not valid: it must be a finite number")):
+        SAM(torch.optim.SGD(model.parameters(), lr=0.1), rho=float("inf"))
