@@ -67,8 +67,9 @@ def test_run_directories_stay_inside_outputs(tmp_path):
     work = tmp_path / "a" / "b" / "work"
     work.mkdir(parents=True)
 
-    def train(*overrides: str) -> subprocess.CompletedProcess:
-        return launch.run([sys.executable, str(REPO / "train.py"), *SMALL, "data.train_subset=256", "data.test_subset=256", *overrides],
+    def train(*overrides: str, flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        return launch.run([sys.executable, str(REPO / "train.py"), *flags, *SMALL, "data.train_subset=256", "data.test_subset=256",
+                           *overrides],
                               cwd=work, env=env(), capture_output=True, text=True, timeout=300)
 
     for name in ("../../x", str(tmp_path / "absolute")):
@@ -76,6 +77,18 @@ def test_run_directories_stay_inside_outputs(tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
         assert f"error: name={name} is not valid: the run directory is built from it" in result.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "work"]  # nothing made, inside or outside
+    # swept: the sweep-level config holds only the first name; each name of the sweep is checked before any job runs
+    sweep = work / "sweep" / "deep"
+    os.environ["HAM_SWEPT_NAME"] = str(tmp_path / "from_env")
+    try:
+        for names, bad in (("ok,../../../x", "../../../x"), (f"ok,{tmp_path / 'abs'}", str(tmp_path / "abs")),
+                           ("ok,${oc.env:HAM_SWEPT_NAME}", str(tmp_path / "from_env"))):
+            result = train(f"name={names}", f"hydra.sweep.dir={sweep}", flags=("--multirun",))
+            assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+            assert f"error: name={bad} is not valid: the run directory is built from it" in result.stderr
+            assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "work"]  # not even the sweep directory
+    finally:
+        del os.environ["HAM_SWEPT_NAME"]
     result = train("sparsity.calibration=../../../../../x")
     assert result.returncode == 0, result.stderr[-2000:]
     [run_dir] = [p.parent for p in work.rglob("summary.json")]

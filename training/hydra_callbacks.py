@@ -99,6 +99,20 @@ def longest_job_dirname(config: DictConfig) -> str:
     return re.sub("=", naming.kv_sep, naming.item_sep.join(sorted(lines.values())))
 
 
+def _swept_values(config: DictConfig, key: str) -> list[object]:
+    """The values a multirun gives ``key`` (``name=a,b``: both), each resolved as the job's config
+    resolves it (``${oc.env:X}`` included); none when it is not swept."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    values: list[object] = []
+    for override in OverridesParser.create().parse_overrides(list(config.hydra.overrides.task)):
+        if override.key_or_group.lstrip("+~") == key and override.is_sweep_override():
+            for value in override.sweep_string_iterator():
+                trial = OmegaConf.create({"value": value})
+                values.append(OmegaConf.select(trial, "value", throw_on_resolution_failure=False) if "${" in value else value)
+    return values
+
+
 def refuse(message: str) -> NoReturn:
     """Stop before any work: ``error: <message>`` on stderr, exit code 2 (as train.py's config errors)."""
     print(f"error: {message}", file=sys.stderr)
@@ -154,11 +168,15 @@ class RunDirectoryCheck(Callback):
         template_key = f"hydra.{group}.{leaf}"
         set_by_user = any(o.split("=", 1)[0].lstrip("+~") == template_key for o in config.hydra.overrides.hydra)
         template = str(OmegaConf.to_container(config.hydra[group], resolve=False)[leaf])  # as written: ${name}/...
-        name = OmegaConf.select(config, "name")
-        if not set_by_user and "${name}" in template and name is not None and name_escapes(str(name)):
-            root = "outputs/" if key == "hydra.run.dir" else f"the sweep directory {OmegaConf.select(config, 'hydra.sweep.dir')}"
-            refuse(f"name={name} is not valid: the run directory is built from it ({template_key}={template}) and would lie outside "
-                   f"{root}; give a name without '..' that is not an absolute path, or set {template_key} yourself")
+        if set_by_user or "${name}" not in template:
+            return
+        # the name this run has, and in a sweep every name it sweeps over (the sweep-level config has only the first)
+        names = [OmegaConf.select(config, "name")] + (_swept_values(config, "name") if key == "hydra.sweep.dir" else [])
+        for name in names:
+            if name is not None and name_escapes(str(name)):
+                root = "outputs/" if key == "hydra.run.dir" else f"the sweep directory {OmegaConf.select(config, 'hydra.sweep.dir')}"
+                refuse(f"name={name} is not valid: the run directory is built from it ({template_key}={template}) and would lie "
+                       f"outside {root}; give a name without '..' that is not an absolute path, or set {template_key} yourself")
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         self._check(config, "hydra.run.dir")
