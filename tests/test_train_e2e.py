@@ -261,6 +261,12 @@ def test_a_run_directory_named_by_many_overrides_that_is_too_long_gets_one_sente
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "the longest job's name (its overrides, joined)" in result.stderr and "hydra.sweep.subdir=${name}/job${hydra:job.num}" in result.stderr
     assert not any(tmp_path.iterdir())
+    # a name of 300 characters where outputs/ exists: the file system refuses even to look the path up
+    (tmp_path / "outputs").mkdir()
+    result = launch.run([*command[:2], *SMALL, "name=" + "n" * 300], cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "is 300 bytes, more than the file system allows for a name (255)" in result.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["outputs"]
 
 
 def test_the_longest_job_name_of_a_sweep_is_the_one_hydra_would_give():

@@ -53,6 +53,14 @@ def remove_empty(directories: list[Path]) -> None:
             return
 
 
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a name the file system cannot even look up (too long) does not."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def _too_long(parts: list[str] | tuple[str, ...], existing: Path) -> str | None:
     """What is wrong with the longest of a path's parts, if it is longer than the file system under
     ``existing`` allows for a name (255 bytes on most)."""
@@ -136,6 +144,11 @@ class RunDirectoryCheck(Callback):
         HydraConfig.instance().set_config(config)  # resolves ${hydra:...} in the directory's name
         self._check_name(config, key)
         path = Path(str(OmegaConf.select(config, key))).absolute()
+        existing = next(p for p in (path, *path.parents) if _exists(p))
+        too_long = _too_long(path.parts, existing)
+        if too_long:  # first: the file system refuses to look up a name that long (OSError: File name too long)
+            refuse(f"{key}={path} is not valid: its part {too_long}; name the directory yourself ({key}=outputs/my_run) or give "
+                   f"fewer overrides")
         if key == "hydra.run.dir":
             self.created = missing_directories(path)
         dangling = next((p for p in (path, *path.parents) if p.is_symlink() and not p.exists()), None)
@@ -144,13 +157,8 @@ class RunDirectoryCheck(Callback):
                    f"create its target or choose another directory")
         if path.exists() and not path.is_dir():
             refuse(f"{key}={path} is not valid: it is a file, and the run needs a directory there")
-        existing = next(p for p in (path, *path.parents) if p.exists())
         if not os.access(existing, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
             refuse(f"{key}={path} is not valid: {existing} is not writable; choose another directory")
-        too_long = _too_long(path.parts, existing)
-        if too_long:  # the overrides name the directory: many of them made one name too long
-            refuse(f"{key}={path} is not valid: its part {too_long}; name the directory yourself ({key}=outputs/my_run) or give "
-                   f"fewer overrides")
         if key == "hydra.sweep.dir":
             template = str(OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"])
             too_long = _too_long(longest_job_dirname(config).split("/"), existing) if "${job_dirname:}" in template else None
