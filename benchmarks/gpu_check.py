@@ -86,6 +86,30 @@ def run_tier(tier: Tier, arguments: list[str]) -> tuple[str, str, float]:
     return ("passed" if result.returncode == 0 else f"FAILED (exit code {result.returncode})"), text, time.monotonic() - start
 
 
+def check_arguments(tiers: str, output: Path) -> str | None:
+    """Why the check cannot run as asked (before any tier runs), or None: ``--tiers`` names only
+    tiers that exist, and ``--output`` is a file that can be written."""
+    unknown = sorted(set(tiers) - {t.name for t in TIERS})
+    if unknown or not tiers:
+        return (f"--tiers {tiers!r} is not valid: " + (f"there is no tier {', '.join(unknown)}" if unknown else "it names no tier")
+                + f"; choose from {''.join(t.name for t in TIERS)} (e.g. --tiers AB)")
+    if output.is_dir():
+        return f"--output {output} is not valid: it is a directory; name the report's file (e.g. {output / 'gpu_check.md'})"
+    existing = next(p for p in (output.absolute(), *output.absolute().parents) if p.exists())
+    if existing != output.absolute() and not existing.is_dir():
+        return f"--output {output} is not valid: {existing} is a file, so no directory can be made there"
+    try:  # as the report will be written: its folder made, the file opened (a read-only place refuses even root)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        existed = output.exists()
+        with open(output, "a"):
+            pass
+        if not existed:
+            output.unlink()
+    except OSError as error:
+        return f"--output {output} is not valid: it cannot be written there ({error.strerror}); choose another place for the report"
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu")
@@ -94,6 +118,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "results" / "gpu_check.md")
     parser.add_argument("--tiers", default="ABC", help="which tiers to run (default ABC)")
     args = parser.parse_args()
+    problem = check_arguments(args.tiers, args.output)
+    if problem:
+        parser.error(problem)
     common = ["--device", args.device] + (["--quick"] if args.quick else [])
     command = f"scripts/gpu_check.sh{' ' + ' '.join(common) if common != ['--device', 'cuda'] else ''}"
     lines = ["# GPU check", "", f"`{command}`, {time.strftime('%Y-%m-%d %H:%M')}:", "", *machine(args.device), ""]

@@ -48,8 +48,12 @@ def trainer_path(wheels: Path, folder: Path) -> str:
     if missing:
         raise TierFailed(f"{wheels} has no wheel of {', '.join(missing)}: run scripts/gpu_wheels.sh {wheels} again")
     for wheel in found:  # a wheel is a zip archive laid out as installed: these need no build step and no pip
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extractall(folder)
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(folder)
+        except (zipfile.BadZipFile, OSError) as error:
+            raise TierFailed(f"{wheel} cannot be unpacked ({error}): it is no wheel, or a damaged one; run scripts/gpu_wheels.sh "
+                             f"{wheels} again") from None
     return f"{folder}{os.pathsep}{REPO}"
 
 
