@@ -174,3 +174,13 @@ def test_paper_tables_dry_run_lists_the_slurm_commands(tmp_path):
                          "--sweep-dir", str(tmp_path)], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("hydra/launcher=slurm") == 8 and not Path(tmp_path / "dense").exists()
+
+
+def test_the_slurm_launcher_without_slurms_commands_says_so_in_one_sentence(tmp_path):
+    """A machine without sbatch and srun (submitit: RuntimeError: Could not detect "srun"): one sentence
+    naming them and hydra/launcher=local, exit code 2, no job started."""
+    command = [sys.executable, str(REPO / "train.py"), "--multirun", *LOCAL, f"hydra.sweep.dir={tmp_path / 'sweep'}", *RUN]
+    result = launch.run(command, cwd=REPO, env={**env(), "PATH": str(tmp_path / "no_bin")}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "SLURM's commands (sbatch, srun) are not on PATH here" in result.stderr and "hydra/launcher=local" in result.stderr
+    assert not list((tmp_path / "sweep").glob("*/*/history.jsonl"))
