@@ -12,6 +12,7 @@ same dictionaries, so everything after fetching is one code path.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ def _hydra_config(run_dir: Path) -> dict[str, Any] | None:
     config_file = run_dir / RUN_CONFIG_DIR / "config.yaml"
     if not config_file.exists():
         return None
+    regular_file(config_file)
     import yaml
     from omegaconf import OmegaConf
 
@@ -88,10 +90,33 @@ def _hydra_config(run_dir: Path) -> dict[str, Any] | None:
     return config  # type: ignore[return-value]
 
 
+#: a finished run's metrics: each, where a summary has it, must be a finite number
+METRICS = ("test_acc", "test_acc5", "test_loss", "train_acc", "train_loss", "sparsity")
+
+
+def regular_file(path: Path) -> Path:
+    """``path``, if it is a regular file: a FIFO, socket or device would block a reader, or hand it
+    endless bytes, and is :class:`UnreadableRun` with the reason."""
+    if path.exists() and not path.is_file():
+        raise UnreadableRun(f"{path} is not a regular file (a FIFO, a socket or a device): a run's records are files")
+    return path
+
+
+def check_metrics(path: Path | str, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a summary or record) if each of :data:`METRICS` it has is a finite number; NaN or
+    Infinity (which JSON readers accept) or a string is :class:`UnreadableRun` naming the file."""
+    for key in METRICS:
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise UnreadableRun(f"{path} has {key}={value!r}, not a finite number: a damaged record, never averaged")
+    return data
+
+
 def read_summary_file(path: Path) -> dict[str, Any]:
-    """A ``summary.json``'s content, checked to be a run's summary (a mapping with the config)."""
+    """A ``summary.json``'s content, checked to be a run's summary (a mapping with the config and
+    finite metrics)."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(regular_file(path).read_text())
     except (ValueError, UnicodeDecodeError) as error:
         raise UnreadableRun(f"{path} is not valid JSON ({error})") from None
     if not isinstance(data, dict):
@@ -99,7 +124,7 @@ def read_summary_file(path: Path) -> dict[str, Any]:
     config = data.get("config")
     if not isinstance(config, dict) or "name" not in config:
         raise UnreadableRun(f"{path} has no run config (`config` with the experiment's `name`)")
-    return data
+    return check_metrics(path, data)
 
 
 ONESHOT_FILE = "oneshot.json"
@@ -109,7 +134,7 @@ def _finished_record(run_dir: Path) -> dict[str, Any]:
     """``summary.json`` with the one-shot pruning results (``oneshot``) when the run has them."""
     record = read_summary_file(run_dir / SUMMARY_NAME)
     if (run_dir / ONESHOT_FILE).exists():
-        record["oneshot"] = json.loads((run_dir / ONESHOT_FILE).read_text())
+        record["oneshot"] = json.loads(regular_file(run_dir / ONESHOT_FILE).read_text())
     return record
 
 
@@ -175,9 +200,22 @@ def from_disk(sources: Iterable[Path]) -> list[Run]:
         runs += [_from_run_dir(run_dir) for run_dir in run_dirs]
         inside = set(run_dirs)
         for path in sorted(source.rglob("*.json")):  # archived records (results/records/...)
-            if not inside & {path.parent, *path.parents} and (record := _read_record(path)) is not None:
-                runs.append(from_summary(str(path), record))
+            if not inside & {path.parent, *path.parents} and (run := _from_record_file(path)) is not None:
+                runs.append(run)
     return runs
+
+
+def _from_record_file(path: Path) -> Run | None:
+    """The run an archived record holds; None for a JSON file that is not a record; ``unreadable``,
+    with the reason, for a file that cannot be one (not a regular file, not JSON, a metric that is
+    not a finite number)."""
+    try:
+        record = _read_record(regular_file(path))
+        return None if record is None else from_summary(str(path), check_metrics(path, record))
+    except UnreadableRun as error:
+        return Run(str(path), {}, None, "unreadable", str(error))
+    except OSError as error:
+        return Run(str(path), {}, None, "unreadable", f"{path}: {error.strerror}")
 
 
 def record_name(run_dir: Path) -> str:
@@ -208,11 +246,12 @@ def archive(sweep_dir: Path, records_dir: Path) -> int:
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:
-    """An archived record's content, or None for a JSON file that is not one."""
+    """An archived record's content, or None for a JSON document that is not one; a file that is not
+    JSON (a truncated record) is :class:`UnreadableRun`."""
     try:
         data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        return None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UnreadableRun(f"{path} is not valid JSON ({error})") from None
     return data if isinstance(data, dict) and isinstance(data.get("config"), dict) and "name" in data["config"] else None
 
 
