@@ -118,6 +118,24 @@ def test_a_damaged_fashion_mnist_file_is_named_with_how_to_get_it_again(tmp_path
         data_module.load_fashion_mnist(str(folder))
 
 
+def test_a_fifo_in_place_of_an_idx_file_is_refused_not_waited_on(tmp_path):
+    """A named pipe where the training images should be: reading it waited forever (the time-out here
+    is what fails without the check)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.e2e import REPO, env
+
+    folder, _ = _damaged_copy(tmp_path, "empty")
+    images = folder / "train-images-idx3-ubyte.gz"
+    images.unlink()
+    os.mkfifo(images)
+    probe = f"from training.data import load_fashion_mnist\nload_fashion_mnist({str(folder)!r})"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and f"DataError: {images} is not a regular file (a FIFO, a socket or a device)" in result.stderr
+
+
 def test_train_py_on_a_damaged_file_exits_2_with_one_sentence(tmp_path):
     from tests.e2e import run_train
 

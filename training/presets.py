@@ -71,6 +71,8 @@ def read_calibration(file: Path) -> list[dict]:
     if not file.exists():
         return []
     again = "write it again with `python scripts/paper_tables.py calibrate`, or fix it by hand"
+    if not file.is_file() and not file.is_dir():  # a FIFO would block the read (a directory is said below)
+        raise ValueError(f"{file} cannot be read as a calibration file (it is not a regular file: a FIFO, a socket or a device): {again}")
     try:
         data = yaml.safe_load(file.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:

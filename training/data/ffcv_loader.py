@@ -298,6 +298,10 @@ def _num_classes(root: Path, configured: int | None, train_labels: np.ndarray, v
 
 def build_ffcv_data(cfg: DictConfig, batch_size: int, eval_batch_size: int, seed: int, rank: int, world_size: int, device: torch.device) -> DataBundle:
     root = Path(cfg.root).expanduser() if cfg.root else None
+    for path in [root / name for name in (*FILES, META_NAME)] if root else []:
+        if path.exists() and not path.is_file():  # a FIFO would block the reader
+            raise DataError(f"{path} is not a regular file (a FIFO, a socket, a device or a directory): data.root={cfg.root} must hold "
+                            f"the files scripts/write_ffcv.py writes")
     missing = [name for name in FILES if root is None or not (root / name).is_file()]
     if missing:
         where = f"data.root={cfg.root}" if root else "data.root is not set"

@@ -49,7 +49,12 @@ def scan_split(directory: Path, classes: list[str] | None = None) -> tuple[list[
     samples: list[tuple[Path, int]] = []
     empty: list[str] = []
     for label, name in enumerate(found):
-        images = sorted(p for p in (directory / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        named = [p for p in (directory / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and not p.is_dir()]
+        special = [p for p in named if not p.is_file()]
+        if special:  # a FIFO would block the loader (as every reader of a user-given path, it is refused, not skipped)
+            raise DataError(f"{special[0]} is not a regular file (a FIFO, a socket, a device or a dangling link), though named as an image"
+                            f"{f' ({len(special)} such in {directory})' if len(special) > 1 else ''}: replace it with the image or remove it")
+        images = sorted(named)
         if not images:
             empty.append(name)
         samples.extend((p, label) for p in images)

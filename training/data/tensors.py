@@ -90,6 +90,8 @@ def _read_idx(path: Path) -> np.ndarray:
     it again."""
     again = ("get it again (Debian: sudo apt-get install --reinstall dataset-fashion-mnist; or the original "
              "file from the Fashion-MNIST release) and put it in place of this one")
+    if not path.is_file():  # a FIFO would block the read, a device never end it
+        raise DataError(f"{path} is not a regular file (a FIFO, a socket or a device): the IDX data must be a file; {again}")
     try:
         data = path.read_bytes()
         if path.suffix == ".gz":
