@@ -60,7 +60,7 @@ from pathlib import Path
 TEST = [(Image.open(path), label) for label, name in enumerate(spec["class_names"]) for path in sorted(Path(VAL, name).iterdir())]
 """
 _EVALUATE = """
-import importlib.util, sys
+import importlib.util, json, sys
 assert all(importlib.util.find_spec(name) is None for name in ("training", "networks", "analysis")), "the checkout is importable"
 assert "omegaconf" not in sys.modules
 correct = 0

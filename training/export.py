@@ -8,13 +8,11 @@ everything needed to evaluate it without this repository: the constructor (torch
 or the installed ``ham_sparse.networks``), the input (channels, size, evaluation crop and resize,
 normalisation, class names: :class:`training.data.base.InputSpec`), the sparsity and test accuracy
 the run measured, and the fingerprint of the configuration that trained it. docs/training.md shows
-the evaluation with plain torch; loading it::
+the evaluation with plain torch; loading it (from an allow-list of constructors: never import the names
+a file says)::
 
-    import importlib, json
-    from safetensors.torch import load_file
-    c = json.load(open("model.json"))["constructor"]
-    model = getattr(importlib.import_module(c["module"]), c["name"])(*c["args"], **c["kwargs"])
-    model.load_state_dict(load_file("model.safetensors"), strict=True)
+    from ham_sparse.networks import load_exported
+    model, info = load_exported(run_dir)
 """
 
 from __future__ import annotations
