@@ -393,3 +393,14 @@ def test_a_checkpoint_whose_ham_state_holds_an_unknown_key_is_refused_in_one_sen
     error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(error) == 1 and "cannot be resumed: its optimizer entry is not this run's (HAM.load_state_dict: its 'ham' entry" in error[0]
     assert "its 'ham' entry has unknown keys step" in error[0]
+
+
+def test_a_launcher_chosen_without_multirun_is_said_to_train_here(tmp_path):
+    """hydra/launcher=slurm_cpu without -m used to train locally without a word (launchers act only on -m)."""
+    result = run_train(tmp_path / "run", "hydra/launcher=slurm_cpu", "hydra.launcher.partition=cpu", "trainer.epochs=1",
+                       "data.train_subset=256", "data.test_subset=200")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "warning: hydra/launcher=slurm_cpu acts only on a multirun (python train.py -m ...); this run, without -m, trains here" \
+        in result.stderr
+    plain = run_train(tmp_path / "plain", "trainer.epochs=1", "data.train_subset=256", "data.test_subset=200")
+    assert plain.returncode == 0 and "acts only on a multirun" not in plain.stderr

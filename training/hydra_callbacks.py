@@ -5,6 +5,7 @@ itself, run before it creates a directory or after a multirun ends.
   a refused single run (the task returned :class:`Refused`) leaves no directory that Hydra created for it.
 * :class:`SweepReport` — after a multirun, the jobs that failed and their messages; exit code 1 if any.
 * :class:`LocalSweepThreads` — jobs of a local sweep that start together share the cores.
+* :class:`LauncherOfASingleRun` — a launcher chosen for a run without ``-m``: a warning that it trains here.
 """
 
 from __future__ import annotations
@@ -244,3 +245,16 @@ class LocalSweepThreads(Callback):
         batch = OmegaConf.select(config, "hydra.sweeper.max_batch_size") or jobs
         cores = len(os.sched_getaffinity(0))
         os.environ[SWEEP_THREADS_VARIABLE] = str(max(1, cores // max(1, min(jobs, batch))))
+
+
+class LauncherOfASingleRun(Callback):
+    """Hydra callback: a launcher (``hydra/launcher=slurm``, ``slurm_cpu``, ``local``) acts only on a
+    multirun; a run without ``-m`` trains here, in this process. Say so before it starts, so that a
+    run meant for SLURM is not mistaken for a submitted one."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        launcher = OmegaConf.select(config, "hydra.runtime.choices", default={}).get("hydra/launcher")
+        if launcher not in (None, "basic"):
+            print(f"warning: hydra/launcher={launcher} acts only on a multirun (python train.py -m ...); this run, without -m, "
+                  f"trains here in this process", file=sys.stderr)
+
