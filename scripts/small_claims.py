@@ -43,6 +43,7 @@ from analysis.runs import Run  # noqa: E402
 from analysis.stats import mean, mean_std, p_text, pct, welch  # noqa: E402
 from analysis.variants import differing_labels, split  # noqa: E402
 from scripts.markdown_sections import replace_section  # noqa: E402
+from scripts.result_files import FewerResults, strict_runs, write_result  # noqa: E402
 from scripts.small_experiments import COMMON, header, run_sweep  # noqa: E402
 from training.config import compose_config, flatten, validate  # noqa: E402
 from training.presets import apply_preset, preset_for  # noqa: E402
@@ -321,9 +322,10 @@ def oneshot_bn_table(runs: list[Run], command: str) -> str:
     return "\n".join(lines) + "\n" + T.markdown(T.oneshot(bn, "small"))
 
 
-def verdict_table(command: str) -> tuple[str, list[dict]]:
-    """The verdict per claim (Markdown, and numeric records for the CSV)."""
-    sources = {"suite": R.from_disk([SUITE_RECORDS]), "claims": R.from_disk([RECORDS]) if RECORDS.exists() else []}
+def verdict_table(command: str, allow_fewer: bool = False) -> tuple[str, list[dict]]:
+    """The verdict per claim (Markdown, and numeric records for the CSV), from records read strictly
+    (:func:`scripts.result_files.strict_runs`)."""
+    sources = {"suite": strict_runs([SUITE_RECORDS]), "claims": strict_runs([RECORDS], allow_fewer)}
     alphas = {model: configured_alpha(model) for model in SMALL_MODELS if (REPO / "configs" / "ham" / f"{HAM_CONFIGS[model]}.yaml").exists()}
     results = verdicts(sources, alphas)
     tested = sum(v.result is not None for v in results)
@@ -381,31 +383,31 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
-def write_verdicts() -> None:
+def write_verdicts(allow_fewer: bool = False) -> None:
     """The verdict table into results/compare (Markdown and CSV), and into the sections of README.md
-    and results/README.md that open their results."""
-    text, records = verdict_table("python scripts/small_claims.py verdicts")
+    and results/README.md that open their results; never with fewer results than committed unless
+    ``allow_fewer`` (:func:`scripts.result_files.write_result`)."""
+    text, records = verdict_table("python scripts/small_claims.py verdicts", allow_fewer)
     out = REPO / "results" / "compare"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "claims_small.md").write_text(text)
-    (out / "claims_small.csv").write_text(T.csv_text(records))
+    write_result(out / "claims_small.md", text, allow_fewer)  # first: it refuses before anything is written
+    write_result(out / "claims_small.csv", T.csv_text(records), allow_fewer=True)  # the same results, as numbers
     body = text.split("\n", 2)[2]  # without the "# ..." title and the blank line after it
     for readme in (REPO / "README.md", REPO / "results" / "README.md"):
-        replace_section(readme, "claims", body + "\nWhat each finding rests on, and what did not reproduce: docs/methods.md §10.")
+        changed = replace_section(readme, "claims", body + "\nWhat each finding rests on, and what did not reproduce: docs/methods.md §10.")
+        print(f"{'rewrote' if changed else 'unchanged'}: {readme} (its claims section)")
     print(text)
 
 
-def run_experiment(name: str, tables_only: bool, workers: int) -> None:
+def run_experiment(name: str, tables_only: bool, workers: int, allow_fewer: bool = False) -> None:
     overrides, table, output = EXPERIMENTS[name]
     if not tables_only:
         run_sweep(name, {"dir": SWEEP_DIR, "overrides": to_train(overrides())}, workers)
         if name == "oneshot-bn":
             oneshot_prune(R.from_disk([REPO / SWEEP_DIR]))
         print(f"{R.archive(REPO / SWEEP_DIR, RECORDS)} records -> {RECORDS.relative_to(REPO)}", flush=True)
-    text = table(R.from_disk([RECORDS]), f"python scripts/small_claims.py {name}")
-    (REPO / output).parent.mkdir(parents=True, exist_ok=True)
-    (REPO / output).write_text(text)
+    text = table(strict_runs([RECORDS], allow_fewer), f"python scripts/small_claims.py {name}")
     print(text)
+    write_result(REPO / output, text, allow_fewer)
 
 
 def main() -> int:
@@ -413,15 +415,17 @@ def main() -> int:
     parser.add_argument("experiment", choices=[*EXPERIMENTS, "verdicts", "all"])
     parser.add_argument("--tables-only", action="store_true", help="train nothing: rebuild the table(s) from the records")
     parser.add_argument("--workers", type=int, default=2, help="training processes side by side (each with cores / workers torch threads)")
+    parser.add_argument("--allow-fewer", action="store_true",
+                        help="write a table even with fewer results than the committed one (records missing: 'not run' rows, fewer seeds)")
     args = parser.parse_args()
     if args.workers < 1:
         parser.error("--workers must be >= 1")
     try:
         for name in EXPERIMENTS if args.experiment == "all" else [args.experiment] if args.experiment != "verdicts" else []:
-            run_experiment(name, args.tables_only, args.workers)
+            run_experiment(name, args.tables_only, args.workers, args.allow_fewer)
         if args.experiment in ("verdicts", "all"):
-            write_verdicts()
-    except (AlphaRuleError, ClaimError, MixedCellError) as error:
+            write_verdicts(args.allow_fewer)
+    except (AlphaRuleError, ClaimError, MixedCellError, FewerResults) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
