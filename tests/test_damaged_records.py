@@ -34,8 +34,17 @@ def damaged(tmp_path):
     return folder
 
 
+def _from_disk(source) -> list[dict]:
+    """``analysis.runs.from_disk`` in a process of its own, with a time-out (a FIFO read waits forever)."""
+    code = (f"import json\nfrom analysis import runs as R\nprint(json.dumps([{{'source': r.source, 'status': r.status, 'error': r.error}} "
+            f"for r in R.from_disk([{str(source)!r}])]))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return [R.Run(r["source"], {}, None, r["status"], r["error"]) for r in json.loads(result.stdout)]
+
+
 def test_damaged_records_are_listed_unreadable_with_their_reason_and_the_rest_is_read(damaged):
-    runs = R.from_disk([damaged])
+    runs = _from_disk(damaged)
     reasons = {os.path.basename(r.source): r.error for r in runs if r.status == "unreadable"}
     assert reasons[NAMES[1]].endswith("has test_acc=nan, not a finite number: a damaged record, never averaged")
     assert "has test_acc=inf, not a finite number" in reasons[NAMES[2]] and "has test_acc='high', not a finite number" in reasons[NAMES[3]]
@@ -61,5 +70,5 @@ def test_a_run_directory_whose_summary_is_a_fifo_is_unreadable_not_a_hang(tmp_pa
     run_dir = tmp_path / "sweep" / "rigl" / "seed=0"
     run_dir.mkdir(parents=True)
     os.mkfifo(run_dir / "summary.json")
-    [run] = R.from_disk([tmp_path / "sweep"])
+    [run] = _from_disk(tmp_path / "sweep")
     assert run.status == "unreadable" and "summary.json is not a regular file" in run.error

@@ -47,9 +47,16 @@ def test_a_constructor_outside_the_allow_list_runs_nothing_and_is_refused_naming
 
 
 def test_a_model_json_that_is_a_fifo_is_refused(tmp_path):
+    """In a process of its own with a time-out: reading a FIFO waits forever."""
+    import subprocess
+    import sys
+
+    from tests.e2e import REPO, env
+
     os.mkfifo(tmp_path / "model.json")
-    with pytest.raises(ValueError, match="model.json is not there \\(or not a regular file\\)"):
-        load_exported(tmp_path)
+    result = subprocess.run([sys.executable, "-c", f"from networks.exported import load_exported\nload_exported({str(tmp_path)!r})"],
+                            cwd=REPO, env=env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and f"ValueError: {tmp_path / 'model.json'} is not there (or not a regular file)" in result.stderr
 
 
 @pytest.mark.parametrize("constructor", [
