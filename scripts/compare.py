@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from analysis import runs as R  # noqa: E402
 from analysis import tables as T  # noqa: E402
+from scripts.result_files import FewerResults, check_result, strict_runs  # noqa: E402
 from training.records import wandb_credentials_found  # noqa: E402
 
 
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setting", choices=["imagenet", "small", "all"], default="all")
     parser.add_argument("--output-dir", type=Path, help="also write each table as Markdown (display) and CSV (numbers) here")
     parser.add_argument("--note", default="", help="a sentence written above each table (what some of the sources stand for)")
+    parser.add_argument("--strict", action="store_true",
+                        help="regenerating committed tables: stop on a record that cannot be read, and never replace a table in "
+                             "--output-dir with one that has fewer seeds or more missing cells (unless --allow-fewer)")
+    parser.add_argument("--allow-fewer", action="store_true", help="with --strict: write tables with fewer results anyway")
     args = parser.parse_args(argv)
     if not args.sources and not args.wandb:
         parser.error("give run/sweep/records directories, or --wandb entity/project")
@@ -57,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
               f"in ~/.netrc): run `wandb login` or set WANDB_API_KEY, or compare the runs' directories (offline runs: their "
               f"outputs/ or multirun/ folders)", file=sys.stderr)
         return 2
-    runs = R.from_disk(args.sources) + [r for path in args.wandb for r in R.from_wandb(path)]
+    try:
+        runs = (strict_runs(args.sources, args.allow_fewer) if args.strict else R.from_disk(args.sources)) \
+            + [r for path in args.wandb for r in R.from_wandb(path)]
+    except FewerResults as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     finished = [r for r in runs if r.status == "finished"]
     settings = sorted({r.setting for r in finished}) if args.setting == "all" else [args.setting]
     has_oneshot = any(r.summary and r.summary.get("oneshot") for r in finished)
@@ -70,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
               (":\n" + "\n".join(bad) if bad else " (no runs found there)"), file=sys.stderr)
         return 2
     statuses = ("finished", "failed", "unfinished", "unreadable")
+    written: list[tuple[Path, str]] = []
     out = [f"{len(runs)} runs: " + ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in statuses if s != "unreadable" or
                                               any(r.status == s for r in runs))]
     for setting in settings:
@@ -79,9 +90,18 @@ def main(argv: list[str] | None = None) -> int:
             rows.above = " ".join(filter(None, (args.note, rows.above)))
             name = f"table{key}_{setting}" if key in ("3", "4") else f"{key}_{setting}"
             if args.output_dir:
-                (args.output_dir / f"{name}.md").write_text(f"# {title}, {setting} setting\n\n" + T.markdown(rows))
-                (args.output_dir / f"{name}.csv").write_text(T.csv_text(records(runs, setting)))
+                written.append((args.output_dir / f"{name}.md", f"# {title}, {setting} setting\n\n" + T.markdown(rows)))
+                written.append((args.output_dir / f"{name}.csv", T.csv_text(records(runs, setting))))
             out += ["", f"## {title}, {setting} setting", "", T.markdown(rows).rstrip()]
+    try:  # every table checked before any is written (--strict)
+        for path, text in written:
+            if args.strict and path.suffix == ".md":
+                check_result(path, text, args.allow_fewer)
+    except FewerResults as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path, text in written:
+        path.write_text(text)
     listed = T.not_averaged(runs)
     if listed:
         out += ["", "Not averaged:", *listed]

@@ -4,8 +4,8 @@ run records reads the records strictly and does not replace a committed result w
 * :func:`strict_runs`: the runs of records folders; a folder that does not exist, or a record that
   cannot be read (truncated, a metric that is not a finite number, not a regular file), stops the
   command naming it, where a lenient read would drop it and change the table's seeds and p-values.
-* :func:`write_result`: the new text goes to a file only if it holds no more ``not run`` rows and
-  no fewer seeds than the committed one (``(n=5)`` and ``5/5`` counted), unless the caller allows
+* :func:`write_result`: the new text goes to a file only if it holds no more ``not run`` rows or
+  ``missing`` cells and no fewer seeds than the committed one (``(n=5)`` and ``5/5`` counted), unless the caller allows
   fewer (``--allow-fewer``); each file is reported as rewritten or unchanged.
 """
 
@@ -18,7 +18,8 @@ from analysis import runs as R
 
 #: seeds as the tables state them: ``(n=5)`` in a cell, ``5/5`` (treated/baseline) in a verdict's row
 SEEDS = re.compile(r"\(n=(\d+)\)|\| (\d+)/(\d+) \|")
-NOT_RUN = "not run"
+#: what a table says where a result is absent: a verdict's row, a comparison's cell
+ABSENT = ("not run", "missing")
 
 
 class FewerResults(Exception):
@@ -46,19 +47,26 @@ def seeds_in(text: str) -> int:
     return sum(int(a) if a else int(b) + int(c) for a, b, c in SEEDS.findall(text))
 
 
-def write_result(path: Path, text: str, allow_fewer: bool = False) -> bool:
-    """Write ``text`` to ``path`` unless it would replace a committed result with less (more ``not run``
-    rows, fewer seeds): then :class:`FewerResults`, unless ``allow_fewer``. Prints whether the file
-    was rewritten; returns whether it changed."""
+def check_result(path: Path, text: str, allow_fewer: bool = False) -> str | None:
+    """The committed text of ``path`` (None: none yet), after checking that ``text`` would not replace it
+    with less (more ``not run`` rows or ``missing`` cells, fewer seeds): :class:`FewerResults` unless
+    ``allow_fewer``."""
     old = path.read_bytes().decode() if path.is_file() else None  # as written (a CSV's \r\n kept)
     if old is not None and not allow_fewer:
-        if text.count(NOT_RUN) > old.count(NOT_RUN):
-            raise FewerResults(f"{path} would get {text.count(NOT_RUN) - old.count(NOT_RUN)} more '{NOT_RUN}' row(s) than it has: its "
-                               f"records are missing; restore them, or pass --allow-fewer to write it anyway")
+        for absent in ABSENT:
+            if text.count(absent) > old.count(absent):
+                raise FewerResults(f"{path} would get {text.count(absent) - old.count(absent)} more '{absent}' row(s) or cell(s) than it "
+                                   f"has: its records are missing; restore them, or pass --allow-fewer to write it anyway")
         if seeds_in(text) < seeds_in(old):
             raise FewerResults(f"{path} would state {seeds_in(text)} seeds where it states {seeds_in(old)}: records are missing; "
                                f"restore them, or pass --allow-fewer to write it anyway")
-    if old == text:
+    return old
+
+
+def write_result(path: Path, text: str, allow_fewer: bool = False) -> bool:
+    """Write ``text`` to ``path`` once :func:`check_result` allows it; prints whether the file was
+    rewritten and returns whether it changed."""
+    if check_result(path, text, allow_fewer) == text:
         print(f"unchanged: {path}")
         return False
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -90,8 +90,10 @@ def training_steps(parts: list[str], seeds: int, sweep_dir: Path, extra: list[st
     return steps, expected
 
 
-def build_outputs(sweep_dir: Path | None, results: Path) -> list[list[str]]:
-    """Archive the records (when ``sweep_dir`` is given) and rebuild every table and figure."""
+def build_outputs(sweep_dir: Path | None, results: Path, allow_fewer: bool = False) -> list[list[str]]:
+    """Archive the records (when ``sweep_dir`` is given) and rebuild every table and figure; the
+    comparison tables from records read strictly, never replacing a committed table with fewer
+    results unless ``allow_fewer`` (``compare.py --strict``); a command that refuses stops the suite."""
     records = {"paper": results / "records" / "paper-small", "ham_grid": results / "records" / "ham-grid"}
     if sweep_dir is not None:
         for sub, folder in records.items():
@@ -100,12 +102,14 @@ def build_outputs(sweep_dir: Path | None, results: Path) -> list[list[str]]:
     python = sys.executable
     commands = []
     paper = R.from_disk([records["paper"]]) if records["paper"].exists() else []
+    strict = ["--strict", *(["--allow-fewer"] if allow_fewer else [])]
     if paper:
-        commands.append([python, "scripts/compare.py", str(records["paper"]), "--setting", "small", "--output-dir", str(results / "compare")])
+        commands.append([python, "scripts/compare.py", str(records["paper"]), "--setting", "small", "--output-dir", str(results / "compare"),
+                         *strict])
         sensitivity = results / "records" / SENSITIVITY
         if sensitivity.exists():  # the gains table again, with the + HAM runs at the earlier α as rows of their own
             commands.append([python, "scripts/compare.py", str(records["paper"]), str(sensitivity), "--setting", "small", "--table", "gains",
-                             "--output-dir", str(results / "compare"), "--note", SENSITIVITY_NOTE])
+                             "--output-dir", str(results / "compare"), "--note", SENSITIVITY_NOTE, *strict])
     if any(r.status == "finished" and r.target is not None for r in paper):  # Table 4's runs
         commands.append([python, "scripts/figures.py", "accuracy-sparsity", str(records["paper"]),
                          "--output", str(results / "figures" / "accuracy-sparsity.png")])
@@ -116,7 +120,8 @@ def build_outputs(sweep_dir: Path | None, results: Path) -> list[list[str]]:
         commands.append([python, "scripts/figures.py", "ham-grid", str(records["ham_grid"]), "--output", str(results / "figures" / "ham-grid.png")])
     for command in commands:
         print("+", " ".join(command[1:]), flush=True)
-        subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+        if subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL).returncode != 0:  # it said why on stderr
+            raise SystemExit(f"error: `{' '.join(command[1:3])} ...` stopped (above); no further table or figure was rebuilt")
     if results == REPO / "results":
         update_readme(results / "compare")
     return commands
@@ -200,6 +205,8 @@ def main() -> int:
     parser.add_argument("--results-dir", type=Path, default=REPO / "results", help="where records, tables and figures go")
     parser.add_argument("--dry-run", action="store_true", help="list the commands and their cost; run nothing")
     parser.add_argument("--tables-only", action="store_true", help="rebuild tables and figures from the records; train nothing")
+    parser.add_argument("--allow-fewer", action="store_true",
+                        help="rebuild a table even with fewer results than the committed one (records missing: fewer seeds, missing cells)")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
@@ -218,7 +225,7 @@ def main() -> int:
         parser.error(f"overrides after -- ({' '.join(extra)}) change the runs: give --sweep-dir and --results-dir other than "
                      "the defaults, so that these runs do not mix with the suite's records in results/records")
     if args.tables_only:
-        build_outputs(None, results)
+        build_outputs(None, results, args.allow_fewer)
         return 0
     start = time.monotonic()
     try:
@@ -246,7 +253,7 @@ def main() -> int:
                    "--output", str(sweep_dir / "oneshot.md")]
         print("+", " ".join(command[1:]), flush=True)
         subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    build_outputs(sweep_dir, results)
+    build_outputs(sweep_dir, results, args.allow_fewer)
     timings = ("small_suite_experiments.md" if args.experiments else  # a partial rerun keeps the full suite's timings and adds its own
                "small_suite.md" if args.seeds_from == 0 else f"small_suite_seeds{args.seeds_from}-{args.seeds - 1}.md")
     if steps:  # else the timings of the call that trained the runs stay

@@ -72,3 +72,28 @@ def test_verdicts_from_damaged_or_missing_records_stop_and_leave_the_committed_f
     assert result.returncode == 0, result.stderr[-2000:]
     assert "not run" in (checkout / "results/compare/claims_small.md").read_text()
     assert f"rewrote: {checkout / 'results/compare/claims_small.md'}" in result.stdout
+
+
+def test_compare_strict_keeps_a_committed_table_that_its_records_no_longer_fill(tmp_path):
+    """What small_suite.py --tables-only runs: with a record gone, Table 4 would lose a seed; with one
+    damaged, it would be made without it. Both stop; --allow-fewer writes the smaller table."""
+    records, out = tmp_path / "records", tmp_path / "compare"
+    shutil.copytree(REPO / "results" / "records" / "paper-small", records)
+    out.mkdir()
+    committed = (REPO / "results" / "compare" / "table4_small.md").read_text()
+    (out / "table4_small.md").write_text(committed)
+
+    def compare(*options):
+        return subprocess.run([sys.executable, "scripts/compare.py", str(records), "--setting", "small", "--table", "4", "--output-dir",
+                               str(out), "--strict", *options], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+
+    first = sorted(records.glob("rigl__*.json"))[0]
+    first.write_text(first.read_text()[:100])
+    result = compare()
+    assert result.returncode == 2 and "1 record(s) cannot be read" in result.stderr and str(first) in result.stderr
+    first.unlink()
+    result = compare()
+    assert result.returncode == 2 and "would state" in result.stderr and "--allow-fewer" in result.stderr, result.stderr[-2000:]
+    assert (out / "table4_small.md").read_text() == committed and not (out / "table4_small.csv").exists()
+    result = compare("--allow-fewer")
+    assert result.returncode == 0 and "(n=4)" in (out / "table4_small.md").read_text()
