@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from analysis.runs import from_summary
 from analysis.variants import experiment_config
 from training import cell
-from training.config import CONFIGS_ROOT, ConfigError, compose_config
+from training.config import CONFIGS_ROOT, ConfigError, compose_config, set_overrides
 from training.presets import apply_preset
 
 RECORDS = Path(__file__).resolve().parent.parent / "results" / "records"
@@ -112,9 +111,7 @@ class _Composer:
             return base
         cfg = copy.deepcopy(base)
         try:
-            for override in values:
-                name, value = override.lstrip("+").split("=", 1)
-                OmegaConf.update(cfg, name, yaml.safe_load(value))
+            set_overrides(cfg, values)
             apply_preset(cfg)
         except (ConfigError, ValueError) as error:
             return str(error)

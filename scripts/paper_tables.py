@@ -43,13 +43,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import NoReturn
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from training.config import compose_config  # noqa: E402
+from training.config import compose_config, set_overrides  # noqa: E402
 from analysis import runs as R  # noqa: E402
 from analysis.calibration import (  # noqa: E402
     BY_EXPERIMENT, CALIBRATIONS, TOLERANCE, Calibration, CalibrationSearch, value_text, write_presets,
@@ -125,7 +124,7 @@ class Job:
         if self.seed is None:
             return self.shared
         cfg = copy.deepcopy(self.shared)
-        OmegaConf.update(cfg, SEED_KEY, yaml.safe_load(self.seed))
+        set_overrides(cfg, [f"{SEED_KEY}={self.seed}"])
         return cfg
 
     @cached_property
@@ -155,13 +154,6 @@ def expand(table: str, setting: str, seeds: int, sweep_dir: Path, extra: list[st
     return expand_cells(cells(table, setting), setting, range(first_seed, seeds), sweep_dir, extra)
 
 
-def _set(cfg: DictConfig, overrides: list[str]) -> None:
-    """``key=value`` overrides set on a composed configuration, as Hydra's command line sets them."""
-    for override in overrides:
-        key, value = override.lstrip("+").split("=", 1)
-        OmegaConf.update(cfg, key, yaml.safe_load(value))
-
-
 def expand_cells(table_cells: list[Cell], setting: str, seeds: range, sweep_dir: Path, extra: list[str]) -> list[Job]:
     """Every job of the cells for these seeds. Each cell's configuration is composed once and checked
     whole once (``validate``); its swept values (target, knob, ...) are set on copies of it, and where
@@ -182,7 +174,7 @@ def expand_cells(table_cells: list[Cell], setting: str, seeds: range, sweep_dir:
         checked_whole = False
         for combo in combos:
             cfg = pickle.loads(composed)
-            _set(cfg, combo + winning)
+            set_overrides(cfg, combo + winning)
             knob = PRESET_KEYS.get(cfg.sparsity.method)
             refused = calibrate = preset = None
             try:

@@ -227,6 +227,16 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
     return cfg
 
 
+def set_overrides(cfg: DictConfig, overrides: list[str]) -> None:
+    """``key=value`` overrides (dotted keys, not group choices) set on a composed configuration, each
+    value read as Hydra's command line reads it (YAML): what a planner does on copies of one composition."""
+    import yaml
+
+    for override in overrides:
+        key, value = override.lstrip("+").split("=", 1)
+        OmegaConf.update(cfg, key, yaml.safe_load(value))
+
+
 def composition_message(error: BaseException) -> str:
     """Hydra's composition error in one sentence: its own message with the cause's (a value of the
     wrong type), and for a key that does not exist the closest one there is."""

@@ -109,16 +109,17 @@ def longest_job_dirname(config: DictConfig) -> str:
 
 
 def _swept_values(config: DictConfig, key: str) -> list[object]:
-    """The values a multirun gives ``key`` (``name=a,b``: both), each resolved as the job's config
-    resolves it (``${oc.env:X}`` included); none when it is not swept."""
+    """The values a multirun gives ``key`` (``name=a,b``: both; from a sweep config's params too:
+    :func:`sweep_overrides`), each resolved as the job's config resolves it (``${oc.env:X}``
+    included); none when it is not swept."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    # resolved first, as the jobs' config will be (the parser's iterator would escape an interpolation)
+    resolved = [str(OmegaConf.create({"line": line}).line) if "${" in line else line for line in sweep_overrides(config)]
     values: list[object] = []
-    for override in OverridesParser.create().parse_overrides(list(config.hydra.overrides.task)):
+    for override in OverridesParser.create().parse_overrides(resolved):
         if override.key_or_group.lstrip("+~") == key and override.is_sweep_override():
-            for value in override.sweep_string_iterator():
-                trial = OmegaConf.create({"value": value})
-                values.append(OmegaConf.select(trial, "value", throw_on_resolution_failure=False) if "${" in value else value)
+            values += list(override.sweep_string_iterator())
     return values
 
 
